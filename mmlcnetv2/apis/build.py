@@ -1,0 +1,57 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""Config loading and model building shared by the command-line tools."""
+import os.path as osp
+from typing import Optional
+
+import torch.nn as nn
+from mmengine.config import Config, DictAction  # noqa: F401  (re-export)
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import load_checkpoint
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Load a config, failing early and clearly on a bad path.
+
+    Args:
+        path (str): The config file.
+        cfg_options (dict, optional): ``--cfg-options`` overrides.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Config file not found: {path!r}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def build_model(cfg: Config,
+                checkpoint: Optional[str] = None,
+                device: str = 'cpu') -> nn.Module:
+    """Build ``cfg.model`` in the config's default scope, in eval mode.
+
+    Works for classifiers, detectors and segmentors alike: each config
+    carries its own ``default_scope`` and ``custom_imports``.
+    """
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.to(device).eval()
+
+
+def reparameterize(model: nn.Module) -> int:
+    """Call ``switch_to_deploy()`` on every module that has one.
+
+    SyncBN must be reverted first (``mmengine.model.revert_sync_batchnorm``).
+
+    Returns:
+        int: How many modules were switched.
+    """
+    targets = [m for m in model.modules() if hasattr(m, 'switch_to_deploy')]
+    # Outermost first; a backbone's switch_to_deploy covers its blocks, and
+    # the blocks' own are idempotent.
+    for module in targets:
+        module.switch_to_deploy()
+    return len(targets)

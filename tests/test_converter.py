@@ -1,0 +1,126 @@
+"""The Paddle weight converter: safe reading, key mapping, bad files."""
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from mmlcnetv2.converters import (PaddleWeightsError, convert_paddle_checkpoint,
+                                  load_pdparams)
+from mmlcnetv2.converters.paddle import PADDLE_NAME_TABLE
+
+
+class _RunsShell:
+    """Unpickling this would run a shell command."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.path}', ))
+
+
+def test_refuses_other_globals_and_executes_nothing(tmp_path):
+    marker = tmp_path / 'pwned'
+    bad = tmp_path / 'bad.pdparams'
+    bad.write_bytes(pickle.dumps({'w': _RunsShell(str(marker))}, protocol=4))
+    with pytest.raises(PaddleWeightsError, match='refusing to load .*system'):
+        load_pdparams(str(bad))
+    assert not marker.exists()
+
+
+def test_reads_numpy2_and_numpy1_pickles(tmp_path):
+    state = {'a.weight': np.arange(6, dtype='float32').reshape(2, 3),
+             'b.bias': np.ones(3, dtype='float32'),
+             PADDLE_NAME_TABLE: {'a.weight': 'conv2d_0.w_0'}}
+    new = tmp_path / 'np2.pdparams'
+    new.write_bytes(pickle.dumps(state, protocol=4))
+    assert b'numpy._core' in new.read_bytes() or b'numpy.core' in \
+        new.read_bytes()
+    # A numpy 1.x file names numpy.core.multiarray; protocol 0 is text, so
+    # the module name can be rewritten without breaking the framing.
+    old = tmp_path / 'np1.pdparams'
+    old.write_bytes(pickle.dumps(state, protocol=0).replace(
+        b'numpy._core.multiarray', b'numpy.core.multiarray'))
+    assert b'numpy.core.multiarray' in old.read_bytes()
+    for path in (new, old):
+        loaded = load_pdparams(str(path))
+        assert sorted(loaded) == ['a.weight', 'b.bias']  # name table dropped
+        np.testing.assert_array_equal(loaded['a.weight'], state['a.weight'])
+
+
+@pytest.mark.parametrize('payload,match', [
+    (b'not a pickle at all', 'not a readable .pdparams'),
+    (pickle.dumps([1, 2, 3], protocol=4), 'holds a list'),
+    (pickle.dumps({'w': 3}, protocol=4), "entry 'w' is a int"),
+])
+def test_bad_files(tmp_path, payload, match):
+    path = tmp_path / 'x.pdparams'
+    path.write_bytes(payload)
+    with pytest.raises(PaddleWeightsError, match=match):
+        load_pdparams(str(path))
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match='nope.pdparams'):
+        load_pdparams('nope.pdparams')
+
+
+@pytest.fixture(scope='module')
+def base_pdparams(tmp_path_factory):
+    from reference import build_reference
+    paddle, model = build_reference('base')
+    path = tmp_path_factory.mktemp('pd') / 'PPLCNetV2_base.pdparams'
+    paddle.save(model.state_dict(), str(path))
+    return path
+
+
+@pytest.mark.reference
+def test_wrong_arch_names_first_mismatches(base_pdparams, tmp_path):
+    dst = tmp_path / 'out.pth'
+    with pytest.raises(PaddleWeightsError) as info:
+        convert_paddle_checkpoint(str(base_pdparams), str(dst), 'small')
+    msg = str(info.value)
+    assert "arch 'small'" in msg and 'shape mismatches' in msg
+    assert 'backbone.stem.0.conv.weight (32, 3, 3, 3) vs (24, 3, 3, 3)' in msg
+    assert 'not in arch' in msg  # base has 6 blocks in stage 3, small 4
+    assert not dst.exists()  # nothing half-written
+
+
+@pytest.mark.reference
+def test_cli_converts_and_checkpoint_loads_strictly(base_pdparams, tmp_path):
+    dst = tmp_path / 'sub' / 'pplcnetv2-base.pth'
+    out = subprocess.run(
+        [sys.executable, 'tools/convert_paddle_weights.py',
+         str(base_pdparams), str(dst), '--arch', 'base'],
+        capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert '1000 classes' in out.stdout
+    ckpt = torch.load(dst, weights_only=True)
+    sd = ckpt['state_dict']
+    assert sd['head.fc.weight'].shape == (1000, 1280)
+    assert sd['head.expand.weight'].shape == (1280, 1024)
+    assert not any('dw_conv.weight' in k for k in sd)  # Paddle's unused conv
+    # The same file initialises a detection/segmentation backbone.
+    from mmlcnetv2.models import PPLCNetV2
+    backbone = PPLCNetV2('base', out_indices=(1, 2, 3))
+    prefix = 'backbone.'
+    result = backbone.load_state_dict(
+        {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)},
+        strict=True)
+    assert not result.missing_keys
+
+
+@pytest.mark.reference
+def test_cli_reports_bad_arch_without_traceback(base_pdparams, tmp_path):
+    out = subprocess.run(
+        [sys.executable, 'tools/convert_paddle_weights.py',
+         str(base_pdparams), str(tmp_path / 'o.pth'), '--arch', 'large'],
+        capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: the weights do not fit PPLCNetV2 "
+                                 "arch 'large'")
+    assert 'Traceback' not in out.stderr

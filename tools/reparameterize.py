@@ -1,0 +1,63 @@
+#!/usr/bin/env python
+"""Save a re-parameterized (fused) checkpoint of a config's model.
+
+    python tools/reparameterize.py configs/cls/pplcnetv2-base_8xb256_in1k.py \
+        pplcnetv2-base.pth pplcnetv2-base_deploy.pth
+
+The output loads with ``strict=True`` into the config's deploy variant
+(``model = dict(backbone=dict(deploy=True))``, e.g.
+``configs/cls/deploy/pplcnetv2-base_deploy_8xb256_in1k.py``).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import tempfile
+
+import torch
+from mmengine.config import DictAction
+from mmengine.model import revert_sync_batchnorm
+
+from mmlcnetv2.apis import build_model, load_config, reparameterize
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='the unfused (training) config')
+    parser.add_argument('checkpoint', help='an unfused checkpoint of it')
+    parser.add_argument('out', help='where to write the fused checkpoint')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        model = build_model(cfg, args.checkpoint)
+    except (FileNotFoundError, RuntimeError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    model = revert_sync_batchnorm(model)
+    if reparameterize(model) == 0:
+        print(f'error: nothing in {args.config} can be re-parameterized',
+              file=sys.stderr)
+        return 1
+    out_dir = osp.dirname(osp.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix='.tmp', dir=out_dir)
+    os.close(fd)
+    try:
+        torch.save(dict(state_dict=model.state_dict(),
+                        meta=dict(reparameterized_from=args.checkpoint)), tmp)
+        os.replace(tmp, args.out)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+    print(f'wrote {args.out}: fused, loads into the deploy variant of '
+          f'{args.config}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Create or update the virtual environment at $VENV (default: .venv) with the
+# pinned stack of requirements/runtime.txt, mmcv 2.1.0 built from source with
+# CPU ops, and this package in editable mode.
+#
+#   tools/setup_env.sh            # main stack
+#   tools/setup_env.sh reference  # + paddlepaddle/paddleclas for parity tests
+#
+# The mmcv wheel is cached under $MMLCNETV2_CACHE (default ~/.cache/mmlcnetv2),
+# keyed by the mmcv, torch and Python versions, so a second run takes about a
+# minute. A stamp file skips pip entirely when nothing changed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+VENV=${VENV:-.venv}
+PY=${PYTHON:-python3}
+CACHE=${MMLCNETV2_CACHE:-$HOME/.cache/mmlcnetv2}
+MMCV_VERSION=2.1.0
+TORCH_VERSION=$(sed -n 's/^torch==//p' requirements/runtime.txt)
+what=${1:-main}
+
+log() { printf '[setup] %s\n' "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
+
+stamp_of() {  # hash of everything that decides what gets installed
+  cat requirements/*.txt setup.py tools/setup_env.sh | sha256sum | cut -c1-16
+}
+stamp="$VENV/.mmlcnetv2-$what-$(stamp_of)"
+if [ -f "$stamp" ]; then
+  log "$VENV is up to date ($what)"
+  exit 0
+fi
+
+if [ "$what" = main ]; then
+  "${pip[@]}" install -q --upgrade pip 'setuptools<81' wheel ninja
+  log "installing torch $TORCH_VERSION and the pinned stack (first time: several GB)"
+  "${pip[@]}" install -q "torch==$TORCH_VERSION" "$(grep '^torchvision==' requirements/runtime.txt)" \
+    "$(grep '^numpy==' requirements/runtime.txt)"
+
+  pyver=$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+  wheel_dir="$CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$pyver"
+  if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
+    log "building mmcv $MMCV_VERSION with CPU ops (about 6 minutes on 2 cores; cached in $wheel_dir)"
+    build=$(mktemp -d)
+    trap 'rm -rf "$build"' EXIT
+    "${pip[@]}" download -q --no-deps --no-build-isolation --no-binary :all: -d "$build" "mmcv==$MMCV_VERSION"
+    tar -xzf "$build"/mmcv-$MMCV_VERSION.tar.gz -C "$build"
+    # torch >= 2.10's headers need C++20; mmcv 2.1.0 hard-codes -std=c++17.
+    sed -i 's/-std=c++17/-std=c++20/g' "$build/mmcv-$MMCV_VERSION/setup.py"
+    grep -q 'c++20' "$build/mmcv-$MMCV_VERSION/setup.py" || { log "mmcv setup.py patch failed"; exit 1; }
+    (cd "$build/mmcv-$MMCV_VERSION" &&
+      MMCV_WITH_OPS=1 FORCE_CUDA=0 CFLAGS=-g0 CXXFLAGS=-g0 MAX_JOBS=$(nproc) \
+        "$here/$VENV/bin/python" -m pip wheel -q --no-deps --no-build-isolation -w "$build/out" .)
+    mkdir -p "$wheel_dir"
+    mv "$build"/out/mmcv-*.whl "$wheel_dir/"
+  fi
+  "${pip[@]}" install -q --no-deps "$wheel_dir"/mmcv-*.whl
+  # mmcv's own runtime requirements (it was installed without deps).
+  "${pip[@]}" install -q addict packaging Pillow pyyaml yapf opencv-python-headless
+  "${pip[@]}" install -q -r requirements/runtime.txt -r requirements/tests.txt
+  "${pip[@]}" install -q --no-deps --no-build-isolation -e .
+elif [ "$what" = reference ]; then
+  log "installing the PaddleClas reference (paddlepaddle, paddleclas --no-deps)"
+  "${pip[@]}" install -q -r requirements/reference.txt "$(grep '^numpy==' requirements/runtime.txt)"
+  "${pip[@]}" install -q --no-deps paddleclas==2.6.0
+else
+  log "unknown target '$what' (allowed: main, reference)"; exit 2
+fi
+rm -f "$VENV"/.mmlcnetv2-"$what"-*
+touch "$stamp"
+log "done ($what)"
