@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# mmengine imports pkg_resources, which warns on every import.
+export PYTHONWARNINGS := ignore:pkg_resources is deprecated
 
 .PHONY: setup setup-reference demo test test-quick clean
 

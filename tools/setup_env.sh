@@ -26,7 +26,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   "$PY" -m venv "$VENV"
 fi
-pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
+pip_() {
+  # This machine's pip config names local indexes that lack most packages;
+  # pip warns once per package about each. Keep the output readable.
+  "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+}
+pip=(pip_)
 
 stamp_of() {  # hash of everything that decides what gets installed
   cat requirements/*.txt setup.py tools/setup_env.sh | sha256sum | cut -c1-16
