@@ -499,10 +499,9 @@ class PPLCNetV2(BaseModule):
         return tuple(outs)
 
     def _freeze_stages(self) -> None:
-        frozen = [self.stem] + list(self.stages[:max(self.frozen_stages, 0)])
         if self.frozen_stages < 0:
-            frozen = []
-        for module in frozen:
+            return
+        for module in [self.stem, *self.stages[:self.frozen_stages]]:
             module.eval()
             for param in module.parameters():
                 param.requires_grad = False
