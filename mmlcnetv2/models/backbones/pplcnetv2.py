@@ -518,8 +518,10 @@ class PPLCNetV2(BaseModule):
     def switch_to_deploy(self) -> None:
         """Fuse every rep depthwise conv in place and delete its branches.
 
-        Exact in eval mode (BN folded with its running statistics).
-        Idempotent. SyncBN must be reverted to BN first.
+        The BN layers are folded with their running statistics, so the fused
+        model equals the unfused one in eval mode. Allowed in training mode
+        too (e.g. to fine-tune the fused form), where it likewise uses the
+        running statistics. Idempotent. SyncBN must be reverted to BN first.
         """
         for module in self.modules():
             if isinstance(module, RepDepthwise):
