@@ -23,17 +23,26 @@ def add_mim_extension():
     """
     mim = osp.join(HERE, 'mmlcnetv2', '.mim')
     os.makedirs(mim, exist_ok=True)
-    src, dst = osp.join(HERE, 'configs'), osp.join(mim, 'configs')
-    if osp.islink(dst) or osp.isfile(dst):
-        os.remove(dst)
-    elif osp.isdir(dst):
-        shutil.rmtree(dst)
-    if not osp.isdir(src):
-        return
-    try:
-        os.symlink(osp.relpath(src, mim), dst, target_is_directory=True)
-    except OSError:
-        shutil.copytree(src, dst)
+    # mmengine reads .mim/model-index.yml (and the metafile it imports)
+    # before it falls back to .mim/configs/<path> for a `mmlcnetv2::` base.
+    for src in (osp.join(HERE, 'configs'),
+                osp.join(HERE, 'mmlcnetv2', 'model-index.yml'),
+                osp.join(HERE, 'mmlcnetv2', 'metafile.yml')):
+        dst = osp.join(mim, osp.basename(src))
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if not osp.exists(src):
+            continue
+        try:
+            os.symlink(osp.relpath(src, mim), dst,
+                       target_is_directory=osp.isdir(src))
+        except OSError:
+            if osp.isdir(src):
+                shutil.copytree(src, dst)
+            else:
+                shutil.copyfile(src, dst)
 
 
 def read_requirements(name: str):
@@ -59,6 +68,9 @@ if __name__ == '__main__':
         include_package_data=True,
         package_data={'mmlcnetv2': ['.mim/configs/**/*.py',
                                     '.mim/configs/*/*.py',
+                                    '.mim/configs/*/*/*.py',
+                                    '.mim/model-index.yml',
+                                    '.mim/metafile.yml',
                                     'model-index.yml', 'metafile.yml']},
         python_requires='>=3.9',
         # mmcv is built from source by tools/setup_env.sh (CPU ops, C++20),

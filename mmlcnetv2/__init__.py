@@ -10,5 +10,7 @@ from .version import __version__
 allow_mmengine_checkpoints()
 
 from . import engine, models  # noqa: E402,F401  (registers the modules)
+from . import datasets  # noqa: E402,F401  (registers CheckSegMap)
+from . import model_index  # noqa: E402,F401  (mmlcnetv2:: bases, ModelHub)
 
 __all__ = ['__version__']

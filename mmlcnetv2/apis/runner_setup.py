@@ -1,0 +1,150 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""What tools/train.py and tools/test.py do to a config before the Runner.
+
+Each function edits the config in place and fails early, naming the problem,
+rather than letting mmengine fail deep inside.
+"""
+import os
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, ConfigDict
+
+from .checks import UserInputError
+
+
+class ConfigOptionError(UserInputError, KeyError):
+    """A ``--cfg-options`` key that names nothing in the config."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+def _lookup(node, part: str):
+    if isinstance(node, (list, tuple)):
+        if not part.isdigit() or int(part) >= len(node):
+            raise KeyError(part)
+        return node[int(part)]
+    if isinstance(node, dict) and part in node:
+        return node[part]
+    raise KeyError(part)
+
+
+# Top-level keys mmengine's Runner.from_cfg reads; a config need not set them.
+RUNNER_KEYS = frozenset((
+    'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
+    'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper',
+    'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks',
+    'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher',
+    'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
+    'randomness', 'experiment_name', 'model_wrapper_cfg', 'sync_bn',
+    'find_unused_parameters', 'compile', 'cfg'))
+
+
+def merge_cfg_options(cfg: Config, options: Optional[dict]) -> None:
+    """Merge ``--cfg-options`` after checking that each key exists.
+
+    A key's parents must exist. Its last part may be new only inside a dict
+    with a ``type`` (constructor arguments, checked when the object is
+    built) or at the top level if the Runner reads it, so that a typo such as ``train_cfg.max_iter=5`` is an error
+    instead of a silently ignored setting.
+    """
+    root = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+    for key in options or {}:
+        node, parts = root, key.split('.')
+        for i, part in enumerate(parts):
+            try:
+                node = _lookup(node, part)
+            except KeyError:
+                parent = '.'.join(parts[:i]) or '<top level>'
+                is_leaf = i == len(parts) - 1
+                if is_leaf and isinstance(node, dict) and 'type' in node:
+                    break
+                if i == 0 and part in RUNNER_KEYS:
+                    break
+                near = sorted(node)[:20] if isinstance(node, dict) else []
+                raise ConfigOptionError(
+                    f'--cfg-options key {key!r}: {part!r} is not in '
+                    f'{parent}' + (f' (it has: {", ".join(near)})'
+                                   if near else '')) from None
+    if options:
+        cfg.merge_from_dict(options)
+
+
+def setup_amp(cfg: Config) -> str:
+    """Turn on mixed precision: mmengine's AMP on a GPU, bf16 on the CPU.
+
+    Returns:
+        str: The optimizer wrapper type now in use.
+    """
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper in ('AmpOptimWrapper', 'BF16AutocastOptimWrapper'):
+        return wrapper
+    if wrapper != 'OptimWrapper':
+        raise UserInputError(
+            f'--amp: optim_wrapper.type is {wrapper!r}; only OptimWrapper '
+            'can be switched to mixed precision')
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        cfg.optim_wrapper.type = 'BF16AutocastOptimWrapper'
+    return cfg.optim_wrapper.type
+
+
+def setup_auto_scale_lr(cfg: Config) -> None:
+    """Enable mmengine's linear lr scaling by the actual total batch size."""
+    if 'auto_scale_lr' not in cfg or 'base_batch_size' not in \
+            cfg.auto_scale_lr:
+        raise UserInputError(
+            '--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
+            'config (the total batch size its lr was tuned for)')
+    cfg.auto_scale_lr.enable = True
+
+
+def setup_distributed(cfg: Config, launcher: str) -> None:
+    """Make mmengine's ``pytorch``/``slurm`` launchers work without a GPU.
+
+    mmengine 0.10.7 assumes CUDA twice: its launcher calls
+    ``torch.cuda.set_device`` and ``Runner.wrap_model`` passes
+    ``device_ids=[LOCAL_RANK]``, which DDP rejects for CPU modules. On a
+    machine without CUDA we initialise a ``gloo`` process group ourselves
+    (mmengine then skips its own initialisation) and wrap the model with
+    ``device_ids=None``. With CUDA, nothing changes: the usual NCCL path.
+    """
+    cfg.launcher = launcher
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher == 'slurm':
+        _slurm_env_to_torch_env(cfg)
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
+        type='MMDistributedDataParallel')
+    wrapper.device_ids = None
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters',
+                       cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+
+
+def _slurm_env_to_torch_env(cfg: Config) -> None:
+    """srun sets SLURM_* variables; torch's env:// init reads these."""
+    import subprocess
+    env = os.environ
+    if 'SLURM_PROCID' not in env:
+        raise UserInputError('--launcher slurm outside srun: SLURM_PROCID is '
+                           'not set')
+    env.setdefault('RANK', env['SLURM_PROCID'])
+    env.setdefault('WORLD_SIZE', env['SLURM_NTASKS'])
+    env.setdefault('LOCAL_RANK', env.get('SLURM_LOCALID', '0'))
+    if 'MASTER_ADDR' not in env:
+        node_list = env['SLURM_NODELIST']
+        env['MASTER_ADDR'] = subprocess.getoutput(
+            f'scontrol show hostname {node_list} | head -n1')
+    port = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('port', 29500)
+    env.setdefault('MASTER_PORT', str(port))

@@ -1,0 +1,4 @@
+from .bf16_optim_wrapper import BF16AutocastOptimWrapper
+from .training_curve_hook import TrainingCurveHook
+
+__all__ = ['BF16AutocastOptimWrapper', 'TrainingCurveHook']
