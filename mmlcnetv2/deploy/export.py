@@ -1,0 +1,214 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""Config + checkpoint -> OpenVINO IR (+ ONNX) + ``deploy.json``.
+
+Why ``openvino.convert_model`` on the torch module (TorchScript tracing
+inside OpenVINO's PyTorch frontend) rather than ONNX -> OpenVINO: it keeps
+``torchvision.ops.batched_nms`` as one ``NonMaxSuppression`` op that returns
+no rows on empty input (the legacy ONNX route returns a bogus row), and the
+pooling needs no ONNX ``Shape/Gather/Concat/Reshape`` arithmetic, so the CPU
+plugin fuses each SE block into one ``Subgraph`` (see
+:func:`~mmlcnetv2.deploy.wrappers.use_mean_pooling`).
+"""
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+
+from ..apis.build import build_model, load_config, reparameterize
+from .meta import (FORMAT_VERSION, class_names, default_shape,
+                   preprocess_spec, rescale_steps, save_meta, task_of)
+from .wrappers import use_mean_pooling, wrap_for_export
+
+PRECISIONS = ('fp32', 'fp16', 'int8')
+OUTPUT_NAMES = dict(classification=['logits'], detection=['dets', 'labels'],
+                    segmentation=['seg'])
+
+
+def load_for_export(config: str, checkpoint: Optional[str],
+                    cfg_options: Optional[dict] = None
+                    ) -> Tuple[Config, torch.nn.Module, str]:
+    """Build the config's model with the checkpoint, fused, in eval mode.
+
+    Raises:
+        RuntimeError: the checkpoint does not fit the config (names the
+            config and checkpoint; strict loading's message follows).
+    """
+    cfg = load_config(config, cfg_options)
+    task = task_of(cfg)
+    # No pretrained-backbone download/load at export: the checkpoint has it.
+    backbone = cfg.model.get('backbone', None)
+    if backbone is not None and backbone.get('init_cfg', None) is not None:
+        backbone['init_cfg'] = None
+    try:
+        model = build_model(cfg, checkpoint)
+    except RuntimeError as e:
+        raise RuntimeError(
+            f'Checkpoint {checkpoint!r} does not match config {config!r} '
+            f'(wrong config, or a fused checkpoint for an unfused config?): '
+            f'{e}') from e
+    model = revert_sync_batchnorm(model)
+    reparameterize(model)
+    use_mean_pooling(model)
+    return cfg, model.eval(), task
+
+
+def build_meta(cfg: Config, model: torch.nn.Module, task: str,
+               shape: Tuple[int, int], dynamic: bool, precision: str,
+               steps: List[dict], config: str, checkpoint: str) -> dict:
+    pre = preprocess_spec(cfg, task)
+    pre['steps'] = steps
+    if task == 'classification':
+        num_classes = model.head.num_classes
+        score_thr = None
+    elif task == 'detection':
+        num_classes = model.bbox_head.num_classes
+        score_thr = float(model.bbox_head.test_cfg.get('score_thr', 0.0))
+    else:
+        num_classes = model.decode_head.num_classes
+        score_thr = None
+    return dict(
+        format_version=FORMAT_VERSION,
+        task=task,
+        input=dict(name='input', shape=[-1, 3, -1, -1] if dynamic else
+                   [1, 3, shape[0], shape[1]], dynamic=dynamic,
+                   export_size=list(shape), layout='NCHW', dtype='float32'),
+        outputs=OUTPUT_NAMES[task],
+        preprocess=pre,
+        classes=class_names(cfg, num_classes),
+        score_threshold=score_thr,
+        max_per_img=int(model.bbox_head.test_cfg['max_per_img'])
+        if task == 'detection' else None,
+        precision=precision,
+        source=dict(config=osp.abspath(config),
+                    checkpoint=osp.abspath(checkpoint) if checkpoint else None),
+    )
+
+
+def convert(wrapper: torch.nn.Module, example: torch.Tensor, dynamic: bool,
+            names: Sequence[str]):
+    """``openvino.convert_model`` with named input/outputs."""
+    import openvino as ov
+    shape = [-1, 3, -1, -1] if dynamic else list(example.shape)
+    with torch.no_grad():
+        ov_model = ov.convert_model(wrapper, example_input=example,
+                                    input=[ov.PartialShape(shape)])
+    ov_model.inputs[0].get_tensor().set_names({'input'})
+    for out, name in zip(ov_model.outputs, names):
+        out.get_tensor().set_names({name})
+    return ov_model
+
+
+def export_onnx(wrapper: torch.nn.Module, example: torch.Tensor, path: str,
+                dynamic: bool, names: Sequence[str]) -> None:
+    """``torch.onnx.export`` with the legacy TorchScript exporter.
+
+    Why legacy (``dynamo=False``): the dynamo exporter fails on the
+    data-dependent shapes of NMS and boolean masks (``nonzero``), which the
+    TorchScript tracer records as ONNX ``NonMaxSuppression``/``NonZero``.
+    """
+    axes = None
+    if dynamic:
+        axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
+        for name in names:
+            axes[name] = {0: 'batch'}
+    with torch.no_grad():
+        torch.onnx.export(wrapper, (example, ), path, input_names=['input'],
+                          output_names=list(names), dynamic_axes=axes,
+                          opset_version=17, dynamo=False)
+
+
+def check_onnx(path: str, wrapper: torch.nn.Module,
+               example: torch.Tensor) -> float:
+    """Run the ONNX file in onnxruntime; max abs difference to torch."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    outs = sess.run(None, {'input': example.numpy()})
+    with torch.no_grad():
+        ref = wrapper(example)
+    ref = ref if isinstance(ref, tuple) else (ref, )
+    return max(float(np.abs(o.astype(np.float64) - r.numpy()).max())
+               for o, r in zip(outs, ref))
+
+
+def export(config: str,
+           checkpoint: Optional[str],
+           out_dir: str,
+           shape: Optional[Tuple[int, int]] = None,
+           dynamic: bool = False,
+           precision: str = 'fp32',
+           calib: int = 300,
+           onnx: bool = False,
+           cfg_options: Optional[dict] = None,
+           overwrite: bool = True) -> dict:
+    """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
+
+    Written into a temporary sibling directory and renamed into place at the
+    end, so ``out_dir`` is either the complete export or untouched.
+
+    Example:
+        >>> export('configs/cls/pplcnetv2-base_8xb256_in1k.py', 'ckpt.pth',
+        ...        'deploy/pplcnetv2-base', precision='fp16')  # doctest: +SKIP
+
+    Returns:
+        dict: The ``deploy.json`` content.
+    """
+    import openvino as ov
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got '
+                         f'{precision!r}')
+    if shape is not None and (len(shape) != 2 or min(shape) < 8):
+        raise ValueError(f'shape must be (H, W) with both >= 8, got {shape}')
+    if osp.exists(out_dir) and not overwrite:
+        raise FileExistsError(f'{out_dir!r} exists')
+    cfg, model, task = load_for_export(config, checkpoint, cfg_options)
+    steps = preprocess_spec(cfg, task)['steps']
+    if shape is None:
+        shape = default_shape(steps, task)
+        if shape is None:
+            raise ValueError('The test pipeline fixes no input size; pass '
+                             '--shape H W.')
+    else:
+        steps = rescale_steps(steps, tuple(shape), task)
+    shape = tuple(int(s) for s in shape)
+    wrapper = wrap_for_export(model, task)
+    names = OUTPUT_NAMES[task]
+    example = torch.randn(2 if dynamic else 1, 3, *shape,
+                          generator=torch.Generator().manual_seed(0))
+    meta = build_meta(cfg, model, task, shape, dynamic, precision, steps,
+                      config, checkpoint)
+    ov_model = convert(wrapper, example, dynamic, names)
+
+    parent = osp.dirname(osp.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.' + osp.basename(out_dir) + '.',
+                           dir=parent)
+    try:
+        if precision == 'int8':
+            from .quantize import quantize_int8
+            ov_model, meta['calibration'] = quantize_int8(
+                ov_model, cfg, meta, calib)
+        ov.save_model(ov_model, osp.join(tmp, 'model.xml'),
+                      compress_to_fp16=(precision == 'fp16'))
+        if onnx:
+            onnx_path = osp.join(tmp, 'model.onnx')
+            export_onnx(wrapper, example, onnx_path, dynamic, names)
+            meta['onnx_max_abs_diff'] = check_onnx(onnx_path, wrapper,
+                                                   example)
+        save_meta(meta, osp.join(tmp, 'deploy.json'))
+        if osp.exists(out_dir):
+            old = out_dir.rstrip('/') + '.old'
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta

@@ -1,0 +1,87 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""INT8 post-training quantization with NNCF on train-set images."""
+from typing import Iterator, List, Tuple
+
+import numpy as np
+from mmengine.config import Config
+
+from .preprocess import apply_steps, load_image, normalize, pad_to
+
+
+def calibration_images(cfg: Config, count: int) -> List:
+    """The first ``count`` image paths (or arrays) of the train dataset.
+
+    The dataset is built with an empty pipeline: calibration must see images
+    as inference will (the test path), not the training augmentation.
+    """
+    from mmengine.registry import DATASETS, init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    loader = cfg.get('train_dataloader', None)
+    if not loader or 'dataset' not in loader:
+        raise ValueError('--precision int8 calibrates on the config\'s '
+                         'train_dataloader, which this config lacks.')
+    dataset_cfg = dict(loader['dataset'])
+    _strip_pipelines(dataset_cfg)
+    dataset = DATASETS.build(dataset_cfg)
+    n = min(count, len(dataset))
+    if n == 0:
+        raise ValueError('The train dataset is empty: nothing to calibrate '
+                         'on.')
+    out = []
+    for i in range(n):
+        info = dataset.get_data_info(i)
+        image = info.get('img_path', None) or info.get('img', None)
+        if image is None:
+            raise ValueError(f'Train sample {i} has neither img_path nor img')
+        if not isinstance(image, str):
+            image = np.asarray(image)
+            if image.ndim == 3 and image.shape[0] in (1, 3):  # CHW tensors
+                image = image.transpose(1, 2, 0)
+        out.append(image)
+    return out
+
+
+def _strip_pipelines(dataset_cfg: dict) -> None:
+    """Empty the pipeline of a dataset (and of wrapped datasets)."""
+    if 'pipeline' in dataset_cfg:
+        dataset_cfg['pipeline'] = []
+    for key in ('dataset', 'datasets'):
+        inner = dataset_cfg.get(key, None)
+        if isinstance(inner, dict):
+            dataset_cfg[key] = dict(inner)
+            _strip_pipelines(dataset_cfg[key])
+        elif isinstance(inner, (list, tuple)):
+            dataset_cfg[key] = [dict(d) for d in inner]
+            for d in dataset_cfg[key]:
+                _strip_pipelines(d)
+
+
+def _inputs(images: List, meta: dict) -> Iterator[np.ndarray]:
+    pre = meta['preprocess']
+    size = tuple(meta['input']['export_size'])
+    for image in images:
+        img = load_image(image)
+        img, _, _ = apply_steps(img, pre['steps'], fit=size)
+        x = normalize(img, pre['mean'], pre['std'], pre['color_order'])
+        if x.shape[1:] != size:
+            x = pad_to(x, size, pre.get('pad_value', 0.0))
+        yield x[None]
+
+
+def quantize_int8(ov_model, cfg: Config, meta: dict,
+                  count: int) -> Tuple[object, dict]:
+    """NNCF's default post-training quantization (mixed preset for CPU).
+
+    For detection the NMS/decoding tail stays float: NNCF quantizes
+    convolutions and matmuls only, so scores stay comparable.
+
+    Returns:
+        The quantized model and a note for ``deploy.json``.
+    """
+    import nncf
+    images = calibration_images(cfg, count)
+    dataset = nncf.Dataset(list(_inputs(images, meta)))
+    quantized = nncf.quantize(ov_model, dataset, subset_size=len(images))
+    return quantized, dict(method='nncf.quantize (post-training, default '
+                           'preset)', images=len(images),
+                           source='train_dataloader')

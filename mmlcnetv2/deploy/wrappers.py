@@ -1,0 +1,278 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""Export graphs: an OpenMMLab model as ``tensor in -> arrays out``.
+
+Each wrapper takes the normalized ``float32 [B, 3, H, W]`` RGB/BGR input the
+config's data preprocessor would produce (padding included) and returns what
+a deployed model needs, with no Python-side post-processing left but the
+mapping back to the original image:
+
+* classification: ``logits [B, num_classes]``;
+* detection (mmdeploy's convention): ``dets [B, K, 5]`` (x1, y1, x2, y2,
+  score) and ``labels [B, K]``, ``K = test_cfg.max_per_img``, padded with
+  score 0 and label -1; decoding, score threshold and NMS are in the graph;
+* segmentation: ``seg [B, H, W]`` int64 class map at the input size.
+
+Why the graphs look as they do: OpenVINO's CPU plugin fuses an SE block
+(reduce-mean, 1x1 convs, sigmoid, multiply) into one ``Subgraph`` only when
+the pooling is a plain ``ReduceMean``; ``AdaptiveAvgPool2d(1)`` followed by
+``view(x.size(0), -1)`` adds shape arithmetic and ``Reshape`` nodes.
+:func:`use_mean_pooling` swaps those for ``x.mean((2, 3), keepdim=True)``.
+"""
+from typing import List, Tuple
+
+import torch
+import torch.nn as nn
+
+
+class GlobalMean(nn.Module):
+    """``x.mean((2, 3), keepdim=...)``: global average pooling as ReduceMean.
+
+    Example:
+        >>> GlobalMean(keepdim=False)(torch.ones(2, 8, 5, 7)).shape
+        torch.Size([2, 8])
+    """
+
+    def __init__(self, keepdim: bool = True) -> None:
+        super().__init__()
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3), keepdim=self.keepdim)
+
+
+def use_mean_pooling(model: nn.Module) -> int:
+    """Replace every ``AdaptiveAvgPool2d(1)`` by :class:`GlobalMean` in place.
+
+    Numerically the same (both average all pixels); the graph is leaner.
+
+    Returns:
+        int: How many pooling layers were replaced.
+    """
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.AdaptiveAvgPool2d) and \
+                    child.output_size in (1, (1, 1)):
+                setattr(parent, name, GlobalMean(keepdim=True))
+                count += 1
+    return count
+
+
+class ClassifierExport(nn.Module):
+    """An mmpretrain ``ImageClassifier`` as ``image -> logits``.
+
+    The neck (``GlobalAveragePooling``) is replaced by a plain mean over the
+    spatial dims, which gives ``[B, C]`` without a ``Reshape``.
+    """
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        from mmpretrain.models.necks import GlobalAveragePooling
+        neck = getattr(classifier, 'neck', None)
+        if neck is not None and not isinstance(neck, GlobalAveragePooling):
+            raise NotImplementedError(
+                f'Exporting a classifier with neck {type(neck).__name__} is '
+                'not supported; supported: GlobalAveragePooling or no neck.')
+        if neck is not None and neck.gap.__class__.__name__ not in (
+                'AdaptiveAvgPool2d', 'GlobalMean'):
+            raise NotImplementedError(
+                f'Only 2-D GlobalAveragePooling exports, got {neck.gap}')
+        self.backbone = classifier.backbone
+        self.pool = GlobalMean(keepdim=False) if neck is not None else None
+        self.head = classifier.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.backbone(x)
+        if self.pool is not None:
+            feats = tuple(self.pool(f) for f in feats)
+        return self.head(feats)
+
+
+class SegmentorExport(nn.Module):
+    """An mmseg ``EncoderDecoder`` as ``image -> class map at input size``.
+
+    As mmseg's ``encode_decode`` in ``mode='whole'``: logits resized
+    bilinearly to the input size, then argmax (sigmoid > threshold for a
+    single-channel binary head).
+    """
+
+    def __init__(self, segmentor: nn.Module) -> None:
+        super().__init__()
+        if segmentor.test_cfg.get('mode', 'whole') != 'whole':
+            raise NotImplementedError(
+                f"test_cfg.mode={segmentor.test_cfg.get('mode')!r}: only "
+                "'whole' inference exports (sliding windows are a loop over "
+                'crops outside the graph).')
+        self.segmentor = segmentor
+        head = segmentor.decode_head
+        self.align_corners = head.align_corners
+        self.out_channels = head.out_channels
+        self.threshold = getattr(head, 'threshold', 0.3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.segmentor.extract_feat(x)
+        logits = self.segmentor.decode_head.forward(feats)
+        logits = nn.functional.interpolate(
+            logits, size=x.shape[2:], mode='bilinear',
+            align_corners=self.align_corners)
+        if self.out_channels == 1:
+            return (logits.sigmoid() > self.threshold).squeeze(1).long()
+        return logits.argmax(dim=1)
+
+
+def flat_len(scores: torch.Tensor) -> torch.Tensor:
+    """``anchors * classes`` of ``scores [B, anchors, classes]`` as a tensor
+    (traced as a shape computation, not frozen into a constant)."""
+    shape = torch._shape_as_tensor(scores)
+    return shape[1] * shape[2]
+
+
+class DetectorExport(nn.Module):
+    """An mmdet single-stage detector with decoding and NMS in the graph.
+
+    Follows ``BaseDenseHead._predict_by_feat_single`` with the config's
+    ``test_cfg`` (``nms_pre``, ``score_thr``, ``nms.iou_threshold``,
+    ``max_per_img``), batched: per level the ``nms_pre`` best (anchor, class)
+    scores, those above ``score_thr`` kept, boxes decoded and clipped to the
+    input, class-aware NMS (torchvision's, which converts to OpenVINO's
+    ``NonMaxSuppression``), then the ``max_per_img`` best per image.
+    """
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        from mmdet.models.dense_heads import AnchorHead
+        from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
+        head = detector.bbox_head
+        if not isinstance(head, AnchorHead) or not isinstance(
+                head.bbox_coder, DeltaXYWHBBoxCoder):
+            raise NotImplementedError(
+                f'Detection export supports anchor heads with '
+                f'DeltaXYWHBBoxCoder (RetinaNet-like), got '
+                f'{type(head).__name__} with '
+                f'{type(getattr(head, "bbox_coder", None)).__name__}.')
+        if getattr(head.loss_cls, 'custom_cls_channels', False):
+            raise NotImplementedError('custom_cls_channels heads do not export')
+        cfg = head.test_cfg
+        nms = cfg.get('nms', None)
+        if nms is None or nms.get('type', 'nms') != 'nms':
+            raise NotImplementedError(
+                f'test_cfg.nms={nms!r}: only plain NMS (type="nms") exports.')
+        # mmdet compares min_bbox_size in original-image pixels, which the
+        # graph does not know; 0 (drop empty boxes) is scale-free.
+        self.min_bbox_size = cfg.get('min_bbox_size', -1)
+        if self.min_bbox_size > 0:
+            raise NotImplementedError(
+                f'test_cfg.min_bbox_size={self.min_bbox_size}: only -1 or 0 '
+                'export (a positive size is in original-image pixels).')
+        self.detector = detector
+        self.head = head
+        self.nms_pre = int(cfg.get('nms_pre', -1))
+        self.score_thr = float(cfg.get('score_thr', 0.0))
+        self.iou_thr = float(nms['iou_threshold'])
+        self.max_per_img = int(cfg['max_per_img'])
+        self.num_classes = head.cls_out_channels if head.use_sigmoid_cls \
+            else head.cls_out_channels - 1
+
+    def _level_candidates(self, cls_score: torch.Tensor,
+                          bbox_pred: torch.Tensor, priors: torch.Tensor
+                          ) -> Tuple[torch.Tensor, ...]:
+        """Top ``nms_pre`` (score, label, delta, prior) of one level."""
+        batch = cls_score.shape[0]
+        head = self.head
+        scores = cls_score.permute(0, 2, 3, 1).reshape(
+            batch, -1, head.cls_out_channels)
+        if head.use_sigmoid_cls:
+            scores = scores.sigmoid()
+        else:
+            scores = scores.softmax(-1)[..., :-1]
+        num_classes = scores.shape[-1]
+        deltas = bbox_pred.permute(0, 2, 3, 1).reshape(batch, -1, 4)
+        flat = scores.reshape(batch, -1)
+        # mmdet keeps the nms_pre best of the scores above the threshold;
+        # the nms_pre best overall, then masked, are the same set. Padding
+        # with -1 scores (never above a threshold) keeps k fixed whatever
+        # the input size, so a dynamic-shape IR never asks for k > length.
+        if self.nms_pre > 0:
+            pad = flat.new_full((batch, self.nms_pre), -1.0)
+            flat, idx = torch.cat([flat, pad], dim=1).topk(
+                self.nms_pre, dim=1)
+            idx = torch.minimum(idx, idx.new_tensor(0) + flat_len(scores) - 1)
+        else:
+            flat, idx = flat.sort(dim=1, descending=True)
+        anchor_idx = torch.div(idx, num_classes, rounding_mode='floor')
+        labels = idx - anchor_idx * num_classes
+        deltas = deltas.gather(1, anchor_idx.unsqueeze(-1).expand(-1, -1, 4))
+        priors = priors[anchor_idx]
+        return flat, labels, deltas, priors
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        feats = self.detector.extract_feat(x)
+        cls_scores, bbox_preds = self.head(feats)
+        sizes = [c.shape[-2:] for c in cls_scores]
+        mlvl_priors = self.head.prior_generator.grid_priors(
+            sizes, dtype=x.dtype, device=x.device)
+        parts = [self._level_candidates(c, b, p)
+                 for c, b, p in zip(cls_scores, bbox_preds, mlvl_priors)]
+        scores, labels, deltas, priors = (torch.cat(t, dim=1)
+                                          for t in zip(*parts))
+        batch, num = scores.shape
+        max_shape = x.shape[2:]
+        boxes = self.head.bbox_coder.decode(
+            priors.reshape(-1, 4), deltas.reshape(-1, 4),
+            max_shape=max_shape).reshape(batch, num, 4)
+        return self._nms(boxes, scores, labels)
+
+    def _nms(self, boxes: torch.Tensor, scores: torch.Tensor,
+             labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Class-aware NMS per image and padding to ``max_per_img`` rows."""
+        from torchvision.ops import batched_nms
+        batch, num = scores.shape
+        image = torch.arange(batch, device=scores.device).unsqueeze(1)
+        image = image.expand(batch, num).reshape(-1)
+        boxes, scores, labels = (boxes.reshape(-1, 4), scores.reshape(-1),
+                                 labels.reshape(-1))
+        valid = scores > self.score_thr
+        if self.min_bbox_size >= 0:
+            valid = valid & (boxes[:, 2] - boxes[:, 0] > self.min_bbox_size) \
+                & (boxes[:, 3] - boxes[:, 1] > self.min_bbox_size)
+        boxes, scores, labels, image = (boxes[valid], scores[valid],
+                                        labels[valid], image[valid])
+        # One NMS over the batch: (image, class) pairs never suppress each
+        # other. Kept indices come sorted by decreasing score.
+        keep = batched_nms(boxes, scores, image * self.num_classes + labels,
+                           self.iou_thr)
+        boxes, scores, labels, image = (boxes[keep], scores[keep],
+                                        labels[keep], image[keep])
+        # Rank of each kept detection within its image.
+        onehot = (image.unsqueeze(1) == torch.arange(
+            batch, device=image.device).unsqueeze(0)).long()
+        rank = (onehot.cumsum(0) * onehot).sum(1) - 1
+        top = rank < self.max_per_img
+        slot = image[top] * self.max_per_img + rank[top]
+        dets = scores.new_zeros((batch * self.max_per_img, 5))
+        out_labels = torch.full((batch * self.max_per_img, ), -1,
+                                dtype=torch.long, device=labels.device)
+        # scatter, not index_put: OpenVINO converts aten::scatter.
+        dets = dets.scatter(
+            0, slot.unsqueeze(1).expand(-1, 5),
+            torch.cat([boxes[top], scores[top].unsqueeze(1)], dim=1))
+        out_labels = out_labels.scatter(0, slot, labels[top])
+        return (dets.reshape(batch, self.max_per_img, 5),
+                out_labels.reshape(batch, self.max_per_img))
+
+
+def wrap_for_export(model: nn.Module, task: str) -> nn.Module:
+    """The export wrapper of ``task`` around a built, eval-mode ``model``."""
+    wrappers = dict(classification=ClassifierExport,
+                    detection=DetectorExport,
+                    segmentation=SegmentorExport)
+    if task not in wrappers:
+        raise ValueError(f'task must be one of {sorted(wrappers)}, got '
+                         f'{task!r}')
+    return wrappers[task](model).eval()
+
+
+__all__: List[str] = [
+    'GlobalMean', 'use_mean_pooling', 'ClassifierExport', 'DetectorExport',
+    'SegmentorExport', 'wrap_for_export'
+]

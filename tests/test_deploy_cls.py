@@ -1,0 +1,308 @@
+"""OpenVINO export of a classifier: parity with torch, inferencer, threads,
+bad input, fused graph. A tiny PP-LCNetV2 keeps it fast."""
+import json
+import os
+import os.path as osp
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import mmlcnetv2  # noqa: F401
+from mmlcnetv2.apis import build_model, load_config
+from mmlcnetv2.deploy import OpenVINOInferencer, export
+
+ov = pytest.importorskip('openvino')
+
+CLASSES = ('a', 'b', 'c')
+CONFIG = """
+default_scope = 'mmpretrain'
+custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
+data_preprocessor = dict(mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375], to_rgb=True)
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
+                                              depths=[1, 1, 2, 1])),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='PPLCNetV2Head', num_classes=3, in_channels=256,
+              mid_channels=64))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=73, edge='short'),
+    dict(type='CenterCrop', crop_size=64),
+    dict(type='PackInputs')]
+train_dataloader = dict(
+    batch_size=2,
+    dataset=dict(type='CustomDataset', data_root='{root}/train',
+                 pipeline=[dict(type='LoadImageFromFile'),
+                           dict(type='RandomResizedCrop', scale=64),
+                           dict(type='PackInputs')]))
+test_dataloader = dict(
+    batch_size=2,
+    dataset=dict(type='CustomDataset', data_root='{root}/train',
+                 metainfo=dict(classes={classes}), pipeline=test_pipeline))
+"""
+
+
+def _random_image(rng, h, w):
+    # Smooth content (not noise) so resizing matters like on a photo.
+    small = rng.integers(0, 256, (max(h // 8, 2), max(w // 8, 2), 3),
+                         dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    """Config, randomly initialized checkpoint (BN statistics non-trivial)
+    and a few train images."""
+    root = tmp_path_factory.mktemp('cls')
+    rng = np.random.default_rng(0)
+    for i in range(9):
+        os.makedirs(root / 'train' / CLASSES[i % 3], exist_ok=True)
+        cv2.imwrite(str(root / 'train' / CLASSES[i % 3] / f'{i}.png'),
+                    _random_image(rng, 50 + 7 * i, 90 - 5 * i))
+    cfg_path = root / 'cls.py'
+    cfg_path.write_text(CONFIG.replace('{root}', str(root)).replace(
+        '{classes}', repr(CLASSES)))
+    cfg = load_config(str(cfg_path))
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+        elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.normal_(m.weight, std=0.2)
+    ckpt = root / 'cls.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    return dict(root=root, config=str(cfg_path), checkpoint=str(ckpt),
+                model=model.eval())
+
+
+@pytest.fixture(scope='module')
+def dynamic_ir(tiny):
+    out = tiny['root'] / 'ir_dynamic'
+    export(tiny['config'], tiny['checkpoint'], str(out), dynamic=True,
+           onnx=True)
+    return str(out)
+
+
+@pytest.fixture(scope='module')
+def static_ir(tiny):
+    out = tiny['root'] / 'ir_static'
+    export(tiny['config'], tiny['checkpoint'], str(out))
+    return str(out)
+
+
+def _torch_logits(model, x):
+    with torch.no_grad():
+        return model(torch.from_numpy(x), mode='tensor').numpy()
+
+
+@pytest.mark.parametrize('shape', [(64, 64), (96, 128), (75, 90)])
+def test_logits_parity_dynamic_batch2(tiny, dynamic_ir, shape):
+    """Fused IR (f32) == unfused torch model, batch 2, three input sizes."""
+    x = np.random.default_rng(1).standard_normal(
+        (2, 3, *shape)).astype(np.float32)
+    inferencer = OpenVINOInferencer(dynamic_ir, precision_hint='f32')
+    assert inferencer.precision == 'f32'
+    got = inferencer.infer_tensor(x)[0]
+    ref = _torch_logits(tiny['model'], x)
+    assert got.shape == ref.shape == (2, 3)
+    err = np.abs(got - ref).max()
+    assert err <= 1e-4 * np.abs(ref).max(), (err, np.abs(ref).max())
+
+
+def test_preprocess_matches_test_pipeline(tiny, static_ir, tmp_path):
+    """The inferencer's input tensor == mmpretrain's pipeline + data
+    preprocessor, pixel for pixel; and the logits match test_step."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')
+    cfg = load_config(tiny['config'])
+    pipeline = Compose(cfg.test_pipeline)
+    path = str(tmp_path / 'img.jpg')
+    cv2.imwrite(path, _random_image(np.random.default_rng(2), 83, 121))
+    data = pipeline(dict(img_path=path))
+    model = tiny['model']
+    # mmpretrain configs keep data_preprocessor at the top level (its tools
+    # copy it into the model); build it as mmpretrain's Runner would.
+    from mmpretrain.models import ClsDataPreprocessor
+    model.data_preprocessor = ClsDataPreprocessor(**cfg.data_preprocessor)
+    batch = model.data_preprocessor(dict(inputs=[data['inputs']],
+                                         data_samples=[data['data_samples']]))
+    inferencer = OpenVINOInferencer(static_ir, precision_hint='f32')
+    info = inferencer.preprocess(path)
+    np.testing.assert_allclose(info['input'], batch['inputs'].numpy(),
+                               rtol=0, atol=1e-5)
+    result = inferencer(path)
+    with torch.no_grad():
+        ref = model.test_step(dict(inputs=[data['inputs']],
+                                   data_samples=[data['data_samples']]))[0]
+    np.testing.assert_allclose(result['scores'], ref.pred_score.numpy(),
+                               atol=1e-5)
+    assert result['label'] == int(ref.pred_label)
+    assert result['class_name'] == CLASSES[result['label']]
+
+
+def test_threads_equal_sequential(static_ir):
+    """8 threads x 50 images give exactly the sequential results."""
+    rng = np.random.default_rng(3)
+    images = [_random_image(rng, 64 + i % 7, 80 - i % 5) for i in range(50)]
+    inferencer = OpenVINOInferencer(static_ir, precision_hint='f32')
+    expected = [inferencer(img)['logits'] for img in images]
+    results = [[None] * len(images) for _ in range(8)]
+    errors = []
+
+    def work(t):
+        try:
+            order = np.random.default_rng(t).permutation(len(images))
+            for i in order:
+                results[t][i] = inferencer(images[i])['logits']
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t, )) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for t in range(8):
+        for got, want in zip(results[t], expected):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_gray_and_rgba_images_are_converted(static_ir, tmp_path):
+    inferencer = OpenVINOInferencer(static_ir, precision_hint='f32')
+    bgr = _random_image(np.random.default_rng(4), 70, 70)
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    rgba = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+    cv2.imwrite(str(tmp_path / 'g.png'), gray)
+    cv2.imwrite(str(tmp_path / 'a.png'), rgba)
+    as_gray3 = inferencer(np.repeat(gray[:, :, None], 3, 2))['logits']
+    np.testing.assert_array_equal(inferencer(gray)['logits'], as_gray3)
+    np.testing.assert_array_equal(
+        inferencer(str(tmp_path / 'g.png'))['logits'], as_gray3)
+    want = inferencer(bgr)['logits']
+    np.testing.assert_array_equal(inferencer(rgba)['logits'], want)
+    np.testing.assert_array_equal(
+        inferencer(str(tmp_path / 'a.png'))['logits'], want)
+
+
+def test_bad_images_and_dirs(static_ir, tmp_path):
+    inferencer = OpenVINOInferencer(static_ir)
+    bad = tmp_path / 'broken.jpg'
+    bad.write_bytes(b'not an image at all')
+    with pytest.raises(ValueError, match='Cannot decode image'):
+        inferencer(str(bad))
+    with pytest.raises(FileNotFoundError, match='Image not found'):
+        inferencer(str(tmp_path / 'missing.jpg'))
+    with pytest.raises(ValueError, match='shape'):
+        inferencer(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(FileNotFoundError, match='deploy.json'):
+        OpenVINOInferencer(str(tmp_path))
+    with pytest.raises(ValueError, match='precision_hint'):
+        OpenVINOInferencer(static_ir, precision_hint='fp64')
+
+
+def test_mismatched_checkpoint_leaves_no_output(tiny, tmp_path):
+    wrong = tmp_path / 'wrong.py'
+    wrong.write_text(open(tiny['config']).read().replace(
+        'num_classes=3', 'num_classes=5'))
+    out = tmp_path / 'out'
+    with pytest.raises(RuntimeError, match='does not match config'):
+        export(str(wrong), tiny['checkpoint'], str(out))
+    assert not out.exists()
+    assert os.listdir(tmp_path) == ['wrong.py']
+
+
+def test_unsupported_pipeline_is_named(tiny, tmp_path):
+    cfg = open(tiny['config']).read().replace(
+        "dict(type='CenterCrop', crop_size=64)",
+        "dict(type='CenterCrop', crop_size=64), dict(type='Posterize', "
+        "bits=4)")
+    path = tmp_path / 'bad.py'
+    path.write_text(cfg)
+    with pytest.raises(ValueError, match="'Posterize'"):
+        export(str(path), tiny['checkpoint'], str(tmp_path / 'out'))
+    assert not (tmp_path / 'out').exists()
+
+
+def test_deploy_json_and_onnx(dynamic_ir):
+    meta = json.load(open(osp.join(dynamic_ir, 'deploy.json')))
+    assert meta['task'] == 'classification'
+    assert meta['classes'] == list(CLASSES)
+    assert meta['preprocess']['color_order'] == 'RGB'
+    assert [s['op'] for s in meta['preprocess']['steps']] == [
+        'resize_edge', 'center_crop']
+    import onnxruntime as ort
+    sess = ort.InferenceSession(osp.join(dynamic_ir, 'model.onnx'),
+                                providers=['CPUExecutionProvider'])
+    x = np.random.default_rng(5).standard_normal(
+        (2, 3, 96, 80)).astype(np.float32)
+    got = sess.run(None, {'input': x})[0]
+    ref = OpenVINOInferencer(dynamic_ir, precision_hint='f32').infer_tensor(
+        x)[0]
+    assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_fused_graph_has_no_reshape(tiny, static_ir):
+    """Pooling as ReduceMean: no Reshape anywhere, each SE block fused into
+    one CPU Subgraph, nothing left of the rep branches."""
+    from mmpretrain.models.utils import SELayer
+    from mmlcnetv2.deploy import load_for_export
+    _, fused, _ = load_for_export(tiny['config'], tiny['checkpoint'])
+    num_se = sum(isinstance(m, SELayer) for m in fused.modules())
+    num_conv = sum(isinstance(m, torch.nn.Conv2d) for m in fused.modules())
+    assert num_se == 2
+    core = ov.Core()
+    model = core.read_model(osp.join(static_ir, 'model.xml'))
+    types = [op.get_type_name() for op in model.get_ordered_ops()]
+    assert 'Reshape' not in types and 'AdaptiveAvgPool' not in types
+    assert types.count('ReduceMean') == num_se + 1  # + global pooling
+    assert types.count('Convolution') + types.count(
+        'GroupConvolution') == num_conv
+    compiled = core.compile_model(model, 'CPU',
+                                  {'INFERENCE_PRECISION_HINT': 'f32'})
+    ops = compiled.get_runtime_model().get_ordered_ops()
+    runtime = [op.get_rt_info()['layerType'].astype(str) for op in ops]
+
+    def layer_type(node):
+        return node.get_rt_info()['layerType'].astype(str)
+
+    # Reshapes of constants (bias layouts) run once at load; none may touch
+    # activations.
+    data_reshapes = [
+        op.get_friendly_name() for op in ops if layer_type(op) == 'Reshape'
+        and layer_type(op.input_value(0).get_node()) != 'Const'
+    ]
+    assert data_reshapes == []
+    assert runtime.count('Subgraph') >= num_se
+
+
+@pytest.mark.parametrize('precision', ['fp16', 'int8'])
+def test_fp16_and_int8(tiny, static_ir, precision, tmp_path):
+    out = tmp_path / precision
+    meta = export(tiny['config'], tiny['checkpoint'], str(out),
+                  precision=precision, calib=6)
+    ref_bin = osp.getsize(osp.join(static_ir, 'model.bin'))
+    size = osp.getsize(out / 'model.bin')
+    assert size < 0.6 * ref_bin, (size, ref_bin)
+    x = np.random.default_rng(6).standard_normal(
+        (1, 3, 64, 64)).astype(np.float32)
+    got = OpenVINOInferencer(str(out), precision_hint='f32').infer_tensor(
+        x)[0]
+    ref = _torch_logits(tiny['model'], x)
+    tol = 2e-2 if precision == 'fp16' else 0.25
+    assert np.abs(got - ref).max() <= tol * np.abs(ref).max()
+    if precision == 'int8':
+        assert meta['calibration']['images'] == 6
+        types = {op.get_type_name() for op in ov.Core().read_model(
+            str(out / 'model.xml')).get_ordered_ops()}
+        assert 'FakeQuantize' in types or 'FakeConvert' in types

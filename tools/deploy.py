@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""Export an OpenMMLab config + checkpoint to OpenVINO IR (and ONNX).
+
+    python tools/deploy.py CONFIG CHECKPOINT --out DIR [--shape H W]
+        [--dynamic] [--precision fp32|fp16|int8] [--calib N] [--onnx]
+
+Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
+the task (classifier / detector / segmentor) comes from the config. The
+model is fused (``switch_to_deploy``) before conversion. Run it with
+``python tools/infer.py DIR IMAGE`` or ``benchmark_app -m DIR/model.xml``.
+"""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n'.join(__doc__.splitlines()[1:]))
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--out', required=True, help='output directory')
+    parser.add_argument('--shape', nargs=2, type=int, metavar=('H', 'W'),
+                        help='input size (default: the test pipeline\'s)')
+    parser.add_argument('--dynamic', action='store_true',
+                        help='dynamic batch, height and width')
+    parser.add_argument('--precision', default='fp32',
+                        choices=['fp32', 'fp16', 'int8'],
+                        help='fp32: weights fp32; fp16: weights stored fp16 '
+                        '(compute chosen by the device); int8: NNCF '
+                        'post-training quantization')
+    parser.add_argument('--calib', type=int, default=300,
+                        help='int8: calibration images from the train set')
+    parser.add_argument('--onnx', action='store_true',
+                        help='also write model.onnx (checked in onnxruntime)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from mmlcnetv2.deploy import export
+    if args.calib < 1:
+        print(f'error: --calib must be >= 1, got {args.calib}',
+              file=sys.stderr)
+        return 2
+    try:
+        meta = export(args.config, args.checkpoint, args.out,
+                      shape=args.shape, dynamic=args.dynamic,
+                      precision=args.precision, calib=args.calib,
+                      onnx=args.onnx, cfg_options=args.cfg_options)
+    except (FileNotFoundError, ValueError, RuntimeError,
+            NotImplementedError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    shape = meta['input']['shape']
+    print(f"wrote {args.out}: {meta['task']}, input {shape}, "
+          f"{args.precision}" + (', model.onnx' if args.onnx else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
