@@ -1,3 +1,4 @@
+from .lraspp_head import GlobalPoolLRASPPHead
 from .pplcnetv2_head import PPLCNetV2Head
 
-__all__ = ['PPLCNetV2Head']
+__all__ = ['GlobalPoolLRASPPHead', 'PPLCNetV2Head']
