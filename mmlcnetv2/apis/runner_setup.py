@@ -45,9 +45,10 @@ RUNNER_KEYS = frozenset((
 def merge_cfg_options(cfg: Config, options: Optional[dict]) -> None:
     """Merge ``--cfg-options`` after checking that each key exists.
 
-    A key's parents must exist. Its last part may be new only inside a dict
-    with a ``type`` (constructor arguments, checked when the object is
-    built) or at the top level if the Runner reads it, so that a typo such as ``train_cfg.max_iter=5`` is an error
+    A key's parents must exist. It may add new keys only inside a dict with
+    a ``type`` (constructor arguments, checked when the object is built,
+    e.g. ``model.backbone.init_cfg.type=Pretrained``) or at the top level if
+    the Runner reads it, so that a typo such as ``train_cfg.max_iter=5`` is an error
     instead of a silently ignored setting.
     """
     root = cfg._cfg_dict if isinstance(cfg, Config) else cfg
@@ -58,8 +59,7 @@ def merge_cfg_options(cfg: Config, options: Optional[dict]) -> None:
                 node = _lookup(node, part)
             except KeyError:
                 parent = '.'.join(parts[:i]) or '<top level>'
-                is_leaf = i == len(parts) - 1
-                if is_leaf and isinstance(node, dict) and 'type' in node:
+                if isinstance(node, dict) and 'type' in node:
                     break
                 if i == 0 and part in RUNNER_KEYS:
                     break

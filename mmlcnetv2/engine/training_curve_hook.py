@@ -43,8 +43,10 @@ class TrainingCurveHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
-        if outputs and 'loss' in outputs:
-            self.loss.append((runner.iter + 1, float(outputs['loss'])))
+        loss = (outputs or {}).get('loss')
+        if loss is not None:
+            loss = loss.detach().item() if hasattr(loss, 'detach') else loss
+            self.loss.append((runner.iter + 1, float(loss)))
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         for key, value in (metrics or {}).items():
