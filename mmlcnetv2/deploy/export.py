@@ -22,7 +22,7 @@ from mmengine.model import revert_sync_batchnorm
 
 from ..apis.build import build_model, load_config, reparameterize
 from .meta import (FORMAT_VERSION, class_names, default_shape,
-                   preprocess_spec, rescale_steps, save_meta, task_of)
+                   preprocess_spec, register_scope, rescale_steps, save_meta, task_of)
 from .wrappers import use_mean_pooling, wrap_for_export
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
@@ -41,6 +41,7 @@ def load_for_export(config: str, checkpoint: Optional[str],
     """
     cfg = load_config(config, cfg_options)
     task = task_of(cfg)
+    register_scope(cfg)
     # No pretrained-backbone download/load at export: the checkpoint has it.
     backbone = cfg.model.get('backbone', None)
     if backbone is not None and backbone.get('init_cfg', None) is not None:

@@ -19,7 +19,7 @@ TASKS = {'mmpretrain': 'classification', 'mmdet': 'detection',
 # Transforms that load, annotate or pack: nothing to replay at inference.
 _SKIPPED = {'LoadImageFromFile', 'LoadAnnotations', 'PackInputs',
             'PackDetInputs', 'PackSegInputs', 'mmdet.LoadAnnotations',
-            'mmdet.PackDetInputs'}
+            'mmdet.PackDetInputs', 'CheckSegMap'}
 
 
 def task_of(cfg: Config) -> str:
@@ -36,6 +36,19 @@ def task_of(cfg: Config) -> str:
             f'expected one of {sorted(TASKS)} (mmpretrain classifier, mmdet '
             'detector, mmseg segmentor).')
     return TASKS[scope]
+
+
+def register_scope(cfg: Config) -> None:
+    """Register the modules of the config's OpenMMLab package (mmdet, ...).
+
+    Building from mmengine's root registry only finds a scope's modules
+    once that package has registered them.
+    """
+    import importlib
+    scope = cfg.get('default_scope', None)
+    if scope in TASKS:
+        importlib.import_module(f'{scope}.utils').register_all_modules(
+            init_default_scope=False)
 
 
 def _pair(value, name: str) -> Tuple[int, int]:
@@ -99,15 +112,22 @@ def preprocess_spec(cfg: Config, task: str) -> dict:
                 'equivalent; supported: ResizeEdge, Resize(scale=...), '
                 f'CenterCrop, and the loading/packing transforms '
                 f'{sorted(_SKIPPED)}.')
-    divisor = int(pre.get('pad_size_divisor', pre.get('size_divisor', 0))
-                  or 0)
     if task == 'segmentation':
-        divisor = int((cfg.model.get('test_cfg', None) or {}).get(
-            'size_divisor', divisor) or divisor)
+        # mmseg pads test images only through data_preprocessor.test_cfg
+        # (size / size_divisor are for training batches).
+        test_cfg = pre.get('test_cfg', None) or {}
+        if test_cfg.get('size', None) is not None:
+            raise ValueError('data_preprocessor.test_cfg.size (pad test '
+                             'images to a fixed size) is not supported; use '
+                             '--shape H W for a fixed input size.')
+        divisor = int(test_cfg.get('size_divisor', 0) or 0)
+    else:
+        divisor = int(pre.get('pad_size_divisor', 0) or 0)
     return dict(mean=[float(v) for v in mean], std=[float(v) for v in std],
                 color_order='RGB' if to_rgb else 'BGR', steps=steps,
                 pad_size_divisor=divisor,
-                pad_value=float(pre.get('pad_value', pre.get('pad_val', 0))))
+                pad_value=float(pre.get('pad_value', pre.get('pad_val', 0))
+                                or 0))
 
 
 def rescale_steps(steps: List[dict], shape: Tuple[int, int],
