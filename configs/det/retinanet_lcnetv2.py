@@ -1,0 +1,39 @@
+# RetinaNet with a PP-LCNetV2-base backbone on COCO: mmdet's
+# retinanet_r50_fpn_1x_coco with the ResNet-50 replaced. Everything else
+# (FPN to 256 channels, RetinaHead, 1x schedule, COCO data) is mmdet's.
+#
+#   python tools/train.py configs/det/retinanet_lcnetv2.py
+_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+
+custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
+
+# ImageNet weights of the backbone: a converted PaddleClas classification
+# checkpoint (no download at run time). Get it with
+#   wget https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/PPLCNetV2_base_pretrained.pdparams
+#   python tools/convert_paddle_weights.py PPLCNetV2_base_pretrained.pdparams \
+#       checkpoints/pplcnetv2-base_paddle-in1k.pth --arch base
+# or point this elsewhere: --cfg-options pretrained=PATH is NOT enough (the
+# value is copied below when the config is read), so use
+#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+# Training from scratch: --cfg-options model.backbone.init_cfg=None
+# (then also frozen_stages=-1 norm_eval=False, as the shapes demo does).
+# Building the model does not read the file; training starts by loading it and
+# stops with "<path> can not be found." when it is missing.
+pretrained = 'checkpoints/pplcnetv2-base_paddle-in1k.pth'
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='PPLCNetV2',
+        arch='base',
+        out_indices=(1, 2, 3),  # strides 8, 16, 32: 256, 512, 1024 channels
+        # Like the ResNet-50 it replaces: stem and first stage frozen, BN
+        # statistics frozen (plain BN: 2 images per GPU are too few for it).
+        frozen_stages=1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=True,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    # Three backbone levels (R50 gave four from stride 4): start at the first,
+    # two extra convs on the last input give P6, P7 → strides 8..128.
+    neck=dict(in_channels=[256, 512, 1024], start_level=0, num_outs=5))

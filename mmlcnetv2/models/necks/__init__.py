@@ -1,0 +1,3 @@
+from .lcpan import LCPAN
+
+__all__ = ['LCPAN']
