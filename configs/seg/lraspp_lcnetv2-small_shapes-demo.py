@@ -5,7 +5,7 @@
 #   python tools/data/make_shapes_seg.py
 #   python tools/train.py configs/seg/lraspp_lcnetv2-small_shapes-demo.py
 #   python tools/test.py configs/seg/lraspp_lcnetv2-small_shapes-demo.py \
-#       work_dirs/lraspp_lcnetv2-small_shapes-demo/iter_600.pth \
+#       work_dirs/lraspp_lcnetv2-small_shapes-demo/iter_400.pth \
 #       --show-dir vis
 _base_ = ['./lraspp_lcnetv2-base_custom.py']
 
@@ -79,7 +79,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # From scratch in few steps: AdamW with a short warm-up, then poly decay.
-iters = 600
+iters = 400
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
@@ -100,3 +100,6 @@ default_hooks = dict(
     logger=dict(interval=25),
     checkpoint=dict(interval=200, max_keep_ckpts=1, save_best='mIoU'))
 randomness = dict(seed=0)
+# Overlays (tools/test.py --show-dir) at half opacity, so the image shows
+# through the black of the background class.
+visualizer = dict(alpha=0.5)
