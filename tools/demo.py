@@ -1,73 +1,144 @@
 #!/usr/bin/env python
-"""The main demo (until the detection demo replaces it): for every arch,
-build the classifier, re-parameterize it, and print params, FLOPs and the
-fused-vs-unfused difference of the logits.
+"""The main demo: detect shapes with RetinaNet + PP-LCNetV2, trained here.
 
-    make demo    # or: .venv/bin/python tools/demo.py
+1. writes the embedded shapes dataset to ``data/shapes/`` if absent
+   (``tools/data/make_shapes.py``);
+2. trains ``configs/det/retinanet_lcnetv2-small_shapes-demo.py`` from
+   scratch with mmengine's Runner (what ``tools/train.py`` runs), resuming
+   from the last epoch's checkpoint if an earlier run was interrupted;
+3. evaluates the final model on val with mmdet's ``CocoMetric`` and draws
+   its predictions on every val image with ``DetLocalVisualizer``;
+4. prints bbox mAP@0.5 and where the pictures, metrics and checkpoint are.
+
+    make demo    # or: .venv/bin/python tools/demo.py [--work-dir DIR]
+
+Rerunning after a complete run only re-evaluates; ``--restart`` trains again.
 """
+import argparse
+import json
+import os
 import os.path as osp
+import shutil
 import sys
 import time
 
-import torch
-from torch.nn.modules.batchnorm import _BatchNorm
-
-from mmlcnetv2.apis import build_model, load_config, reparameterize
-from mmlcnetv2.apis.complexity import count_flops, count_params
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(ROOT, 'configs', 'cls', 'pplcnetv2-{}_8xb256_in1k.py')
+CONFIG = osp.join(ROOT, 'configs', 'det',
+                  'retinanet_lcnetv2-small_shapes-demo.py')
+DEFAULT_WORK_DIR = osp.join(ROOT, 'work_dirs',
+                            'retinanet_lcnetv2-small_shapes-demo')
 
 
-def randomize_bn(model: torch.nn.Module) -> None:
-    """Untrained BN layers are identities; random statistics make the
-    fused-vs-unfused comparison mean something."""
-    gen = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--work-dir', default=DEFAULT_WORK_DIR,
+                        help='checkpoints, logs, metrics and pictures')
+    parser.add_argument('--data-root', default=osp.join(ROOT, 'data',
+                                                        'shapes'),
+                        help='the shapes dataset (written if absent)')
+    parser.add_argument('--max-epochs', type=int,
+                        help='override the config\'s schedule (for tests)')
+    parser.add_argument('--num-train', type=int, default=800,
+                        help='training images to generate')
+    parser.add_argument('--num-val', type=int, default=100,
+                        help='val images to generate')
+    parser.add_argument('--restart', action='store_true',
+                        help='train from scratch even if checkpoints exist')
+    return parser.parse_args(argv)
 
 
-def main() -> int:
-    torch.manual_seed(0)
-    x = torch.rand(2, 3, 224, 224)
-    rows = []
-    for arch in ('small', 'base', 'large'):
-        start = time.time()
-        model = build_model(load_config(CONFIG.format(arch)))
-        randomize_bn(model)
-        with torch.no_grad():
-            before = model(x)
-        params = count_params(model)
-        flops = count_flops(model, (224, 224))
-        reparameterize(model)
-        with torch.no_grad():
-            after = model(x)
-        diff = (after - before).abs().max().item()
-        rel = diff / before.abs().max().item()
-        rows.append((arch, params, count_params(model), flops,
-                     count_flops(model, (224, 224)), diff, rel,
-                     time.time() - start))
-    head = (f'{"arch":<6} {"params":>11} {"fused params":>13} '
-            f'{"FLOPs":>8} {"fused FLOPs":>12} {"max|fused-unfused|":>19} '
-            f'{"relative":>9}')
-    print('PP-LCNetV2 classifiers (1000 classes), 224x224, random weights')
-    print(head)
-    print('-' * len(head))
-    for arch, p, fp, f, ff, diff, rel, _ in rows:
-        print(f'{arch:<6} {p:>11,} {fp:>13,} {f / 1e6:>7.1f}M '
-              f'{ff / 1e6:>11.1f}M {diff:>19.2e} {rel:>9.1e}')
-    print('FLOPs: mmengine\'s count (multiply-adds of conv/linear, BN, '
-          'pooling). Fused = after switch_to_deploy().')
-    worst = max(r[6] for r in rows)
-    if worst > 1e-4:
-        print(f'FAILED: fused and unfused logits differ by {worst:.1e} '
-              '(relative) > 1e-4', file=sys.stderr)
-        return 1
+def make_data(data_root: str, num_train: int, num_val: int) -> None:
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'data'))
+    from make_shapes import make_shapes
+    start = time.time()
+    wrote = make_shapes(data_root, num_train=num_train, num_val=num_val)
+    print(f'[demo] data: {"wrote" if wrote else "found"} {data_root} '
+          f'({time.time() - start:.0f} s)', flush=True)
+
+
+def build_cfg(args: argparse.Namespace):
+    from mmengine.config import Config
+    cfg = Config.fromfile(CONFIG)
+    root = args.data_root.rstrip('/') + '/'
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = root
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        cfg[evaluator].ann_file = root + 'annotations/instances_val.json'
+    if args.max_epochs is not None:
+        cfg.train_cfg.max_epochs = args.max_epochs
+        cfg.train_cfg.val_interval = args.max_epochs
+        for sched in cfg.param_scheduler:
+            if sched.type == 'CosineAnnealingLR':
+                sched.end = sched.T_max = args.max_epochs
+    cfg.work_dir = args.work_dir
+    # An interrupted run continues from its last epoch checkpoint.
+    cfg.resume = not args.restart
+    cfg.load_from = None
+    cfg.default_hooks.visualization.update(
+        draw=True, interval=1,
+        test_out_dir=osp.join(osp.abspath(args.work_dir), 'val_pictures'))
+    return cfg
+
+
+def write_json(path: str, data: dict) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + rename)."""
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _fmt(value) -> str:
+    # CocoMetric returns no mAP when the model detects nothing at all.
+    return 'n/a (no detections)' if value is None else f'{value:.3f}'
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    t0 = time.time()
+    make_data(args.data_root, args.num_train, args.num_val)
+
+    import mmlcnetv2  # noqa: F401  (registers PPLCNetV2, safe loading)
+    from mmengine.runner import Runner
+
+    if args.restart and osp.isdir(args.work_dir):
+        shutil.rmtree(args.work_dir)
+    pictures = osp.join(osp.abspath(args.work_dir), 'val_pictures')
+    if osp.isdir(pictures):  # from an earlier run: redrawn below
+        shutil.rmtree(pictures)
+    cfg = build_cfg(args)
+    runner = Runner.from_cfg(cfg)
+    t1 = time.time()
+    runner.train()  # with resume: no-op if training already finished
+    t2 = time.time()
+    metrics = runner.test()
+    t3 = time.time()
+
+    ckpt_file = osp.join(args.work_dir, 'last_checkpoint')
+    with open(ckpt_file) as f:
+        checkpoint = f.read().strip()
+    summary = dict(
+        config=osp.relpath(CONFIG, ROOT),
+        checkpoint=checkpoint,
+        pictures=pictures,
+        bbox_mAP=metrics.get('coco/bbox_mAP'),
+        bbox_mAP_50=metrics.get('coco/bbox_mAP_50'),
+        metrics=metrics,
+        seconds=dict(setup_data=round(t1 - t0, 1), train=round(t2 - t1, 1),
+                     test_and_pictures=round(t3 - t2, 1)))
+    metrics_file = osp.join(args.work_dir, 'demo_metrics.json')
+    write_json(metrics_file, summary)
+
+    n_pics = len(os.listdir(pictures)) if osp.isdir(pictures) else 0
+    print('\n[demo] RetinaNet + PP-LCNetV2-small, shapes val '
+          f'({args.num_val} images):')
+    print(f'[demo]   bbox mAP@0.5      {_fmt(summary["bbox_mAP_50"])}')
+    print(f'[demo]   bbox mAP@.5:.95   {_fmt(summary["bbox_mAP"])}')
+    print(f'[demo]   pictures ({n_pics}): {pictures}')
+    print(f'[demo]   metrics:    {metrics_file}')
+    print(f'[demo]   checkpoint: {checkpoint}')
+    print(f'[demo]   time: data {t1 - t0:.0f} s, train {t2 - t1:.0f} s, '
+          f'test + pictures {t3 - t2:.0f} s')
     return 0
 
 
