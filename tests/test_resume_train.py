@@ -95,6 +95,11 @@ def test_killed_run_resumes_without_loss(tmp_path):
     assert final['iter'] == MAX_ITERS
     last = torch.load(osp.join(work, f'iter_{MAX_ITERS}.pth'))
     assert last['meta']['iter'] == MAX_ITERS
-    # the scheduler went on counting from the saved step
-    assert last['param_schedulers'][0]['last_step'] == \
-        saved['param_schedulers'][0]['last_step'] + MAX_ITERS - killed_at
+    # The resumed run's next checkpoint: the scheduler went on counting from
+    # the saved step (mmengine does not step it after the very last
+    # iteration, so iter_6 is not compared), and the lr is past the
+    # milestone (MultiStepLR milestones=[2], gamma 0.1 on lr 0.01).
+    nxt = torch.load(osp.join(work, f'iter_{killed_at + INTERVAL}.pth'))
+    assert nxt['param_schedulers'][0]['last_step'] == \
+        saved['param_schedulers'][0]['last_step'] + INTERVAL
+    assert last['optimizer']['param_groups'][0]['lr'] == pytest.approx(1e-3)
