@@ -231,3 +231,13 @@ def test_dataset_clips_boxes_outside_and_drops_unknown_classes(tmp_path):
     assert gt.labels.tolist() == [0]  # the unicorn is gone
     x1, y1, x2, y2 = gt.bboxes.tensor[0].tolist()
     assert (x1, y1, x2, y2) == (60, 40, 80, 64)  # clipped to the image
+
+
+def test_missing_pretrained_checkpoint_is_named(tmp_path):
+    """Building reads no weights; initialising names the missing file."""
+    cfg = Config.fromfile(RETINA)
+    missing = str(tmp_path / 'pplcnetv2-base_paddle-in1k.pth')
+    cfg.model.backbone.init_cfg.checkpoint = missing
+    backbone = _build(cfg.model.backbone)
+    with pytest.raises(FileNotFoundError, match='pplcnetv2-base_paddle-in1k'):
+        backbone.init_weights()
