@@ -286,7 +286,8 @@ def test_fused_graph_has_no_reshape(tiny, static_ir):
     assert runtime.count('Subgraph') >= num_se
 
 
-@pytest.mark.parametrize('precision', ['fp16', 'int8'])
+@pytest.mark.parametrize(
+    'precision', ['fp16', pytest.param('int8', marks=pytest.mark.slow)])
 def test_fp16_and_int8(tiny, static_ir, precision, tmp_path):
     out = tmp_path / precision
     meta = export(tiny['config'], tiny['checkpoint'], str(out),

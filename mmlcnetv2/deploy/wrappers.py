@@ -140,16 +140,18 @@ class DetectorExport(nn.Module):
 
     def __init__(self, detector: nn.Module) -> None:
         super().__init__()
-        from mmdet.models.dense_heads import AnchorHead
-        from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
+        from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+        from mmdet.models.task_modules.coders import (DeltaXYWHBBoxCoder,
+                                                      DistancePointBBoxCoder)
         head = detector.bbox_head
-        if not isinstance(head, AnchorHead) or not isinstance(
-                head.bbox_coder, DeltaXYWHBBoxCoder):
+        coder = getattr(head, 'bbox_coder', None)
+        if not isinstance(head, BaseDenseHead) or not isinstance(
+                coder, (DeltaXYWHBBoxCoder, DistancePointBBoxCoder)):
             raise NotImplementedError(
-                f'Detection export supports anchor heads with '
-                f'DeltaXYWHBBoxCoder (RetinaNet-like), got '
-                f'{type(head).__name__} with '
-                f'{type(getattr(head, "bbox_coder", None)).__name__}.')
+                f'Detection export supports single-stage dense heads with '
+                f'DeltaXYWHBBoxCoder (RetinaNet-like) or '
+                f'DistancePointBBoxCoder (PicoDet/RTMDet-like), got '
+                f'{type(head).__name__} with {type(coder).__name__}.')
         if getattr(head.loss_cls, 'custom_cls_channels', False):
             raise NotImplementedError('custom_cls_channels heads do not export')
         cfg = head.test_cfg
@@ -207,7 +209,14 @@ class DetectorExport(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         feats = self.detector.extract_feat(x)
-        cls_scores, bbox_preds = self.head(feats)
+        cls_scores, bbox_preds = self.head(feats)[:2]
+        if hasattr(self.head, '_distances'):
+            # PicoHead: box distributions -> distances, as its predict does.
+            bbox_preds = [
+                self.head._distances(d, s[0]).reshape(
+                    d.shape[0], d.shape[2], d.shape[3], 4).permute(0, 3, 1, 2)
+                for d, s in zip(bbox_preds, self.head.prior_generator.strides)
+            ]
         sizes = [c.shape[-2:] for c in cls_scores]
         mlvl_priors = self.head.prior_generator.grid_priors(
             sizes, dtype=x.dtype, device=x.device)
@@ -216,10 +225,20 @@ class DetectorExport(nn.Module):
         scores, labels, deltas, priors = (torch.cat(t, dim=1)
                                           for t in zip(*parts))
         batch, num = scores.shape
-        max_shape = x.shape[2:]
         boxes = self.head.bbox_coder.decode(
-            priors.reshape(-1, 4), deltas.reshape(-1, 4),
-            max_shape=max_shape).reshape(batch, num, 4)
+            priors.reshape(-1, priors.shape[-1]), deltas.reshape(-1, 4),
+            max_shape=None).reshape(batch, num, 4)
+        # Clip to the input as mmdet's decoders do with max_shape; done here
+        # because their ONNX branch imports the removed mmdet.core.
+        height = torch._shape_as_tensor(x)[2].to(boxes.dtype)
+        width = torch._shape_as_tensor(x)[3].to(boxes.dtype)
+        zero = boxes.new_zeros(())
+        boxes = torch.stack([
+            torch.minimum(torch.maximum(boxes[..., 0], zero), width),
+            torch.minimum(torch.maximum(boxes[..., 1], zero), height),
+            torch.minimum(torch.maximum(boxes[..., 2], zero), width),
+            torch.minimum(torch.maximum(boxes[..., 3], zero), height)
+        ], dim=-1)
         return self._nms(boxes, scores, labels)
 
     def _nms(self, boxes: torch.Tensor, scores: torch.Tensor,
