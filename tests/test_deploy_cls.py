@@ -307,3 +307,18 @@ def test_fp16_and_int8(tiny, static_ir, precision, tmp_path):
         types = {op.get_type_name() for op in ov.Core().read_model(
             str(out / 'model.xml')).get_ordered_ops()}
         assert 'FakeQuantize' in types or 'FakeConvert' in types
+
+
+def test_unsupported_op_is_named():
+    """An op OpenVINO cannot convert: a RuntimeError naming it."""
+    from mmlcnetv2.deploy.export import convert
+
+    class IndexPut(torch.nn.Module):
+
+        def forward(self, x):
+            return torch.ops.aten.index_put(
+                x.reshape(-1), (torch.tensor([0]), ), torch.tensor([1.0]))
+
+    with pytest.raises(RuntimeError, match='could not convert IndexPut'
+                       '(.|\n)*aten::index_put'):
+        convert(IndexPut(), torch.rand(1, 3, 8, 8), False, ['out'])

@@ -96,9 +96,15 @@ def convert(wrapper: torch.nn.Module, example: torch.Tensor, dynamic: bool,
     """``openvino.convert_model`` with named input/outputs."""
     import openvino as ov
     shape = [-1, 3, -1, -1] if dynamic else list(example.shape)
-    with torch.no_grad():
-        ov_model = ov.convert_model(wrapper, example_input=example,
-                                    input=[ov.PartialShape(shape)])
+    try:
+        with torch.no_grad():
+            ov_model = ov.convert_model(wrapper, example_input=example,
+                                        input=[ov.PartialShape(shape)])
+    except Exception as e:  # noqa: BLE001  (OpConversionFailure & co.)
+        # OpenVINO lists the ops it has no rule for; keep that, say where.
+        raise RuntimeError(
+            f'OpenVINO could not convert {type(wrapper).__name__}: an op in '
+            f'the model is unsupported or failed to convert.\n{e}') from e
     ov_model.inputs[0].get_tensor().set_names({'input'})
     for out, name in zip(ov_model.outputs, names):
         out.get_tensor().set_names({name})
