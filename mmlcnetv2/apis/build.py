@@ -1,5 +1,6 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Config loading and model building shared by the command-line tools."""
+import copy
 import os.path as osp
 from typing import Optional
 
@@ -33,7 +34,12 @@ def build_model(cfg: Config,
     carries its own ``default_scope`` and ``custom_imports``.
     """
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(cfg.model)
+    model_cfg = copy.deepcopy(cfg.model)
+    # mmpretrain configs keep the normalization in a top-level
+    # data_preprocessor, which its Runner hands to the model.
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
     if checkpoint is not None:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
