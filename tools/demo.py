@@ -74,9 +74,11 @@ def build_cfg(args: argparse.Namespace):
     # An interrupted run continues from its last epoch checkpoint.
     cfg.resume = not args.restart
     cfg.load_from = None
+    # Drawn into a temporary directory, renamed when complete (main()).
     cfg.default_hooks.visualization.update(
         draw=True, interval=1,
-        test_out_dir=osp.join(osp.abspath(args.work_dir), 'val_pictures'))
+        test_out_dir=osp.join(osp.abspath(args.work_dir),
+                              'val_pictures.tmp'))
     return cfg
 
 
@@ -104,8 +106,8 @@ def main(argv=None) -> int:
     if args.restart and osp.isdir(args.work_dir):
         shutil.rmtree(args.work_dir)
     pictures = osp.join(osp.abspath(args.work_dir), 'val_pictures')
-    if osp.isdir(pictures):  # from an earlier run: redrawn below
-        shutil.rmtree(pictures)
+    if osp.isdir(pictures + '.tmp'):  # left by an interrupted run
+        shutil.rmtree(pictures + '.tmp')
     cfg = build_cfg(args)
     runner = Runner.from_cfg(cfg)
     t1 = time.time()
@@ -113,6 +115,9 @@ def main(argv=None) -> int:
     t2 = time.time()
     metrics = runner.test()
     t3 = time.time()
+    if osp.isdir(pictures):  # the previous run's, replaced as a whole
+        shutil.rmtree(pictures)
+    os.rename(pictures + '.tmp', pictures)
 
     ckpt_file = osp.join(args.work_dir, 'last_checkpoint')
     with open(ckpt_file) as f:
