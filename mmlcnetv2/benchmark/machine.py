@@ -1,0 +1,65 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""What the numbers were measured on: CPU, cores, load, library versions."""
+import os
+import platform
+from typing import Dict
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else ``platform``)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def physical_cores() -> int:
+    """Distinct (physical id, core id) pairs in ``/proc/cpuinfo``."""
+    try:
+        cores, phys = set(), None
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('physical id'):
+                    phys = line.split(':', 1)[1].strip()
+                elif line.startswith('core id'):
+                    cores.add((phys, line.split(':', 1)[1].strip()))
+        if cores:
+            return len(cores)
+    except OSError:
+        pass
+    return os.cpu_count() or 1
+
+
+def machine_info() -> Dict:
+    """CPU, cores/threads, load average, OpenVINO/torch versions and the
+    CPU plugin's optimization capabilities.
+
+    Example:
+        >>> info = machine_info()
+        >>> sorted(info)[:3]
+        ['cpu', 'cpu_capabilities', 'load_average']
+    """
+    import openvino as ov
+    import torch
+    core = ov.Core()
+    caps = [str(c) for c in core.get_property('CPU',
+                                              'OPTIMIZATION_CAPABILITIES')]
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return dict(
+        cpu=cpu_model(),
+        physical_cores=physical_cores(),
+        logical_threads=os.cpu_count(),
+        cpu_capabilities=caps,
+        bf16_supported='BF16' in caps,
+        openvino=ov.get_version(),
+        torch=torch.__version__,
+        python=platform.python_version(),
+        load_average=load,
+    )

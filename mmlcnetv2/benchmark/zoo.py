@@ -1,0 +1,213 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""The models the benchmark knows: name -> how to build a torch module.
+
+Every entry builds a model with random weights (latency does not depend on
+the values) and wraps it as ``tensor -> tensors``:
+
+* ``lcnetv2-<arch>-fused``: what ``tools/deploy.py`` exports (re-
+  parameterized 5/3/1 branches, ``mean`` pooling, no ``Reshape``);
+* ``lcnetv2-<arch>-unfused``: the mmpretrain ``ImageClassifier`` as built
+  (training-time branches, ``AdaptiveAvgPool2d`` + ``view``), i.e. what a
+  plain ``openvino.convert_model(model)`` gives;
+* ``paddle-*``: PaddleClas's own networks through ``paddle2onnx`` (the
+  anchors); unavailable without ``paddle2onnx``;
+* detection entries: the network up to the head outputs (no decoding/NMS:
+  their cost depends on the weights' score distribution, not the network).
+"""
+import copy
+import importlib.util
+import os.path as osp
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@dataclass
+class Entry:
+    """One benchmark model.
+
+    Attributes:
+        name: The name used by ``--models``.
+        task: ``'cls'`` or ``'det'``.
+        size: Input ``(H, W)``; ``None`` takes ``--cls-size``.
+        build: Returns a torch module or, for ``source='paddle'``, the path
+            of an ONNX file; called with the input size.
+        source: ``'torch'`` or ``'paddle'``.
+        int8: Whether an int8 (NNCF) variant is benchmarked.
+        description: One line for ``--list`` and the report.
+    """
+    name: str
+    task: str
+    build: Callable
+    description: str
+    size: Optional[Tuple[int, int]] = None
+    source: str = 'torch'
+    int8: bool = False
+    tags: List[str] = field(default_factory=list)
+
+
+class UnfusedClassifier(nn.Module):
+    """An mmpretrain ``ImageClassifier`` as built: backbone, neck, head."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.classifier
+        return c.head(c.neck(c.backbone(x)))
+
+
+class DetNetwork(nn.Module):
+    """A single-stage detector up to its raw head outputs."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        outs = self.detector.bbox_head(self.detector.extract_feat(x))
+        return tuple(t for level in outs[:2] for t in level)
+
+
+def _cls_model(arch: str, fused: bool) -> nn.Module:
+    from ..apis.build import build_model, load_config, reparameterize
+    from ..deploy.wrappers import ClassifierExport, use_mean_pooling
+    cfg = load_config(
+        osp.join(REPO, f'configs/cls/pplcnetv2-{arch}_8xb256_in1k.py'))
+    model = build_model(cfg)
+    if not fused:
+        return UnfusedClassifier(model).eval()
+    reparameterize(model)
+    use_mean_pooling(model)
+    return ClassifierExport(model).eval()
+
+
+def _det_model(config: str, fused: bool = True) -> nn.Module:
+    from mmengine.hub import get_config
+    from ..apis.build import build_model, load_config, reparameterize
+    from ..deploy.wrappers import use_mean_pooling
+    if config.startswith('mmdet::'):
+        cfg = get_config(config)
+    else:
+        cfg = load_config(osp.join(REPO, config))
+    cfg = copy.deepcopy(cfg)
+    cfg.model.backbone.init_cfg = None  # random weights, nothing to read
+    model = build_model(cfg)
+    if fused:
+        reparameterize(model)
+        use_mean_pooling(model)
+    return DetNetwork(model).eval()
+
+
+def paddle2onnx_available() -> bool:
+    return importlib.util.find_spec('paddle2onnx') is not None
+
+
+def _paddle_onnx(factory: str, size: Tuple[int, int], out_dir: str) -> str:
+    """PaddleClas network (random weights) -> ``paddle.jit.save`` ->
+    ``paddle2onnx`` -> ONNX path (then read by OpenVINO)."""
+    if not paddle2onnx_available():
+        raise ModuleNotFoundError(
+            'paddle2onnx is not installed: the PaddleClas anchors are '
+            'skipped (pip install paddle2onnx; see docs/benchmarks.md).')
+    import paddle
+    import paddle2onnx
+    spec = importlib.util.find_spec('paddleclas')
+    if spec is None:
+        raise ModuleNotFoundError('paddleclas is not installed')
+    pkg_dir = osp.dirname(spec.origin)
+    if pkg_dir not in sys.path:  # paddleclas imports itself as `ppcls`
+        sys.path.insert(0, pkg_dir)
+    module, name = factory.rsplit('.', 1)
+    from ppcls.utils import logger
+    if getattr(logger, '_logger', None) is None:  # the model logs on init
+        logger.init_logger()
+    paddle.set_device('cpu')
+    net = getattr(importlib.import_module(module), name)(pretrained=False)
+    net.eval()
+    prefix = osp.join(out_dir, name)
+    input_spec = [paddle.static.InputSpec([1, 3, *size], 'float32', 'x')]
+    paddle.jit.save(paddle.jit.to_static(net, input_spec=input_spec), prefix)
+    model_file = prefix + ('.json' if osp.exists(prefix + '.json')
+                           else '.pdmodel')
+    onnx_path = prefix + '.onnx'
+    paddle2onnx.export(model_file, prefix + '.pdiparams', onnx_path,
+                       opset_version=13)
+    return onnx_path
+
+
+def _entries() -> Dict[str, Entry]:
+    entries = []
+    for arch in ('small', 'base', 'large'):
+        entries.append(Entry(
+            f'lcnetv2-{arch}-fused', 'cls',
+            lambda size, arch=arch: _cls_model(arch, True),
+            f'PPLCNetV2-{arch} as tools/deploy.py exports it (fused)',
+            int8=True, tags=['ours']))
+        entries.append(Entry(
+            f'lcnetv2-{arch}-unfused', 'cls',
+            lambda size, arch=arch: _cls_model(arch, False),
+            f'PPLCNetV2-{arch} mmpretrain classifier as built (unfused)',
+            tags=['ours']))
+    legendary = 'ppcls.arch.backbone.legendary_models'
+    entries.append(Entry(
+        'paddle-pplcnetv2-base', 'cls',
+        lambda size, out: _paddle_onnx(f'{legendary}.pp_lcnet_v2.'
+                                       'PPLCNetV2_base', size, out),
+        'PaddleClas PPLCNetV2_base via paddle2onnx (anchor)',
+        source='paddle', tags=['anchor']))
+    entries.append(Entry(
+        'paddle-mobilenetv3-large-x1.25', 'cls',
+        lambda size, out: _paddle_onnx(f'{legendary}.mobilenet_v3.'
+                                       'MobileNetV3_large_x1_25', size, out),
+        'PaddleClas MobileNetV3_large_x1_25 via paddle2onnx (anchor)',
+        source='paddle', tags=['anchor']))
+    for s in (320, 640):
+        entries.append(Entry(
+            f'retinanet-lcnetv2-{s}', 'det',
+            lambda size: _det_model('configs/det/retinanet_lcnetv2.py'),
+            f'RetinaNet + PPLCNetV2-base (configs/det/retinanet_lcnetv2.py)'
+            f', {s}x{s}, network only', size=(s, s)))
+        entries.append(Entry(
+            f'retinanet-r50-{s}', 'det',
+            lambda size: _det_model(
+                'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'),
+            f"mmdet's RetinaNet-R50-FPN, {s}x{s}, network only",
+            size=(s, s)))
+    entries.append(Entry(
+        'picodet-small-320', 'det',
+        lambda size: _det_model(
+            'configs/det/picodet-style_lcnetv2-small_320_coco.py'),
+        'PicoDet-style PPLCNetV2-small, 320x320, network only',
+        size=(320, 320)))
+    entries.append(Entry(
+        'picodet-base-416', 'det',
+        lambda size: _det_model(
+            'configs/det/picodet-style_lcnetv2-base_416_coco.py'),
+        'PicoDet-style PPLCNetV2-base, 416x416, network only',
+        size=(416, 416)))
+    return {e.name: e for e in entries}
+
+
+ENTRIES: Dict[str, Entry] = _entries()
+
+
+def get_entries(names: Optional[List[str]] = None) -> List[Entry]:
+    """The entries named (all when ``names`` is empty), in zoo order.
+
+    Raises:
+        ValueError: A name the zoo does not know (lists the known ones).
+    """
+    if not names:
+        return list(ENTRIES.values())
+    unknown = [n for n in names if n not in ENTRIES]
+    if unknown:
+        raise ValueError(f'Unknown model(s) {unknown}; known: '
+                         f'{sorted(ENTRIES)} (see --list)')
+    return [e for e in ENTRIES.values() if e.name in names]

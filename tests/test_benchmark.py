@@ -1,0 +1,112 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""tools/benchmark.py end to end with tiny iteration counts: the JSON,
+markdown and plot it writes (speed itself is a benchmark result, not a test
+assertion)."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from mmlcnetv2.benchmark import ENTRIES, get_entries
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+MODELS = ['lcnetv2-base-fused', 'lcnetv2-base-unfused']
+
+
+def _tool(*args, timeout=300):
+    env = dict(os.environ, OMP_NUM_THREADS='1',
+               PYTHONWARNINGS='ignore:pkg_resources is deprecated')
+    return subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'benchmark.py'), *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('bench')
+    paths = dict(json=out / 'r.json', md=out / 'r.md', plot=out / 'r.png')
+    proc = _tool('--models', *MODELS, '--precisions', 'f32', 'bf16',
+                 '--threads', '1', '--rounds', '2', '--iters', '2',
+                 '--round-time', '0.1', '--tput-time', '0.1',
+                 '--cls-size', '64', '--no-progress',
+                 '--json', str(paths['json']), '--md', str(paths['md']),
+                 '--plot', str(paths['plot']))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, paths
+
+
+@pytest.mark.slow  # ~45 s: two models built, converted and timed
+def test_json_rows_and_fields(run):
+    _, paths = run
+    result = json.loads(paths['json'].read_text())
+    machine = result['machine']
+    for key in ('cpu', 'physical_cores', 'logical_threads', 'openvino',
+                'torch', 'cpu_capabilities', 'load_average_start'):
+        assert machine[key] not in (None, ''), key
+    assert result['settings']['threads'] == 1
+    assert set(result['rows']) == {f'{m}@{p}' for m in MODELS
+                                   for p in ('f32', 'bf16')}
+    for model in MODELS:
+        row = result['rows'][f'{model}@f32']
+        assert row['input_shape'] == [1, 3, 64, 64]
+        assert row['used_precision'] == 'f32'  # read back, asked for f32
+        lat = row['latency']
+        assert len(lat['round_medians_ms']) == 2
+        assert 0 < lat['median_ms'] <= lat['p90_ms']
+        assert row['throughput']['fps'] > 0
+        assert row['torch']['median_ms'] > 0
+        assert row['runtime_ops'].get('Convolution', 0) > 0
+        bf16 = result['rows'][f'{model}@bf16']
+        if machine['bf16_supported']:
+            assert bf16['used_precision'] == 'bf16'
+        else:
+            assert 'skipped' in bf16 and 'latency' not in bf16
+            assert any('bf16' in n for n in result['notes'])
+    # Fusing removes the neck's Reshape (see docs/deploy.md).
+    assert result['rows']['lcnetv2-base-fused@f32']['runtime_ops'].get(
+        'Reshape', 0) == 0
+    ratios = {(g['numerator'], g['denominator']): g
+              for g in result['ratios']}
+    fused = ratios[('lcnetv2-base-fused@f32', 'lcnetv2-base-unfused@f32')]
+    assert fused['rounds'] == 2
+    assert fused['min'] <= fused['median'] <= fused['max']
+    anchor = ratios[('lcnetv2-base-fused@f32', 'paddle-pplcnetv2-base@f32')]
+    assert anchor['missing'] == ['paddle-pplcnetv2-base@f32']
+
+
+@pytest.mark.slow
+def test_markdown_and_plot(run):
+    proc, paths = run
+    md = paths['md'].read_text()
+    assert md.startswith('# Benchmarks')
+    assert 'python tools/benchmark.py --models lcnetv2-base-fused' in md
+    assert '**Machine:**' in md
+    table = [line for line in md.splitlines()
+             if line.startswith('| lcnetv2-base-')]
+    assert len(table) == 4
+    for line in table:
+        assert line.count('|') == 10, line
+    assert 'lcnetv2-base-fused@f32` / `lcnetv2-base-unfused@f32' in md
+    assert paths['plot'].read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert 'Ratios' in proc.stdout
+
+
+def test_list_prints_every_model(capsys):
+    # In-process (the subprocess above already covers the command line):
+    # a second interpreter start would double the test's time.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', osp.join(REPO, 'tools', 'benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(['--list']) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == list(ENTRIES)
+
+
+def test_unknown_model_is_named():
+    with pytest.raises(ValueError, match='nope.*known'):
+        get_entries(['lcnetv2-base-fused', 'nope'])

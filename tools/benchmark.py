@@ -1,0 +1,113 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""CPU latency of our PP-LCNetV2 exports against PaddleClas's own models and
+the usual detectors, with OpenVINO (and torch eager), in one command.
+
+    python tools/benchmark.py --threads 2 --rounds 5 --iters 20 \
+        --json docs/benchmarks.json --md docs/benchmarks.md \
+        --plot docs/benchmarks.png
+    python tools/benchmark.py --list
+    python tools/benchmark.py --models lcnetv2-base-fused \
+        paddle-pplcnetv2-base --precisions f32 int8
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import shlex
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    from mmlcnetv2.benchmark import PRECISIONS
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--models', nargs='+', metavar='NAME',
+                   help='models to run (default: all; see --list)')
+    p.add_argument('--list', action='store_true',
+                   help='print the known model names and exit')
+    p.add_argument('--precisions', nargs='+', default=list(PRECISIONS),
+                   choices=PRECISIONS, help='default: all (bf16 is skipped '
+                   'with a note on CPUs without it; int8 only for our fused '
+                   'classifiers)')
+    p.add_argument('--threads', type=int, default=2,
+                   help='INFERENCE_NUM_THREADS and torch threads')
+    p.add_argument('--rounds', type=int, default=5,
+                   help='rounds; every model runs once per round')
+    p.add_argument('--iters', type=int, default=20,
+                   help='max timed iterations per model per round')
+    p.add_argument('--round-time', type=float, default=1.0,
+                   help='seconds per model per round after which a model '
+                   'stops early (at least 3 iterations)')
+    p.add_argument('--tput-time', type=float, default=1.0,
+                   help='seconds of async throughput per model')
+    p.add_argument('--cls-size', type=int, default=224,
+                   help='classification input size')
+    p.add_argument('--no-torch', action='store_true',
+                   help='skip the torch eager timing')
+    p.add_argument('--json', metavar='OUT', help='write the results as JSON')
+    p.add_argument('--md', metavar='OUT', help='write a markdown report')
+    p.add_argument('--plot', metavar='OUT.png', help='write a latency plot')
+    p.add_argument('--no-progress', action='store_true')
+    return p.parse_args(argv)
+
+
+def print_summary(result: dict) -> None:
+    from mmlcnetv2.benchmark.report import machine_line
+    print(f"\nMachine: {machine_line(result['machine'])}")
+    print(f"{'row':48s} {'used':>20s} {'median':>9s} {'p90':>9s} "
+          f"{'img/s':>8s} {'torch':>9s}")
+    for key, row in result['rows'].items():
+        if 'skipped' in row:
+            print(f"{key:48s} skipped: {row['skipped']}")
+            continue
+        lat = row['latency']
+        tput = row.get('throughput', {}).get('fps', float('nan'))
+        tor = row.get('torch', {}).get('median_ms', float('nan'))
+        print(f"{key:48s} {row['used_precision']:>20s} "
+              f"{lat['median_ms']:8.2f}ms {lat['p90_ms']:8.2f}ms "
+              f"{tput:8.1f} {tor:8.2f}ms")
+    print('\nRatios (median of per-round ratios [min, max]):')
+    for g in result['ratios']:
+        name = f"{g['numerator']} / {g['denominator']}"
+        if 'missing' in g:
+            print(f"  {name}: not measured ({', '.join(g['missing'])})")
+            continue
+        goal = '' if g['goal'] is None else \
+            f"  goal <= {g['goal']:.2f}: {'met' if g['met'] else 'MISSED'}"
+        print(f"  {name}: {g['median']:.3f} [{g['min']:.3f}, "
+              f"{g['max']:.3f}]{goal}")
+    for n in result['notes']:
+        print(f'Note: {n}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmlcnetv2.benchmark import ENTRIES, plot, run_benchmark, to_markdown
+    from mmlcnetv2.benchmark.report import write_atomic
+    if args.list:
+        for name, entry in ENTRIES.items():
+            print(f'{name:34s} {entry.task:4s} {entry.description}')
+        return 0
+    result = run_benchmark(
+        args.models, args.precisions, threads=args.threads,
+        rounds=args.rounds, iters=args.iters, round_time=args.round_time,
+        tput_time=args.tput_time, cls_size=args.cls_size,
+        torch_eager=not args.no_torch, progress=not args.no_progress)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    result['command'] = 'python tools/benchmark.py ' + ' '.join(
+        shlex.quote(a) for a in argv)
+    print_summary(result)
+    if args.json:
+        write_atomic(json.dumps(result, indent=2) + '\n', args.json)
+    if args.md:
+        write_atomic(to_markdown(result), args.md)
+    if args.plot:
+        plot(result, args.plot)
+    return 0
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('PYTHONWARNINGS',
+                          'ignore:pkg_resources is deprecated')
+    sys.exit(main())
