@@ -97,9 +97,9 @@ class TrainingCurveHook(Hook):
         ax.set_ylabel('loss', color='tab:blue')
         if self.val:
             ax2 = ax.twinx()
-            for key, points in sorted(self.val.items()):
+            for i, (key, points) in enumerate(sorted(self.val.items())):
                 ax2.plot([s for s, _ in points], [v for _, v in points],
-                         marker='o', label=f'val {key}')
+                         marker='o', color=f'C{i + 1}', label=f'val {key}')
             ax2.set_ylabel('validation metric')
             ax2.legend(loc='center right')
         ax.legend(loc='upper right')
