@@ -74,6 +74,9 @@ elif [ "$what" = reference ]; then
   log "installing the PaddleClas reference (paddlepaddle, paddleclas --no-deps)"
   "${pip[@]}" install -q -r requirements/reference.txt "$(grep '^numpy==' requirements/runtime.txt)"
   "${pip[@]}" install -q --no-deps paddleclas==2.6.0
+  # For the benchmark's PaddleClas anchors (paddle -> ONNX -> OpenVINO). Its
+  # declared pins would downgrade onnx; it works with the stack's onnx.
+  "${pip[@]}" install -q --no-deps paddle2onnx==2.1.0
 else
   log "unknown target '$what' (allowed: main, reference)"; exit 2
 fi
