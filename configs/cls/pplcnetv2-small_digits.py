@@ -59,9 +59,9 @@ test_evaluator = val_evaluator
 # AdamW (converges in few epochs from scratch; SGD needed many more here),
 # one warm-up epoch, then cosine decay; no weight decay on BN (inherited).
 optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=0.01))
+    optimizer=dict(_delete_=True, type='AdamW', lr=4e-3, weight_decay=0.01))
 auto_scale_lr = dict(base_batch_size=16)
-max_epochs = 4
+max_epochs = 14
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
