@@ -9,16 +9,14 @@ The output loads with ``strict=True`` into the config's deploy variant
 ``configs/cls/deploy/pplcnetv2-base_deploy_8xb256_in1k.py``).
 """
 import argparse
-import os
-import os.path as osp
 import sys
-import tempfile
 
 import torch
 from mmengine.config import DictAction
 from mmengine.model import revert_sync_batchnorm
 
 from mmlcnetv2.apis import build_model, load_config, reparameterize
+from mmlcnetv2.utils.atomic import atomic_file
 
 
 def parse_args(argv=None):
@@ -43,17 +41,9 @@ def main(argv=None) -> int:
         print(f'error: nothing in {args.config} can be re-parameterized',
               file=sys.stderr)
         return 1
-    out_dir = osp.dirname(osp.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.tmp', dir=out_dir)
-    os.close(fd)
-    try:
+    with atomic_file(args.out) as tmp:
         torch.save(dict(state_dict=model.state_dict(),
                         meta=dict(reparameterized_from=args.checkpoint)), tmp)
-        os.replace(tmp, args.out)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
     print(f'wrote {args.out}: fused, loads into the deploy variant of '
           f'{args.config}')
     return 0

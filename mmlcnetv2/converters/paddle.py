@@ -5,16 +5,16 @@ A ``.pdparams`` file is a pickle of a plain dict of numpy arrays. It is read
 here without Paddle, by an unpickler that resolves nothing but numpy array
 reconstruction: any other global in the file is refused before it can run.
 """
-import os
 import os.path as osp
 import pickle
 import re
-import tempfile
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
+
+from mmlcnetv2.utils.atomic import atomic_file
 
 # The one non-weight entry PaddlePaddle adds to a saved state dict.
 PADDLE_NAME_TABLE = 'StructuredToParameterName@@'
@@ -215,14 +215,6 @@ def convert_paddle_checkpoint(src: str, dst: str, arch: str,
             converter='mmlcnetv2.converters.paddle',
             arch=arch,
             num_classes=int(state_dict['head.fc.bias'].shape[0])))
-    out_dir = osp.dirname(osp.abspath(dst))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.pth.tmp', dir=out_dir)
-    os.close(fd)
-    try:
+    with atomic_file(dst) as tmp:
         torch.save(checkpoint, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
     return checkpoint

@@ -29,13 +29,13 @@ import json
 import math
 import os
 import os.path as osp
-import shutil
 import sys
-import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from mmlcnetv2.utils.atomic import atomic_dir
 
 CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star')
 # Bumped whenever the drawing changes, so stale data is regenerated.
@@ -250,27 +250,11 @@ def make_shapes(out: str = 'data/shapes',
         with open(meta_file) as f:
             if json.load(f) == meta:
                 return False
-    parent = osp.dirname(osp.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.tmp-', dir=parent)
-    try:
+    with atomic_dir(out) as tmp:
         write_split(tmp, 'train', num_train, img_size, seed, max_objects)
         write_split(tmp, 'val', num_val, img_size, seed, max_objects)
         with open(osp.join(tmp, 'meta.json'), 'w') as f:
             json.dump(meta, f, indent=1)  # written last: marks completeness
-        os.chmod(tmp, 0o755)
-        if osp.lexists(out):
-            # Move the old data aside first, so `out` is never half-written.
-            old = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.old-',
-                                   dir=parent)
-            os.rename(out, osp.join(old, 'data'))
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return True
 
 
