@@ -1,11 +1,12 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Write a file or a folder so that readers never see it half-written."""
+import json
 import os
 import os.path as osp
 import shutil
 import tempfile
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 @contextmanager
@@ -56,3 +57,26 @@ def atomic_dir(path: str) -> Iterator[str]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_dir_once(path: str, meta: dict, write: Callable[[str], None],
+                   force: bool = False) -> bool:
+    """Write a generated dataset folder unless an identical one is there.
+
+    ``meta`` (the generator's arguments and format version) is stored as
+    ``path/meta.json``, written last, so its presence marks a complete
+    folder; ``write(tmp)`` fills the temporary folder.
+
+    Returns:
+        bool: True if it wrote the folder, False if it kept the existing one.
+    """
+    meta_file = osp.join(path, 'meta.json')
+    if not force and osp.isfile(meta_file):
+        with open(meta_file) as f:
+            if json.load(f) == meta:
+                return False
+    with atomic_dir(path) as tmp:
+        write(tmp)
+        with open(osp.join(tmp, 'meta.json'), 'w') as f:
+            json.dump(meta, f, indent=1)
+    return True

@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from mmlcnetv2.utils.atomic import atomic_dir
+from mmlcnetv2.utils.atomic import write_dir_once
 
 CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star')
 # Bumped whenever the drawing changes, so stale data is regenerated.
@@ -245,17 +245,12 @@ def make_shapes(out: str = 'data/shapes',
     meta = dict(format_version=FORMAT_VERSION, classes=list(CLASSES),
                 num_train=num_train, num_val=num_val, img_size=img_size,
                 max_objects=max_objects, seed=seed)
-    meta_file = osp.join(out, 'meta.json')
-    if not force and osp.isfile(meta_file):
-        with open(meta_file) as f:
-            if json.load(f) == meta:
-                return False
-    with atomic_dir(out) as tmp:
+
+    def write(tmp: str) -> None:
         write_split(tmp, 'train', num_train, img_size, seed, max_objects)
         write_split(tmp, 'val', num_val, img_size, seed, max_objects)
-        with open(osp.join(tmp, 'meta.json'), 'w') as f:
-            json.dump(meta, f, indent=1)  # written last: marks completeness
-    return True
+
+    return write_dir_once(out, meta, write, force)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -26,7 +26,6 @@ into place only when complete, so an interrupted run leaves no half-written
 dataset; an existing dataset written with the same arguments is kept.
 """
 import argparse
-import json
 import math
 import os
 import os.path as osp
@@ -36,7 +35,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from mmlcnetv2.utils.atomic import atomic_dir
+from mmlcnetv2.utils.atomic import write_dir_once
 
 CLASSES: Tuple[str, ...] = ('background', 'circle', 'square', 'triangle',
                             'star')
@@ -198,17 +197,12 @@ def make_shapes_seg(out: str = 'data/shapes_seg',
     meta = dict(format_version=FORMAT_VERSION, classes=list(CLASSES),
                 num_train=num_train, num_val=num_val, img_size=img_size,
                 max_objects=max_objects, seed=seed)
-    meta_file = osp.join(out, 'meta.json')
-    if not force and osp.isfile(meta_file):
-        with open(meta_file) as f:
-            if json.load(f) == meta:
-                return False
-    with atomic_dir(out) as tmp:
+
+    def write(tmp: str) -> None:
         write_split(tmp, 'train', num_train, img_size, seed, max_objects)
         write_split(tmp, 'val', num_val, img_size, seed, max_objects)
-        with open(osp.join(tmp, 'meta.json'), 'w') as f:
-            json.dump(meta, f, indent=1)  # written last: marks completeness
-    return True
+
+    return write_dir_once(out, meta, write, force)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
