@@ -43,6 +43,7 @@ def test_json_rows_and_fields(run):
     _, paths = run
     result = json.loads(paths['json'].read_text())
     machine = result['machine']
+    assert isinstance(machine['isa'], list)
     for key in ('cpu', 'physical_cores', 'logical_threads', 'openvino',
                 'torch', 'cpu_capabilities', 'load_average_start'):
         assert machine[key] not in (None, ''), key
@@ -58,6 +59,10 @@ def test_json_rows_and_fields(run):
         assert 0 < lat['median_ms'] <= lat['p90_ms']
         assert row['throughput']['fps'] > 0
         assert row['torch']['median_ms'] > 0
+        # f32 rows run float kernels only (names like brgconv_avx2_1x1_f32)
+        kernels = row['conv_kernels']
+        assert kernels and not any(k.upper().endswith(('I8', 'U8'))
+                                   for k in kernels), kernels
         assert row['runtime_ops'].get('Convolution', 0) > 0
         bf16 = result['rows'][f'{model}@bf16']
         if machine['bf16_supported']:
@@ -110,3 +115,16 @@ def test_list_prints_every_model(capsys):
 def test_unknown_model_is_named():
     with pytest.raises(ValueError, match='nope.*known'):
         get_entries(['lcnetv2-base-fused', 'nope'])
+
+
+def test_int8_note_names_kernels_and_missing_vnni():
+    from mmlcnetv2.benchmark.runner import _int8_note
+    rows = {'m@int8': dict(precision='int8',
+                           conv_kernels={'jit_avx2_1x1_I8': 3}),
+            'm@f32': dict(precision='f32',
+                          conv_kernels={'brgconv_avx2_1x1_f32': 3})}
+    note = _int8_note(rows, ['avx2', 'fma'])
+    assert 'jit_avx2_1x1_I8 ×3' in note and 'no VNNI' in note
+    assert 'f32' not in note.split('(ISA')[0]
+    assert 'avx512_vnni' in _int8_note(rows, ['avx2', 'avx512_vnni'])
+    assert _int8_note({'m@f32': rows['m@f32']}, ['avx2']) == ''

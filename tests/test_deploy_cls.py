@@ -322,3 +322,46 @@ def test_unsupported_op_is_named():
     with pytest.raises(RuntimeError, match='could not convert IndexPut'
                        '(.|\n)*aten::index_put'):
         convert(IndexPut(), torch.rand(1, 3, 8, 8), False, ['out'])
+
+
+def test_deploy_test_tool_scores_like_torch(tiny, static_ir, dynamic_ir,
+                                            tmp_path):
+    """tools/deploy_test.py: the IR's top-1 on the test set equals torch's
+    (same pipeline, same predictions); two exports of one model agree."""
+    import sys
+    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'tools'))
+    import deploy_test
+    from mmengine.dataset import Compose
+    from mmengine.registry import DATASETS, init_default_scope
+    from mmpretrain.models import ClsDataPreprocessor
+    init_default_scope('mmpretrain')
+    cfg = load_config(tiny['config'])
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    model = tiny['model']
+    model.data_preprocessor = ClsDataPreprocessor(**cfg.data_preprocessor)
+    correct = 0
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            data = dataset[i]
+            out = model.test_step(dict(inputs=[data['inputs']],
+                                       data_samples=[data['data_samples']]))
+            correct += int(out[0].pred_label) == int(out[0].gt_label)
+    expected = 100.0 * correct / len(dataset)
+
+    out_json = tmp_path / 'eval.json'
+    assert deploy_test.main([
+        tiny['config'], static_ir, '--compare-to', dynamic_ir, '--out',
+        str(out_json), '--cfg-options', 'test_evaluator.type=Accuracy'
+    ]) == 0
+    result = json.loads(out_json.read_text())
+    assert result['images'] == len(dataset) == 9
+    assert result['metrics']['accuracy/top1'] == pytest.approx(expected)
+    assert result['compare_metrics']['accuracy/top1'] == pytest.approx(
+        expected)
+    assert result['agreement'] == 1.0
+    # Bad input: a clear error, nothing written.
+    assert deploy_test.main([tiny['config'], static_ir, '--limit', '0']) == 2
+    missing = str(tmp_path / 'nothing_here')
+    assert deploy_test.main([tiny['config'], missing, '--out',
+                             str(tmp_path / 'no.json')]) == 1
+    assert not (tmp_path / 'no.json').exists()

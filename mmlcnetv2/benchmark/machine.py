@@ -2,7 +2,7 @@
 """What the numbers were measured on: CPU, cores, load, library versions."""
 import os
 import platform
-from typing import Dict
+from typing import Dict, List
 
 
 def cpu_model() -> str:
@@ -15,6 +15,25 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or 'unknown'
+
+
+#: ``/proc/cpuinfo`` flags that decide OpenVINO's CPU kernels: f32 vector
+#: width, int8 dot products (VNNI, AMX-INT8) and bf16 (AVX512-BF16, AMX).
+ISA_FLAGS = ('avx2', 'fma', 'avx512f', 'avx_vnni', 'avx512_vnni',
+             'avx512_bf16', 'amx_bf16', 'amx_int8')
+
+
+def isa_flags() -> List[str]:
+    """Which of :data:`ISA_FLAGS` the CPU reports (empty if unknown)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    have = set(line.split(':', 1)[1].split())
+                    return [flag for flag in ISA_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
 
 
 def physical_cores() -> int:
@@ -57,6 +76,7 @@ def machine_info() -> Dict:
         physical_cores=physical_cores(),
         logical_threads=os.cpu_count(),
         cpu_capabilities=caps,
+        isa=isa_flags(),
         bf16_supported='BF16' in caps,
         openvino=ov.get_version(),
         torch=torch.__version__,

@@ -68,7 +68,8 @@ def _fmt(x: Optional[float], digits: int = 2) -> str:
 
 def machine_line(m: Dict) -> str:
     return (f"{m['cpu']}, {m['physical_cores']} cores / "
-            f"{m['logical_threads']} threads, CPU capabilities "
+            f"{m['logical_threads']} threads, ISA "
+            f"{', '.join(m.get('isa') or ['unknown'])}, CPU capabilities "
             f"{', '.join(m['cpu_capabilities'])}; OpenVINO {m['openvino']}, "
             f"torch {m['torch']}; load average at start "
             f"{m['load_average_start']}, at end {m['load_average_end']}")

@@ -11,7 +11,8 @@ import torch
 
 from .machine import machine_info
 from .report import goal_ratios, latency_stats
-from .timing import (async_throughput, compile_model, runtime_ops,
+from .timing import (async_throughput, compile_model, conv_kernels,
+                     runtime_ops,
                      sync_latencies, torch_latencies, used_precision)
 from .zoo import Entry, get_entries
 
@@ -32,6 +33,29 @@ def quantize_int8(ov_model, shape: Sequence[int], count: int = 16):
     data = [rng.standard_normal(shape).astype(np.float32)
             for _ in range(count)]
     return nncf.quantize(ov_model, nncf.Dataset(data), subset_size=count)
+
+
+def _int8_note(rows: Dict[str, Dict], isa: Sequence[str]) -> str:
+    """What the int8 rows ran on: their conv kernels, and whether the CPU
+    has int8 dot-product instructions (VNNI/AMX), which set how much int8
+    can gain over f32."""
+    kernels: Dict[str, int] = {}
+    for row in rows.values():
+        if row['precision'] == 'int8' and 'conv_kernels' in row:
+            for k, n in row['conv_kernels'].items():
+                kernels[k] = kernels.get(k, 0) + n
+    if not kernels:
+        return ''
+    used = ', '.join(f'{k} ×{n}' for k, n in sorted(kernels.items()))
+    dot = [f for f in ('avx_vnni', 'avx512_vnni', 'amx_int8') if f in isa]
+    if dot:
+        return (f"int8 rows: conv/FC kernels {used}; the CPU has "
+                f"{', '.join(dot)} (one-instruction int8 dot products).")
+    return (f"int8 rows: conv/FC kernels {used}. This CPU has no VNNI or "
+            'AMX-INT8 (ISA: ' + (', '.join(isa) or 'unknown') + '): each '
+            'int8 multiply-accumulate step takes three AVX2 instructions '
+            '(vpmaddubsw, vpmaddwd, vpaddd) instead of one, so int8 gains '
+            'far less over f32 than on VNNI/AMX CPUs.')
 
 
 def _convert(entry: Entry, size: Tuple[int, int], work: str):
@@ -122,6 +146,7 @@ def run_benchmark(names: Optional[List[str]] = None,
                     row['used_precision'] = (
                         f"int8 (float parts {row['used_precision']})")
                 row['runtime_ops'] = runtime_ops(c)
+                row['conv_kernels'] = conv_kernels(c)
                 compiled[key] = (c, c.create_infer_request(), x)
                 graphs[key] = model
             bar.update(1)
@@ -175,6 +200,9 @@ def run_benchmark(names: Optional[List[str]] = None,
                       cls_size=cls_size, precisions=list(precisions)),
         rows=rows, notes=notes)
     result['ratios'] = goal_ratios(rows)
+    note = _int8_note(rows, machine.get('isa') or [])
+    if note:
+        result['notes'].append(note)
     skipped = {r['skipped'] for r in rows.values() if 'skipped' in r}
     for s in sorted(skipped):
         if 'BF16' not in s:

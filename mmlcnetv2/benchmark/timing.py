@@ -41,6 +41,20 @@ def runtime_ops(compiled) -> Dict[str, int]:
         for op in compiled.get_runtime_model().get_ordered_ops()))
 
 
+def conv_kernels(compiled) -> Dict[str, int]:
+    """Counts of the kernels (``primitiveType``, e.g. ``jit_avx2_1x1_I8``,
+    ``brgconv_avx512_1x1_I8``) that run the convolutions and fully
+    connected layers: shows whether int8 layers really run in int8 and
+    with which instruction set."""
+    kinds = ('Convolution', 'GroupConvolution', 'FullyConnected')
+    out: Counter = Counter()
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if info['layerType'].astype(str) in kinds:
+            out[info['primitiveType'].astype(str)] += 1
+    return dict(out)
+
+
 def sync_latencies(request, inputs: np.ndarray, iters: int,
                    max_time: float, min_iters: int = 3) -> List[float]:
     """Up to ``iters`` timed synchronous inferences (ms) after one warm-up,

@@ -70,9 +70,16 @@ def _inputs(images: List, meta: dict) -> Iterator[np.ndarray]:
 
 def quantize_int8(ov_model, cfg: Config, meta: dict,
                   count: int) -> Tuple[object, dict]:
-    """NNCF's default post-training quantization (mixed preset for CPU).
+    """NNCF post-training quantization: the default (performance) preset
+    with NNCF's full bias correction instead of its fast one.
 
-    For detection the NMS/decoding tail stays float: NNCF quantizes
+    Full bias correction re-measures each layer's output mean on the
+    calibration set after the layers before it are quantized. On the
+    digits classifier it raised top-1 agreement with f32 from 98.89 % (fast
+    correction) to 99.72 %, at a longer calibration; inference speed is the
+    same. NNCF cannot run it on graphs with ``If`` nodes (the detection
+    export's NMS tail has them); those keep the fast correction. For
+    detection the NMS/decoding tail stays float: NNCF quantizes
     convolutions and matmuls only, so scores stay comparable.
 
     Returns:
@@ -81,7 +88,11 @@ def quantize_int8(ov_model, cfg: Config, meta: dict,
     import nncf
     images = calibration_images(cfg, count)
     dataset = nncf.Dataset(list(_inputs(images, meta)))
-    quantized = nncf.quantize(ov_model, dataset, subset_size=len(images))
+    full = not any(op.get_type_name() == 'If'
+                   for op in ov_model.get_ordered_ops())
+    quantized = nncf.quantize(ov_model, dataset, subset_size=len(images),
+                              fast_bias_correction=not full)
+    correction = 'full' if full else 'fast'
     return quantized, dict(method='nncf.quantize (post-training, default '
-                           'preset)', images=len(images),
-                           source='train_dataloader')
+                           f'preset, {correction} bias correction)',
+                           images=len(images), source='train_dataloader')
