@@ -9,8 +9,17 @@
 #     (mmdet: 4), four levels (strides 8..64, mmdet: 8..128), and one
 #     anchor aspect ratio (the shapes' boxes are about square) with smaller
 #     anchors (octave_base_scale 3: 24..~300 px, mmdet: 32..~800 px);
+#   - BN after every FPN and head conv (mmdet's RetinaNet has none; with
+#     pretrained weights it needs none, from scratch it learns much faster
+#     with it), and anchors count as positive from IoU 0.4 (mmdet: 0.5),
+#     negative below 0.3 (mmdet: 0.4): more positives per object;
 #   - AdamW with a short warm-up and cosine decay instead of SGD's 12 epochs,
 #     which converges from scratch in a few hundred iterations.
+# What each change gave (val bbox mAP@0.5 after the 5 epochs, one seed
+# each, runs differ by a few points between seeds): as mmdet's head 0.34;
+# GN in the head 0.38; BN in FPN and head 0.46; + the IoU 0.4/0.3 assigner
+# and lr 3e-3 0.51. Tried and not kept: lr 4e-3 without BN (0.17 after 3
+# epochs), 4 head convs (0.28 after 4), GIoU loss (0.44).
 #
 #   python tools/data/make_shapes.py
 #   python tools/train.py configs/det/retinanet_lcnetv2-small_shapes-demo.py
@@ -30,14 +39,20 @@ model = dict(
         frozen_stages=-1,
         norm_eval=False,
         init_cfg=None),
-    neck=dict(in_channels=[192, 384, 768], out_channels=64, num_outs=4),
+    neck=dict(
+        in_channels=[192, 384, 768],
+        out_channels=64,
+        num_outs=4,
+        norm_cfg=dict(type='BN')),
     bbox_head=dict(
         num_classes=len(classes),
         in_channels=64,
         feat_channels=64,
         stacked_convs=2,
+        norm_cfg=dict(type='BN'),
         anchor_generator=dict(
             octave_base_scale=3, ratios=[1.0], strides=[8, 16, 32, 64])),
+    train_cfg=dict(assigner=dict(pos_iou_thr=0.4, neg_iou_thr=0.3)),
     test_cfg=dict(score_thr=0.05, max_per_img=50))
 
 train_pipeline = [
@@ -88,7 +103,7 @@ train_cfg = dict(max_epochs=max_epochs, val_interval=1)
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=3e-3, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
@@ -105,3 +120,6 @@ default_hooks = dict(
     # `tools/test.py ... --show-dir` or the demo set draw/test_out_dir.
     visualization=dict(type='DetVisualizationHook', score_thr=0.3))
 log_processor = dict(window_size=20)
+# A fixed seed: the demo's numbers are reproducible (up to float summation
+# order across thread counts).
+randomness = dict(seed=0)
