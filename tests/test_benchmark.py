@@ -117,6 +117,16 @@ def test_unknown_model_is_named():
         get_entries(['lcnetv2-base-fused', 'nope'])
 
 
+@pytest.mark.slow
+def test_outputs_get_normal_file_modes(run):
+    """Written via temporary files, yet as readable as open() would make
+    them (mkstemp alone gives 0o600)."""
+    from mmlcnetv2.utils.atomic import default_file_mode
+    _, paths = run
+    for path in paths.values():
+        assert os.stat(path).st_mode & 0o777 == default_file_mode(), path
+
+
 def test_int8_note_names_kernels_and_missing_vnni():
     from mmlcnetv2.benchmark.runner import _int8_note
     rows = {'m@int8': dict(precision='int8',

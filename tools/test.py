@@ -107,6 +107,7 @@ def main(argv=None) -> int:
     from mmengine.runner import Runner
 
     from mmlcnetv2.apis.checks import UserInputError, check_before_run
+    from mmlcnetv2.utils.atomic import default_file_mode
     try:
         cfg = build_cfg(args)
         check_before_run(cfg, training=False)
@@ -127,6 +128,7 @@ def main(argv=None) -> int:
     try:
         runner.test()
         if tmp_out is not None and runner.rank == 0:
+            os.chmod(tmp_out, default_file_mode())  # mkstemp gives 0o600
             os.replace(tmp_out, args.out)
     finally:
         if tmp_out is not None and osp.exists(tmp_out):

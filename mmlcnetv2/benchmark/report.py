@@ -1,11 +1,10 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Statistics, the issue's goal ratios, markdown table and plot."""
-import os
-import os.path as osp
-import tempfile
 from typing import Dict, List, Optional
 
 import numpy as np
+
+from ..utils.atomic import atomic_file
 
 #: (numerator, denominator, goal): each is the median of per-round ratios
 #: of the two rows' round medians (rows are ``model@precision``).
@@ -140,16 +139,9 @@ def to_markdown(result: Dict) -> str:
 
 def write_atomic(text: str, path: str) -> None:
     """Write ``text`` to ``path`` via a temporary file + rename."""
-    parent = osp.dirname(osp.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path), dir=parent)
-    try:
-        with os.fdopen(fd, 'w') as f:
+    with atomic_file(path) as tmp:
+        with open(tmp, 'w') as f:
             f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def plot(result: Dict, path: str) -> None:
@@ -186,14 +178,8 @@ def plot(result: Dict, path: str) -> None:
     fig.suptitle(f"OpenVINO CPU, {result['settings']['threads']} threads — "
                  f"{m['cpu']}", fontsize=9)
     fig.tight_layout()
-    parent = osp.dirname(osp.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.plot', suffix='.png', dir=parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_file(path, suffix='.png') as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
-        if osp.exists(tmp):
-            os.remove(tmp)

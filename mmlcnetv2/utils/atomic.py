@@ -9,6 +9,13 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 
+def default_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 minus the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_file(path: str, suffix: str = '.tmp') -> Iterator[str]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on
@@ -24,6 +31,7 @@ def atomic_file(path: str, suffix: str = '.tmp') -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, default_file_mode())  # mkstemp makes it 0o600
         os.replace(tmp, path)
     finally:
         if osp.exists(tmp):
