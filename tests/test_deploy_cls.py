@@ -265,9 +265,12 @@ def test_fused_graph_has_no_reshape(tiny, static_ir):
     model = core.read_model(osp.join(static_ir, 'model.xml'))
     types = [op.get_type_name() for op in model.get_ordered_ops()]
     assert 'Reshape' not in types and 'AdaptiveAvgPool' not in types
-    assert types.count('ReduceMean') == num_se + 1  # + global pooling
+    # + global pooling, + the flattening of the head's 1x1 map
+    assert types.count('ReduceMean') == num_se + 2
+    # + the head's expansion, run as a 1x1 conv (PooledConvHead)
     assert types.count('Convolution') + types.count(
-        'GroupConvolution') == num_conv
+        'GroupConvolution') == num_conv + 1
+    assert types.count('MatMul') == 1  # only the classifier fc
     compiled = core.compile_model(model, 'CPU',
                                   {'INFERENCE_PRECISION_HINT': 'f32'})
     ops = compiled.get_runtime_model().get_ordered_ops()

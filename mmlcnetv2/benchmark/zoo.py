@@ -110,8 +110,9 @@ def paddle2onnx_available() -> bool:
 
 
 def _paddle_onnx(factory: str, size: Tuple[int, int], out_dir: str) -> str:
-    """PaddleClas network (random weights) -> ``paddle.jit.save`` ->
-    ``paddle2onnx`` -> ONNX path (then read by OpenVINO)."""
+    """PaddleClas network (random weights), re-parameterized like
+    PaddleClas's export -> ``paddle.jit.save`` -> ``paddle2onnx`` -> ONNX
+    path (then read by OpenVINO)."""
     if not paddle2onnx_available():
         raise ModuleNotFoundError(
             'paddle2onnx is not installed: the PaddleClas anchors are '
@@ -131,6 +132,12 @@ def _paddle_onnx(factory: str, size: Tuple[int, int], out_dir: str) -> str:
     paddle.set_device('cpu')
     net = getattr(importlib.import_module(module), name)(pretrained=False)
     net.eval()
+    # As PaddleClas's own export (Engine.export) does: fold the
+    # re-parameterizable branches before saving the inference model.
+    for layer in net.sublayers():
+        if hasattr(layer, 're_parameterize') and not getattr(
+                layer, 'is_repped', False):
+            layer.re_parameterize()
     prefix = osp.join(out_dir, name)
     input_spec = [paddle.static.InputSpec([1, 3, *size], 'float32', 'x')]
     paddle.jit.save(paddle.jit.to_static(net, input_spec=input_spec), prefix)
