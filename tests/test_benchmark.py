@@ -138,3 +138,13 @@ def test_int8_note_names_kernels_and_missing_vnni():
     assert 'f32' not in note.split('(ISA')[0]
     assert 'avx512_vnni' in _int8_note(rows, ['avx2', 'avx512_vnni'])
     assert _int8_note({'m@f32': rows['m@f32']}, ['avx2']) == ''
+
+
+def test_random_weights_keep_activations_alive():
+    """The benchmark's random weights keep activations O(1) (torch's
+    default init leaves ~1e-16 after PP-LCNetV2's ~40 layers)."""
+    import torch
+    model = get_entries(['lcnetv2-small-fused'])[0].build((64, 64))
+    with torch.no_grad():
+        feats = model.backbone(torch.randn(1, 3, 64, 64))
+    assert 1e-2 < float(feats[-1].abs().max()) < 1e4
