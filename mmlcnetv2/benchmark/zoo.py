@@ -189,19 +189,18 @@ def _entries() -> Dict[str, Entry]:
             lambda size, arch=arch: _cls_model(arch, False),
             f'PPLCNetV2-{arch} mmpretrain classifier as built (unfused)',
             tags=['ours']))
+    # PaddleClas anchors: (entry name, module under legendary_models, class)
     legendary = 'ppcls.arch.backbone.legendary_models'
-    entries.append(Entry(
-        'paddle-pplcnetv2-base', 'cls',
-        lambda size, out: _paddle_onnx(f'{legendary}.pp_lcnet_v2.'
-                                       'PPLCNetV2_base', size, out),
-        'PaddleClas PPLCNetV2_base via paddle2onnx (anchor)',
-        source='paddle', tags=['anchor']))
-    entries.append(Entry(
-        'paddle-mobilenetv3-large-x1.25', 'cls',
-        lambda size, out: _paddle_onnx(f'{legendary}.mobilenet_v3.'
-                                       'MobileNetV3_large_x1_25', size, out),
-        'PaddleClas MobileNetV3_large_x1_25 via paddle2onnx (anchor)',
-        source='paddle', tags=['anchor']))
+    for name, module, cls in (
+            ('paddle-pplcnetv2-base', 'pp_lcnet_v2', 'PPLCNetV2_base'),
+            ('paddle-mobilenetv3-large-x1.25', 'mobilenet_v3',
+             'MobileNetV3_large_x1_25')):
+        entries.append(Entry(
+            name, 'cls',
+            lambda size, out, factory=f'{legendary}.{module}.{cls}':
+            _paddle_onnx(factory, size, out),
+            f'PaddleClas {cls} via paddle2onnx (anchor)',
+            source='paddle', tags=['anchor']))
     for s in (320, 640):
         entries.append(Entry(
             f'retinanet-lcnetv2-{s}', 'det',

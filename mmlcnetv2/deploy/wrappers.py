@@ -114,7 +114,7 @@ class ClassifierExport(nn.Module):
                 'AdaptiveAvgPool2d', 'GlobalMean'):
             raise NotImplementedError(
                 f'Only 2-D GlobalAveragePooling exports, got {neck.gap}')
-        from mmlcnetv2.models.heads import PPLCNetV2Head
+        from ..models.heads import PPLCNetV2Head
         self.backbone = classifier.backbone
         self.pool = GlobalMean(keepdim=False) if neck is not None else None
         self.head = classifier.head
