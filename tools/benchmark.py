@@ -83,6 +83,8 @@ def print_summary(result: dict) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.benchmark import ENTRIES, plot, run_benchmark, to_markdown
     from mmlcnetv2.benchmark.report import write_atomic
     if args.list:

@@ -42,6 +42,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.deploy import export
     if args.calib < 1:
         print(f'error: --calib must be >= 1, got {args.calib}',

@@ -40,6 +40,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.apis.build import load_config
     from mmlcnetv2.deploy.evaluate import evaluate_ir
     if args.limit is not None and args.limit < 1:

@@ -92,6 +92,8 @@ def draw(img: np.ndarray, result: dict, task: str, classes,
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     from mmengine.utils import ProgressBar
 
     from mmlcnetv2.deploy import OpenVINOInferencer

@@ -102,6 +102,8 @@ def build_cfg(args: argparse.Namespace):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     import mmlcnetv2  # noqa: F401  (modules, mmlcnetv2:: configs, safe load)
     from mmengine.evaluator import DumpResults
     from mmengine.runner import Runner
@@ -115,6 +117,8 @@ def main(argv=None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     runner = Runner.from_cfg(cfg)
+    from mmlcnetv2.utils.denormals import describe_denormals
+    runner.logger.info(describe_denormals())
     tmp_out = None
     if args.out is not None:
         # Dump beside the target, rename when complete: no half-written file.
