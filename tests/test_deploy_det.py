@@ -263,35 +263,45 @@ def _compare_batch(inferencer, model, images, shape):
     return n
 
 
-@pytest.mark.parametrize('detector', ['trained', 'trained_pico'],
-                         ids=['retinanet', 'picodet-style'])
-def test_empty_image_gives_padding_only(detector, request, tmp_path):
-    """Nothing above the score threshold: only padding rows, no bogus one.
-    RetinaNet finds nothing on a flat image at its own threshold (0.05);
-    the PicoDet-style head still scores a flat image ~0.1-0.3, so it is
-    exported with score_thr 0.9 for this case."""
-    trained = request.getfixturevalue(detector)
-    model_dir, thr = trained['dynamic'], 0.05
-    if detector == 'trained_pico':
-        thr = 0.9
-        model_dir = str(tmp_path / 'thr')
-        meta = export(trained['config'], trained['checkpoint'], model_dir,
-                      dynamic=True,
-                      cfg_options={'model.test_cfg.score_thr': thr})
-        assert meta['score_threshold'] == thr
-    inferencer = OpenVINOInferencer(model_dir, precision_hint='f32')
-    x = _normalized([np.full((96, 96, 3), 40, np.uint8)] * 2)
-    model = trained['model']
+def _top_score(model, x) -> float:
+    """The highest score torch gives ``x`` with no score threshold."""
     old = model.bbox_head.test_cfg.score_thr
-    model.bbox_head.test_cfg.score_thr = thr
+    model.bbox_head.test_cfg.score_thr = 0.0
     try:
         refs = _torch_dets(model, x)
     finally:
         model.bbox_head.test_cfg.score_thr = old
-    assert all(len(r.scores) == 0 for r in refs)
+    return max(float(r.scores.max()) if len(r.scores) else 0.0
+               for r in refs)
+
+
+@pytest.mark.parametrize('detector', ['trained', 'trained_pico'],
+                         ids=['retinanet', 'picodet-style'])
+def test_empty_image_gives_padding_only(detector, request, tmp_path):
+    """Nothing above the score threshold: only padding rows, no bogus one.
+
+    The precondition is constructed, not hoped for: what a detector trained
+    in this session scores on a flat image depends on the CPU class (the
+    weights differ), so the export's threshold is set halfway between the
+    highest score torch gives these inputs and 1. No detection can pass
+    it, in torch by construction; the IR must agree."""
+    trained = request.getfixturevalue(detector)
+    model = trained['model']
+    x = _normalized([np.full((96, 96, 3), 40, np.uint8)] * 2)
+    small = np.full((50, 70, 3), 40, np.uint8)  # resized and padded
+    probe = OpenVINOInferencer(trained['dynamic'], precision_hint='f32')
+    top = max(_top_score(model, x),
+              _top_score(model, probe.preprocess(small)['input']))
+    assert top < 1 - 2e-3, f'a flat image scores {top}: no room above it'
+    thr = round((top + 1) / 2, 6)
+    model_dir = str(tmp_path / 'thr')
+    meta = export(trained['config'], trained['checkpoint'], model_dir,
+                  dynamic=True, cfg_options={'model.test_cfg.score_thr': thr})
+    assert meta['score_threshold'] == thr
+    inferencer = OpenVINOInferencer(model_dir, precision_hint='f32')
     dets, labels = inferencer.infer_tensor(x)
     assert (labels == -1).all() and (dets == 0).all()
-    result = inferencer(np.full((50, 70, 3), 40, np.uint8))
+    result = inferencer(small)
     assert result['bboxes'].shape == (0, 4) and len(result['labels']) == 0
 
 
