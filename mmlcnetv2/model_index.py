@@ -8,7 +8,10 @@ After ``import mmlcnetv2``:
   the packages in its ``MODULE2PACKAGE`` table, so we add ours, and it looks
   for configs under ``<package>/.mim/configs`` (shipped by ``setup.py``);
 - ``mmpretrain.get_model('pplcnetv2-base_8xb256_in1k')`` works: our
-  ``model-index.yml`` is registered in mmpretrain's ``ModelHub``.
+  ``model-index.yml`` is registered in mmpretrain's ``ModelHub``. Nothing
+  can be downloaded: ``pretrained=True`` raises an error saying how to
+  convert weights locally (mmpretrain would otherwise only warn and return
+  random weights); ``pretrained='path.pth'`` loads the converted file.
 
 Example:
     >>> import mmlcnetv2  # noqa: F401
@@ -108,5 +111,30 @@ def register_model_index() -> bool:
     return True
 
 
+# The scheme of the index's ``Weights`` entries: there is nothing to
+# download, so loading one explains what to do instead.
+NO_DOWNLOAD_SCHEME = 'mmlcnetv2-local://'
+
+
+def _refuse_download(filename: str, map_location=None):
+    name = filename[len(NO_DOWNLOAD_SCHEME):]
+    arch = name.split('_')[0].replace('pplcnetv2-', '')
+    raise FileNotFoundError(
+        f'{name}: mmlcnetv2 has no downloadable weights. Convert a '
+        f'PaddleClas or timm / Hugging Face file with `python '
+        f'tools/convert_weights.py FILE pplcnetv2-{arch}.pth --arch {arch}` '
+        f'and pass pretrained=\'pplcnetv2-{arch}.pth\' (see the README\'s '
+        '"Weights" section).')
+
+
+def register_no_download_scheme() -> None:
+    """Make our index's ``Weights`` entries raise :func:`_refuse_download`
+    (mmengine's ``CheckpointLoader``; idempotent)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        NO_DOWNLOAD_SCHEME, _refuse_download, force=True)
+
+
 register_config_package()
+register_no_download_scheme()
 register_model_index()
