@@ -216,3 +216,110 @@ def test_get_model_pretrained_true_is_an_error_not_random_weights():
     model = mmpretrain.get_model('pplcnetv2-base_8xb256_in1k',
                                  pretrained=False)
     assert model.backbone.out_channels[-1] == 1024
+
+
+# ------------------------------------------- timm / Hugging Face files
+@pytest.fixture(scope='module')
+def timm_small(tmp_path_factory):
+    import safetensors.torch
+    import timm
+    torch.manual_seed(0)
+    state = timm.create_model('lcnetv2_small').state_dict()
+    path = tmp_path_factory.mktemp('timm') / 'model.safetensors'
+    safetensors.torch.save_file(state, str(path))
+    return state, path
+
+
+def _convert_tool(*args):
+    return subprocess.run(
+        [sys.executable, 'tools/convert_weights.py', *map(str, args)],
+        capture_output=True, text=True)
+
+
+@pytest.mark.parametrize('wrap', ['plain', 'state_dict', 'model', 'module'])
+def test_timm_pth_with_or_without_wrapper_and_module_prefix(
+        timm_small, tmp_path, wrap):
+    from mmlcnetv2.converters import load_weights
+    state, safetensors_file = timm_small
+    wrapped = {
+        'plain': state,
+        'state_dict': {'state_dict': state, 'epoch': 3},
+        'model': {'model': state},
+        'module': {'state_dict': {f'module.{k}': v for k, v in state.items()}},
+    }[wrap]
+    path = tmp_path / 'pytorch_model.bin'
+    torch.save(wrapped, path)
+    ours, reference = load_weights(str(path)), load_weights(
+        str(safetensors_file))
+    assert ours.source == 'timm' and ours.fmt == 'torch zip'
+    assert ours.state.keys() == reference.state.keys()
+    assert all(torch.equal(ours.state[k], reference.state[k])
+               for k in ours.state)
+
+
+def test_auto_says_what_it_decided(timm_small, tmp_path):
+    _, src = timm_small
+    out = _convert_tool(src, tmp_path / 'o.pth', '--arch', 'small')
+    assert out.returncode == 0, out.stderr
+    assert 'safetensors file, timm layout (detected)' in out.stdout
+    out = _convert_tool(src, tmp_path / 'p.pth', '--arch', 'small',
+                        '--from', 'paddle')
+    assert out.returncode == 2
+    assert 'is not a paddle file' in out.stderr and '--from timm' in \
+        out.stderr
+    assert not (tmp_path / 'p.pth').exists()
+
+
+def test_timm_file_of_another_arch_names_it(timm_small, tmp_path):
+    _, src = timm_small
+    out = _convert_tool(src, tmp_path / 'o.pth', '--arch', 'large')
+    assert out.returncode == 2
+    assert "is a PPLCNetV2 'small', not 'large'" in out.stderr
+    assert 'Use --arch small.' in out.stderr
+    assert not (tmp_path / 'o.pth').exists()
+
+
+def test_another_network_is_refused(tmp_path):
+    import safetensors.torch
+    import timm
+    # PP-LCNet v1: timm head names (conv_head, classifier), other body.
+    v1 = tmp_path / 'lcnet.safetensors'
+    safetensors.torch.save_file(timm.create_model('lcnet_050').state_dict(),
+                                str(v1))
+    other = tmp_path / 'other.pth'
+    torch.save({'conv1.weight': torch.zeros(8, 3, 3, 3)}, other)
+    for path, match in ((v1, 'not a PPLCNetV2 checkpoint'),
+                        (other, 'not a PPLCNetV2 checkpoint')):
+        out = _convert_tool(path, tmp_path / 'o.pth', '--arch', 'small')
+        assert out.returncode == 2 and match in out.stderr, out.stderr
+        assert 'Traceback' not in out.stderr
+    assert not (tmp_path / 'o.pth').exists()
+
+
+@pytest.mark.parametrize('fmt', ['safetensors', 'pth'])
+def test_truncated_file(timm_small, tmp_path, fmt):
+    state, src = timm_small
+    if fmt == 'pth':
+        src = tmp_path / 'full.pth'
+        torch.save(state, src)
+    data = src.read_bytes()
+    cut = tmp_path / f'cut.{fmt}'
+    cut.write_bytes(data[:len(data) // 2])
+    out = _convert_tool(cut, tmp_path / 'o.pth', '--arch', 'small')
+    assert out.returncode == 2
+    assert 'truncated' in out.stderr and str(cut) in out.stderr
+    assert 'Traceback' not in out.stderr
+    assert not (tmp_path / 'o.pth').exists()
+
+
+def test_pth_carrying_code_executes_nothing(timm_small, tmp_path):
+    state, _ = timm_small
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': state, 'x': _RunsShell(str(marker))}, path)
+    out = _convert_tool(path, tmp_path / 'o.pth', '--arch', 'small')
+    assert out.returncode == 2
+    assert 'refusing' in out.stderr and 'nothing from it was executed' in \
+        out.stderr
+    assert 'weights_only=False' not in out.stderr  # torch's unsafe hint
+    assert not marker.exists() and not (tmp_path / 'o.pth').exists()
