@@ -174,10 +174,11 @@ def check_fits(state: Dict[str, torch.Tensor],
     label = arch if isinstance(arch, str) else 'custom'
     others = _fitting_archs(state, deploy, num_classes, exclude=arch)
     if others:
+        differences = shown or [name(k) for k in missing + unexpected]
         raise WeightsError(
             f'the file is a PPLCNetV2 {others[0]!r}, not {label!r} (its '
             f'shapes fit {others[0]!r} exactly; first differences from '
-            f'{label!r}: {first(shown or [name(k) for k in missing + unexpected])}). '
+            f'{label!r}: {first(differences)}). '
             f'Use {arch_option} {others[0]}.')
     known = len(expected) - len(missing)
     if known < len(expected) // 4:

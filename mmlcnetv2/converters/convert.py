@@ -8,7 +8,7 @@ uses :func:`load_weights` too (see :mod:`.pretrained`), so a downloaded file
 needs no separate conversion step.
 """
 import os.path as osp
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple
 
 import torch
 
@@ -142,12 +142,3 @@ def convert_weights(src: str, dst: str, arch: str, source: str = 'auto',
         torch.save(checkpoint, tmp)
     return checkpoint
 
-
-def detect_arch(weights: Weights) -> Optional[str]:
-    """The named arch whose backbone shapes the weights fit, if any."""
-    from .common import ARCHS, _fitting_archs
-    backbone = {k: v for k, v in weights.state.items()
-                if k.startswith(BACKBONE_PREFIX)}
-    deploy = any('.dw_reparam.' in k for k in backbone)
-    fits = _fitting_archs(backbone, deploy, None)
-    return fits[0] if fits and fits[0] in ARCHS else None
