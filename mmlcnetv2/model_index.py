@@ -8,10 +8,7 @@ After ``import mmlcnetv2``:
   the packages in its ``MODULE2PACKAGE`` table, so we add ours, and it looks
   for configs under ``<package>/.mim/configs`` (shipped by ``setup.py``);
 - ``mmpretrain.get_model('pplcnetv2-base_8xb256_in1k')`` works: our
-  ``model-index.yml`` is registered in mmpretrain's ``ModelHub``. Nothing
-  can be downloaded: ``pretrained=True`` raises an error saying how to
-  convert weights locally (mmpretrain would otherwise only warn and return
-  random weights); ``pretrained='path.pth'`` loads the converted file.
+  ``model-index.yml`` is registered in mmpretrain's ``ModelHub``.
 
 Example:
     >>> import mmlcnetv2  # noqa: F401
@@ -95,24 +92,10 @@ def register_config_package() -> None:
     Config._get_cfg_path = staticmethod(_get_cfg_path)
 
 
-def register_model_index() -> bool:
-    """Register our model index in mmpretrain's ``ModelHub`` (idempotent).
-
-    Returns:
-        bool: False if there is no config directory to point the index to.
-    """
-    from mmpretrain.apis.model import ModelHub
-    root = configs_root()
-    if root is None:
-        return False
-    index = osp.join(PACKAGE_DIR, 'model-index.yml')
-    if not ModelHub.has('pplcnetv2-base_8xb256_in1k'):
-        ModelHub.register_model_index(index, config_prefix=root)
-    return True
-
-
-# The scheme of the index's ``Weights`` entries: there is nothing to
-# download, so loading one explains what to do instead.
+# The scheme of the index's ``Weights`` entries. Nothing can be downloaded:
+# ``get_model(name, pretrained=True)`` raises an error saying how to convert
+# weights locally (mmpretrain would otherwise only warn and return random
+# weights); ``pretrained='path.pth'`` loads the converted file.
 NO_DOWNLOAD_SCHEME = 'mmlcnetv2-local://'
 
 
@@ -135,6 +118,22 @@ def register_no_download_scheme() -> None:
         NO_DOWNLOAD_SCHEME, _refuse_download, force=True)
 
 
+def register_model_index() -> bool:
+    """Register our model index in mmpretrain's ``ModelHub`` (idempotent).
+
+    Returns:
+        bool: False if there is no config directory to point the index to.
+    """
+    from mmpretrain.apis.model import ModelHub
+    register_no_download_scheme()  # the index's Weights entries need it
+    root = configs_root()
+    if root is None:
+        return False
+    index = osp.join(PACKAGE_DIR, 'model-index.yml')
+    if not ModelHub.has('pplcnetv2-base_8xb256_in1k'):
+        ModelHub.register_model_index(index, config_prefix=root)
+    return True
+
+
 register_config_package()
-register_no_download_scheme()
 register_model_index()
