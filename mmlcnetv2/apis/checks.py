@@ -135,6 +135,16 @@ def _is_local(path: str) -> bool:
 def _load_state_dict(path: str, what: str) -> Dict[str, torch.Tensor]:
     if not osp.isfile(path):
         raise UserInputError(f'{what}: checkpoint {path!r} does not exist')
+    # PaddleClas / timm / .safetensors files in our layout, as the
+    # backbone's init_weights will load them; torch files of other models
+    # go on to mmengine's loader below.
+    from mmlcnetv2.converters import WeightsError, load_weights
+    from mmlcnetv2.converters.files import TORCH_ZIP, sniff_format
+    try:
+        return dict(load_weights(path).state)
+    except WeightsError as e:
+        if sniff_format(path) != TORCH_ZIP:
+            raise UserInputError(f'{what}: {e}') from e
     from mmengine.runner.checkpoint import _load_checkpoint
     try:
         ckpt = _load_checkpoint(path, map_location='cpu')
