@@ -2,7 +2,7 @@
 """Export an OpenMMLab config + checkpoint to OpenVINO IR (and ONNX).
 
     python tools/deploy.py CONFIG CHECKPOINT --out DIR [--shape H W]
-        [--dynamic] [--precision fp32|fp16|int8] [--calib N] [--onnx]
+        [--dynamic | --static] [--precision fp32|fp16|int8] [--calib N] [--onnx]
 
 Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
 the task (classifier / detector / segmentor) comes from the config. The
@@ -25,8 +25,19 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument('--shape', nargs=2, type=int, metavar=('H', 'W'),
                         help='input size (default: the test pipeline\'s)')
-    parser.add_argument('--dynamic', action='store_true',
-                        help='dynamic batch, height and width')
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument('--dynamic', action='store_true', default=None,
+                      help='dynamic batch, height and width (the default '
+                      'for detection and segmentation: exact, each image '
+                      'padded only to the size divisor as in mmdet/mmseg)')
+    form.add_argument('--static', dest='dynamic', action='store_false',
+                      help='a fixed 1x3xHxW input (the default for '
+                      'classification). Detection/segmentation trade '
+                      'parity for speed: every image is padded to HxW, '
+                      'where mmdet/mmseg pad only to the size divisor, so '
+                      'results differ from torch on images of another '
+                      'aspect ratio (see docs/deploy.md)')
+    parser.set_defaults(dynamic=None)  # None: per task (see --help above)
     parser.add_argument('--precision', default='fp32',
                         choices=['fp32', 'fp16', 'int8'],
                         help='fp32: weights fp32; fp16: weights stored fp16 '

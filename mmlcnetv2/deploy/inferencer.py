@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .preprocess import ImageLike, apply_steps, load_image, normalize, pad_to
+from .preprocess import ImageLike, load_image, prepare
 
 PRECISION_HINTS = (None, 'f32', 'bf16', 'f16')
 
@@ -52,6 +52,12 @@ class OpenVINOInferencer:
         ``score``, ``class_name``; detection: ``bboxes`` (n, 4) x1y1x2y2 in
         original pixels, ``scores``, ``labels``, ``class_names``;
         segmentation: ``seg`` (H, W) class map at the original size.
+
+    A static detection/segmentation IR (``tools/deploy.py --static``) gets
+    every image resized to fit its input and padded to it; the test
+    pipeline pads only to its size divisor, so the results equal torch's
+    only where the two padded shapes agree (``deploy.json``:
+    ``input.static_trade``).
     """
 
     def __init__(self,
@@ -87,14 +93,29 @@ class OpenVINOInferencer:
             value)
 
     # ---- low level -------------------------------------------------------
-    def infer_tensor(self, x: np.ndarray) -> List[np.ndarray]:
-        """Run the IR on a preprocessed ``float32 [B, 3, H, W]`` batch."""
+    def infer_tensor(self, x: np.ndarray,
+                     img_shape: Optional[np.ndarray] = None
+                     ) -> List[np.ndarray]:
+        """Run the IR on a preprocessed ``float32 [B, 3, H, W]`` batch.
+
+        Args:
+            x: The normalized, padded batch.
+            img_shape: Detection: ``[B, 2]`` (h, w) of each image before
+                padding, where boxes are clipped (as mmdet does). Defaults
+                to the whole input (no padding). Ignored by IRs without that
+                input (classification, segmentation, older exports).
+        """
+        inputs = {0: np.ascontiguousarray(x, dtype=np.float32)}
+        if len(self.compiled.inputs) > 1:
+            if img_shape is None:
+                img_shape = [x.shape[2:4]] * len(x)
+            inputs[1] = np.asarray(img_shape, np.float32).reshape(len(x), 2)
         try:
             request = self._requests.get_nowait()
         except queue.Empty:
             request = self.compiled.create_infer_request()
         try:
-            request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+            request.infer(inputs)
             return [np.copy(request.get_output_tensor(i).data)
                     for i in range(len(self.compiled.outputs))]
         finally:
@@ -103,22 +124,11 @@ class OpenVINOInferencer:
     def preprocess(self, image: ImageLike) -> Dict:
         """Image -> ``input [1, 3, H, W]`` plus what maps results back."""
         img = load_image(image)
-        ori_shape = img.shape[:2]
-        pre = self.meta['preprocess']
-        fit = None if self.dynamic else self.input_size
-        img, scale, offset = apply_steps(img, pre['steps'], fit)
-        img_shape = img.shape[:2]
-        x = normalize(img, pre['mean'], pre['std'], pre['color_order'])
-        if self.dynamic:
-            d = pre.get('pad_size_divisor', 0)
-            if d:
-                h, w = img_shape
-                x = pad_to(x, (-(-h // d) * d, -(-w // d) * d),
-                           pre.get('pad_value', 0.0))
-        elif tuple(img_shape) != self.input_size:
-            x = pad_to(x, self.input_size, pre.get('pad_value', 0.0))
-        return dict(input=x[None], ori_shape=ori_shape, img_shape=img_shape,
-                    scale=scale, offset=offset)
+        info = prepare(img, self.meta['preprocess'],
+                       None if self.dynamic else self.input_size)
+        info['input'] = info['input'][None]
+        info['ori_shape'] = img.shape[:2]
+        return info
 
     # ---- results ---------------------------------------------------------
     def postprocess(self, outputs: List[np.ndarray], info: Dict,
@@ -146,18 +156,41 @@ class OpenVINOInferencer:
             return dict(bboxes=boxes, scores=dets[:, 4],
                         labels=labels.astype(np.int64),
                         class_names=[self.classes[i] for i in labels])
-        import cv2
+        return dict(seg=self._class_map(outputs[0][index], info))
+
+    def _class_map(self, output: np.ndarray, info: Dict) -> np.ndarray:
+        """The ``(H, W)`` int64 class map at the original size.
+
+        ``seg_logits`` IRs: as mmseg's ``postprocess_result``, the padding
+        cropped, the logits resized bilinearly to the original size (with
+        torch, as mmseg, so the numbers are the same), then argmax (sigmoid
+        > threshold for a one-channel head). Older ``seg`` IRs carry a class
+        map at the input size, resized with nearest neighbour.
+        """
         h, w = info['img_shape']
-        seg = outputs[0][index][:h, :w].astype(np.int32)
         oh, ow = info['ori_shape']
-        # Nearest resize of the class map (mmseg resizes logits bilinearly,
-        # then takes argmax; the two differ only along class borders).
-        seg = cv2.resize(seg, (ow, oh), interpolation=cv2.INTER_NEAREST)
-        return dict(seg=seg.astype(np.int64))
+        if self.meta['outputs'][0] != 'seg_logits':
+            import cv2
+            seg = output[:h, :w].astype(np.int32)
+            return cv2.resize(seg, (ow, oh),
+                              interpolation=cv2.INTER_NEAREST).astype(np.int64)
+        import torch
+        post = self.meta.get('postprocess', None) or {}
+        logits = torch.from_numpy(np.ascontiguousarray(output[:, :h, :w]))
+        with torch.no_grad():
+            logits = torch.nn.functional.interpolate(
+                logits[None], size=(oh, ow), mode='bilinear',
+                align_corners=bool(post.get('align_corners', False)))[0]
+        if logits.shape[0] == 1:
+            threshold = post.get('threshold', None)
+            threshold = 0.3 if threshold is None else threshold
+            return (logits[0].sigmoid() > threshold).numpy().astype(np.int64)
+        return logits.argmax(0).numpy().astype(np.int64)
 
     def __call__(self, image: Union[ImageLike, Sequence[ImageLike]]):
         """Results of one image (a dict) or of a list of images (a list)."""
         if isinstance(image, (list, tuple)):
             return [self(i) for i in image]
         info = self.preprocess(image)
-        return self.postprocess(self.infer_tensor(info['input']), info)
+        return self.postprocess(
+            self.infer_tensor(info['input'], [info['img_shape']]), info)
