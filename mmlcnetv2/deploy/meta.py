@@ -13,7 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-FORMAT_VERSION = 1
+from .schema import FORMAT_VERSION  # noqa: F401  (re-exported)
+
 TASKS = {'mmpretrain': 'classification', 'mmdet': 'detection',
          'mmseg': 'segmentation'}
 # Transforms that load, annotate or pack: nothing to replay at inference.
