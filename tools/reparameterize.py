@@ -17,6 +17,7 @@ from mmengine.model import revert_sync_batchnorm
 
 from mmlcnetv2.apis import build_model, load_config, reparameterize
 from mmlcnetv2.utils.atomic import atomic_file
+from mmlcnetv2.utils.safe_load import UnsafeCheckpointError
 
 
 def parse_args(argv=None):
@@ -33,7 +34,10 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
-    except (FileNotFoundError, RuntimeError) as e:
+    except (FileNotFoundError, UnsafeCheckpointError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except RuntimeError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     model = revert_sync_batchnorm(model)
