@@ -213,7 +213,8 @@ def read_meta(model_dir: str) -> dict:
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'{path!r} is missing: {model_dir!r} is not a complete export of '
-            'tools/deploy.py (it writes model.xml, model.bin and deploy.json).')
+            'tools/deploy.py (it writes model.xml, model.bin and '
+            'deploy.json).')
     return load_meta(path)
 
 
