@@ -371,3 +371,63 @@ def test_train_test_checks_do_not_relay_the_hint(tiny, evil):
         check_checkpoints(cfg, training=False)
     assert str(info.value).startswith('checkpoint: ')
     _says_refused(str(info.value), evil)
+
+
+DET_CONFIG = """
+default_scope = 'mmdet'
+custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
+model = dict(
+    type='RetinaNet',
+    data_preprocessor=dict(type='DetDataPreprocessor',
+                           mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
+                           pad_size_divisor=32),
+    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
+                                              depths=[1, 1, 1, 1]),
+                  out_indices=(1, 2, 3)),
+    neck=dict(type='FPN', in_channels=[64, 128, 256], out_channels=16,
+              start_level=0, add_extra_convs='on_input', num_outs=4),
+    bbox_head=dict(
+        type='RetinaHead', num_classes=3, in_channels=16, stacked_convs=1,
+        feat_channels=16,
+        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
+                              scales_per_octave=1, ratios=[1.0],
+                              strides=[8, 16, 32, 64]),
+        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0] * 4,
+                        target_stds=[1.0] * 4)),
+    test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.0,
+                  nms=dict(type='nms', iou_threshold=0.5), max_per_img=20))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(64, 64), keep_ratio=True),
+    dict(type='PackDetInputs')]
+test_dataloader = dict(dataset=dict(
+    type='CocoDataset', metainfo=dict(classes=('a', 'b', 'c')),
+    pipeline=test_pipeline))
+"""
+
+
+def test_detection_labels_beyond_classes_are_named(tiny, tmp_path):
+    """A detector's class count is not in its IR: a deploy.json with fewer
+    classes than the model's labels is named when a label exceeds them (it
+    was an IndexError)."""
+    from mmlcnetv2.deploy.meta import register_scope
+    cfg_path = tmp_path / 'det.py'
+    cfg_path.write_text(DET_CONFIG)
+    cfg = load_config(str(cfg_path))
+    register_scope(cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'det.pth')
+    ir = tmp_path / 'ir'
+    export(str(cfg_path), str(tmp_path / 'det.pth'), str(ir))
+    labels = OpenVINOInferencer(str(ir))(tiny['image'])['labels']
+    assert labels.max() >= 1  # score_thr 0: all three classes show up
+    meta = json.loads((ir / 'deploy.json').read_text())
+    meta['classes'] = ['a']
+    (ir / 'deploy.json').write_text(json.dumps(meta))
+    with pytest.raises(DeployFormatError,
+                       match=r"deploy.json: 'classes' has 1 names but the "
+                       r'model returned label [12]$'):
+        OpenVINOInferencer(str(ir))(tiny['image'])
