@@ -292,7 +292,8 @@ BROKEN = {
     'wrong task': (lambda m: m.update(task='detection', outputs=[
         'dets', 'labels']), "'task' 'detection' expects the outputs"),
     'outputs': (lambda m: m.update(task='segmentation'),
-                "'outputs' must be ['seg'] for task 'segmentation'"),
+                "'outputs' must be ['seg'] or ['seg_logits'] for task "
+                "'segmentation'; got ['logits']"),
     'not json': (lambda m: '{"task": "classification",',
                  'not valid JSON (Expecting'),
     'bad mean': (lambda m: m['preprocess'].update(mean='abc'),

@@ -96,17 +96,13 @@ def main(argv=None) -> int:
 
     from mmlcnetv2.deploy import OpenVINOInferencer
     from mmlcnetv2.deploy.preprocess import load_image
-    from mmlcnetv2.deploy.schema import DeployFormatError
     try:
         inferencer = OpenVINOInferencer(args.model_dir, args.device,
                                         args.precision_hint)
         files = collect_images(args.inputs)
-    except DeployFormatError as e:  # names deploy.json and the field
-        print(f'error: {e}', file=sys.stderr)
-        return 2
     except (FileNotFoundError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
-        return 1
+        return 2  # bad input: a missing or invalid export (deploy.json)
     out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
     os.makedirs(out_dir, exist_ok=True)
     failed = 0

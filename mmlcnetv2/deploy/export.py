@@ -23,11 +23,12 @@ from ..apis.checks import UserInputError
 from ..utils.atomic import atomic_update
 from .meta import (FORMAT_VERSION, class_names, default_shape,
                    preprocess_spec, register_scope, rescale_steps, save_meta, task_of)
-from .schema import (FORMAT, META_FILE, OUTPUT_NAMES, DeployFormatError,
-                     owned_files)
+from .schema import META_FILE, DeployFormatError, owned_files
 from .wrappers import use_mean_pooling, wrap_for_export
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
+OUTPUT_NAMES = dict(classification=['logits'], detection=['dets', 'labels'],
+                    segmentation=['seg'])
 
 
 def load_for_export(config: str, checkpoint: Optional[str],
@@ -254,8 +255,5 @@ def export(config: str,
             export_onnx(wrapper, example, onnx_path, dynamic, names)
             meta['onnx_max_abs_diff'] = check_onnx(onnx_path, wrapper,
                                                    example)
-        # The marker and the file list say what a later export may replace.
-        meta = dict(format=FORMAT, **meta,
-                    files=sorted(os.listdir(tmp) + [META_FILE]))
-        save_meta(meta, osp.join(tmp, META_FILE))
+        save_meta(meta, osp.join(tmp, 'deploy.json'))
     return meta

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .preprocess import ImageLike, apply_steps, load_image, normalize, pad_to
+
 from .schema import DeployFormatError, read_meta  # noqa: F401  (re-export)
 
 PRECISION_HINTS = (None, 'f32', 'bf16', 'f16')
@@ -134,14 +135,14 @@ class OpenVINOInferencer:
                     scale=scale, offset=offset)
 
     # ---- results ---------------------------------------------------------
-    def _names(self, labels: np.ndarray) -> List[str]:
-        """Class names of detection labels; a label beyond ``classes`` is
-        a ``deploy.json`` that does not belong to the IR."""
+    def _check_labels(self, labels: np.ndarray) -> None:
+        """A detection label beyond ``classes``: a ``deploy.json`` that does
+        not belong to the IR (a detector's class count is not in its
+        outputs' shapes, so this cannot be checked at load)."""
         if len(labels) and int(labels.max()) >= len(self.classes):
             raise DeployFormatError(
                 f"{self.meta_path}: 'classes' has {len(self.classes)} names "
                 f'but the model returned label {int(labels.max())}')
-        return [self.classes[i] for i in labels]
 
     def postprocess(self, outputs: List[np.ndarray], info: Dict,
                     index: int = 0) -> Dict:
@@ -158,6 +159,7 @@ class OpenVINOInferencer:
             dets, labels = outputs[0][index], outputs[1][index]
             keep = labels >= 0
             dets, labels = dets[keep], labels[keep]
+            self._check_labels(labels)
             h, w = info['img_shape']
             boxes = dets[:, :4].copy()
             # As mmdet: clip to the resized (unpadded) image, then rescale.
@@ -167,7 +169,7 @@ class OpenVINOInferencer:
             boxes /= np.array([sx, sy, sx, sy], np.float32)
             return dict(bboxes=boxes, scores=dets[:, 4],
                         labels=labels.astype(np.int64),
-                        class_names=self._names(labels))
+                        class_names=[self.classes[i] for i in labels])
         import cv2
         h, w = info['img_shape']
         seg = outputs[0][index][:h, :w].astype(np.int32)

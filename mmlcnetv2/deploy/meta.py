@@ -9,11 +9,13 @@ the data preprocessor does them. A transform without a deployment meaning
 is refused at export time, by name.
 """
 import json
+import os
+import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from .schema import FORMAT_VERSION  # noqa: F401  (re-exported)
+from .schema import FORMAT, FORMAT_VERSION  # noqa: F401  (re-exported)
 
 TASKS = {'mmpretrain': 'classification', 'mmdet': 'detection',
          'mmseg': 'segmentation'}
@@ -221,5 +223,14 @@ def class_names(cfg: Config, num_classes: int) -> List[str]:
 
 
 def save_meta(meta: Dict, path: str) -> None:
+    """Write ``deploy.json``, the last file of an export folder.
+
+    Adds (also to ``meta``) the format marker and ``files``: the files in
+    ``path``'s folder plus ``deploy.json``, i.e. what the export owns and a
+    later export into the same folder may replace.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    meta['format'] = FORMAT
+    meta['files'] = sorted(set(os.listdir(folder)) | {osp.basename(path)})
     with open(path, 'w') as f:
         json.dump(meta, f, indent=2)

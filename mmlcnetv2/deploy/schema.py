@@ -26,8 +26,11 @@ META_FILE = 'deploy.json'
 # What a version-1 export could have written (it did not list its files).
 V1_FILES = ('deploy.json', 'model.xml', 'model.bin', 'model.onnx')
 REQUIRED_FILES = ('deploy.json', 'model.xml', 'model.bin')
-OUTPUT_NAMES = dict(classification=['logits'], detection=['dets', 'labels'],
-                    segmentation=['seg'])
+# The output names an export of each task may have ('seg': a class map;
+# 'seg_logits': logits, resized and argmax-ed by the inferencer).
+TASK_OUTPUTS = dict(classification=[['logits']],
+                    detection=[['dets', 'labels']],
+                    segmentation=[['seg'], ['seg_logits']])
 INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 EDGES = ('short', 'long', 'width', 'height')
 
@@ -158,11 +161,12 @@ def validate_meta(meta: Any, path: str) -> dict:
                 and set(REQUIRED_FILES) <= set(v),
                 f'a list of file names including {list(REQUIRED_FILES)}'),
                path)
-    _check(meta, 'task', (lambda v: v in OUTPUT_NAMES,
-                          f'one of {list(OUTPUT_NAMES)}'), path)
+    _check(meta, 'task', (lambda v: v in TASK_OUTPUTS,
+                          f'one of {list(TASK_OUTPUTS)}'), path)
     task = meta['task']
-    _check(meta, 'outputs', (lambda v: v == OUTPUT_NAMES[task],
-                             f'{OUTPUT_NAMES[task]} for task {task!r}'), path)
+    outputs = TASK_OUTPUTS[task]
+    _check(meta, 'outputs', (lambda v: v in outputs, ' or '.join(
+        map(str, outputs)) + f' for task {task!r}'), path)
     _check(meta, 'classes',
            (lambda v: isinstance(v, list) and len(v) > 0 and all(
                isinstance(c, str) for c in v),
