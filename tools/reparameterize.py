@@ -17,7 +17,6 @@ from mmengine.model import revert_sync_batchnorm
 
 from mmlcnetv2.apis import build_model, load_config, reparameterize
 from mmlcnetv2.utils.atomic import atomic_file
-from mmlcnetv2.utils.safe_load import UnsafeCheckpointError
 
 
 def parse_args(argv=None):
@@ -34,7 +33,9 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
-    except (FileNotFoundError, UnsafeCheckpointError) as e:
+    except (FileNotFoundError, ValueError) as e:
+        # Bad input, named; ValueError covers UnsafeCheckpointError (a
+        # checkpoint that safe loading refused).
         print(f'error: {e}', file=sys.stderr)
         return 2
     except RuntimeError as e:
