@@ -8,6 +8,12 @@ Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
 the task (classifier / detector / segmentor) comes from the config. The
 model is fused (``switch_to_deploy``) before conversion. Run it with
 ``python tools/infer.py DIR IMAGE`` or ``benchmark_app -m DIR/model.xml``.
+
+DIR must be new, empty, or an earlier export of this tool. Exporting into an
+earlier export replaces only the files its deploy.json lists (other files,
+such as the pictures tools/infer.py writes to DIR/vis, stay); nothing beside
+DIR is touched, and a failed export leaves the earlier one as it was. A
+folder holding anything else is refused (exit status 2).
 """
 import argparse
 import sys
@@ -22,7 +28,9 @@ def parse_args(argv=None):
         epilog='\n'.join(__doc__.splitlines()[1:]))
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--out', required=True, help='output directory')
+    parser.add_argument('--out', required=True, metavar='DIR',
+                        help='output folder: new, empty, or an earlier '
+                        'export (only its own files are replaced)')
     parser.add_argument('--shape', nargs=2, type=int, metavar=('H', 'W'),
                         help='input size (default: the test pipeline\'s)')
     form = parser.add_mutually_exclusive_group()
@@ -65,8 +73,12 @@ def main(argv=None) -> int:
                       shape=args.shape, dynamic=args.dynamic,
                       precision=args.precision, calib=args.calib,
                       onnx=args.onnx, cfg_options=args.cfg_options)
-    except (FileNotFoundError, ValueError, RuntimeError,
-            NotImplementedError) as e:
+    except (FileNotFoundError, ValueError) as e:
+        # Bad input, named: a refused --out folder or checkpoint (both
+        # ValueErrors), a missing file, an unsupported pipeline or shape.
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except (RuntimeError, NotImplementedError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     shape = meta['input']['shape']

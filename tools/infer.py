@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         files = collect_images(args.inputs, out_dir)
     except (FileNotFoundError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
-        return 1
+        return 2  # bad input: a missing or invalid export (deploy.json)
     task = inferencer.task
     records = []
     failed = 0

@@ -146,8 +146,13 @@ def _load_state_dict(path: str, what: str) -> Dict[str, torch.Tensor]:
         if sniff_format(path) != TORCH_ZIP:
             raise UserInputError(f'{what}: {e}') from e
     from mmengine.runner.checkpoint import _load_checkpoint
+
+    from ..utils.safe_load import UnsafeCheckpointError, explain_refusal
     try:
-        ckpt = _load_checkpoint(path, map_location='cpu')
+        with explain_refusal(path):
+            ckpt = _load_checkpoint(path, map_location='cpu')
+    except UnsafeCheckpointError as e:
+        raise UserInputError(f'{what}: {e}') from None
     except Exception as e:  # a broken or foreign file: say which one
         raise UserInputError(
             f'{what}: cannot read checkpoint {path!r}: '

@@ -11,8 +11,6 @@ plugin fuses each SE block into one ``Subgraph`` (see
 """
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -21,8 +19,11 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
 from ..apis.build import build_model, load_config, reparameterize
+from ..apis.checks import UserInputError
+from ..utils.atomic import atomic_update
 from .meta import (FORMAT_VERSION, class_names, default_shape,
                    preprocess_spec, register_scope, rescale_steps, save_meta, task_of)
+from .schema import META_FILE, DeployFormatError, owned_files
 from .wrappers import use_mean_pooling, wrap_for_export
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
@@ -195,6 +196,52 @@ def check_onnx(path: str, wrapper: torch.nn.Module,
                for o, r in zip(outs, ref))
 
 
+def files_to_replace(out_dir: str, writes: Sequence[str],
+                     overwrite: bool = True) -> List[str]:
+    """The files of a previous export in ``out_dir`` that a new one replaces.
+
+    ``out_dir`` may be missing, empty, or an export of ``tools/deploy.py``
+    (recognised by its ``deploy.json``); only the files that export lists
+    are replaced, so anything else in the folder (the pictures
+    ``tools/infer.py`` draws into ``out_dir/vis``, a user's notes) stays.
+
+    Args:
+        out_dir (str): The output folder.
+        writes (Sequence[str]): The file names the new export writes.
+        overwrite (bool): Allow replacing a previous export.
+
+    Raises:
+        UserInputError: ``out_dir`` is a file, a non-empty folder that is not
+            an export, or holds a file of its own under a name the export
+            writes. Nothing is changed.
+        FileExistsError: ``out_dir`` is an export and ``overwrite`` is False.
+    """
+    if not osp.lexists(out_dir):
+        return []
+    if not osp.isdir(out_dir):
+        raise UserInputError(f'Output folder {out_dir!r} is a file, not a '
+                             'folder; nothing was written')
+    entries = os.listdir(out_dir)
+    if not entries:
+        return []
+    try:
+        owned = owned_files(out_dir)
+    except DeployFormatError as e:
+        raise UserInputError(
+            f'Output folder {out_dir!r} is not empty and is not an export of '
+            f'tools/deploy.py ({e}); nothing was written: choose a new or '
+            'empty folder') from None
+    if not overwrite:
+        raise FileExistsError(f'{out_dir!r} holds an export already')
+    clash = sorted(n for n in writes if n in entries and n not in owned)
+    if clash:
+        raise UserInputError(
+            f'Output folder {out_dir!r}: {clash[0]!r} there is not one of the '
+            f'files its {META_FILE} lists, and the export would overwrite it; '
+            'nothing was written')
+    return owned
+
+
 def export(config: str,
            checkpoint: Optional[str],
            out_dir: str,
@@ -207,8 +254,11 @@ def export(config: str,
            overwrite: bool = True) -> dict:
     """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
 
-    Written into a temporary sibling directory and renamed into place at the
-    end, so ``out_dir`` is either the complete export or untouched.
+    ``out_dir`` must be missing, empty or a previous export (see
+    :func:`files_to_replace`); of a previous export only the files it lists
+    in ``deploy.json`` are replaced, other files stay. Everything is written
+    into a temporary folder first and moved into place at the end, so a
+    failed export leaves ``out_dir`` as it was.
 
     ``dynamic=None`` (the default) picks :func:`default_dynamic`: dynamic
     for detection and segmentation (exact: the input follows each image's
@@ -227,8 +277,10 @@ def export(config: str,
                          f'{precision!r}')
     if shape is not None and (len(shape) != 2 or min(shape) < 8):
         raise ValueError(f'shape must be (H, W) with both >= 8, got {shape}')
-    if osp.exists(out_dir) and not overwrite:
-        raise FileExistsError(f'{out_dir!r} exists')
+    writes = [META_FILE, 'model.xml', 'model.bin'] + (['model.onnx']
+                                                       if onnx else [])
+    # Before the (minutes of) conversion: refuse a folder we must not touch.
+    replaces = files_to_replace(out_dir, writes, overwrite)
     cfg, model, task = load_for_export(config, checkpoint, cfg_options)
     if dynamic is None:
         dynamic = default_dynamic(task)
@@ -248,11 +300,7 @@ def export(config: str,
                       config, checkpoint)
     ov_model = convert(wrapper, example, dynamic, names, input_names)
 
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.' + osp.basename(out_dir) + '.',
-                           dir=parent)
-    try:
+    with atomic_update(out_dir, replaces, last=META_FILE) as tmp:
         if precision == 'int8':
             from .quantize import quantize_int8
             ov_model, meta['calibration'] = quantize_int8(
@@ -266,14 +314,4 @@ def export(config: str,
             meta['onnx_max_abs_diff'] = check_onnx(onnx_path, wrapper,
                                                    example, input_names)
         save_meta(meta, osp.join(tmp, 'deploy.json'))
-        if osp.exists(out_dir):
-            old = out_dir.rstrip('/') + '.old'
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return meta

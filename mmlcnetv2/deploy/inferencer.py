@@ -1,6 +1,5 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Run an exported model: image in, results in original-image coordinates."""
-import json
 import os.path as osp
 import queue
 from typing import Dict, List, Optional, Sequence, Union
@@ -9,20 +8,33 @@ import numpy as np
 
 from .preprocess import ImageLike, load_image, prepare
 
+from .schema import DeployFormatError, read_meta  # noqa: F401  (re-export)
+
 PRECISION_HINTS = (None, 'f32', 'bf16', 'f16')
 
 
-def read_meta(model_dir: str) -> dict:
-    """``deploy.json`` of an export directory, with a clear error if absent."""
-    path = osp.join(model_dir, 'deploy.json')
-    if not osp.isdir(model_dir):
-        raise FileNotFoundError(f'Export directory not found: {model_dir!r}')
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path!r} is missing: {model_dir!r} is not a complete export of '
-            'tools/deploy.py (it writes model.xml, model.bin and deploy.json).')
-    with open(path) as f:
-        return json.load(f)
+def check_meta_fits_model(meta: dict, compiled, path: str) -> None:
+    """Fail when ``deploy.json`` does not describe the compiled IR.
+
+    The checks that need the IR: the output names (a ``task`` that is not the
+    model's) and, for a classifier, one class name per logit.
+
+    Raises:
+        DeployFormatError: Naming ``path`` and the field.
+    """
+    names = [out.get_names() for out in compiled.outputs]
+    if len(names) != len(meta['outputs']) or not all(
+            want in got for want, got in zip(meta['outputs'], names)):
+        raise DeployFormatError(
+            f"{path}: 'task' {meta['task']!r} expects the outputs "
+            f"{meta['outputs']}, but model.xml has "
+            f'{[sorted(n)[0] if n else "?" for n in names]}')
+    if meta['task'] == 'classification':
+        width = compiled.outputs[0].get_partial_shape()[-1]
+        if width.is_static and width.get_length() != len(meta['classes']):
+            raise DeployFormatError(
+                f"{path}: 'classes' has {len(meta['classes'])} names but "
+                f'model.xml has {width.get_length()} outputs (logits)')
 
 
 class OpenVINOInferencer:
@@ -83,6 +95,8 @@ class OpenVINOInferencer:
             config['INFERENCE_PRECISION_HINT'] = precision_hint
         self.core = ov.Core()
         self.compiled = self.core.compile_model(xml, device, config)
+        self.meta_path = osp.join(model_dir, 'deploy.json')
+        check_meta_fits_model(self.meta, self.compiled, self.meta_path)
         self._requests: 'queue.SimpleQueue' = queue.SimpleQueue()
 
     @property
@@ -131,6 +145,15 @@ class OpenVINOInferencer:
         return info
 
     # ---- results ---------------------------------------------------------
+    def _check_labels(self, labels: np.ndarray) -> None:
+        """A detection label beyond ``classes``: a ``deploy.json`` that does
+        not belong to the IR (a detector's class count is not in its
+        outputs' shapes, so this cannot be checked at load)."""
+        if len(labels) and int(labels.max()) >= len(self.classes):
+            raise DeployFormatError(
+                f"{self.meta_path}: 'classes' has {len(self.classes)} names "
+                f'but the model returned label {int(labels.max())}')
+
     def postprocess(self, outputs: List[np.ndarray], info: Dict,
                     index: int = 0) -> Dict:
         """Outputs of image ``index`` of a batch -> results (see class doc)."""
@@ -146,6 +169,7 @@ class OpenVINOInferencer:
             dets, labels = outputs[0][index], outputs[1][index]
             keep = labels >= 0
             dets, labels = dets[keep], labels[keep]
+            self._check_labels(labels)
             h, w = info['img_shape']
             boxes = dets[:, :4].copy()
             # As mmdet: clip to the resized (unpadded) image, then rescale.
