@@ -43,6 +43,9 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmlcnetv2.deploy import export
+    from mmlcnetv2.utils.upstream_warnings import \
+        ignore_known_upstream_warnings
+    ignore_known_upstream_warnings()
     if args.calib < 1:
         print(f'error: --calib must be >= 1, got {args.calib}',
               file=sys.stderr)
