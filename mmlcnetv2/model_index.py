@@ -94,6 +94,32 @@ def register_config_package() -> None:
     Config._get_cfg_path = staticmethod(_get_cfg_path)
 
 
+# The scheme of the index's ``Weights`` entries. Nothing can be downloaded:
+# ``get_model(name, pretrained=True)`` raises an error saying how to convert
+# weights locally (mmpretrain would otherwise only warn and return random
+# weights); ``pretrained='path.pth'`` loads the converted file.
+NO_DOWNLOAD_SCHEME = 'mmlcnetv2-local://'
+
+
+def _refuse_download(filename: str, map_location=None):
+    name = filename[len(NO_DOWNLOAD_SCHEME):]
+    arch = name.split('_')[0].replace('pplcnetv2-', '')
+    raise FileNotFoundError(
+        f'{name}: mmlcnetv2 has no downloadable weights. Convert a '
+        f'PaddleClas or timm / Hugging Face file with `python '
+        f'tools/convert_weights.py FILE pplcnetv2-{arch}.pth --arch {arch}` '
+        f'and pass pretrained=\'pplcnetv2-{arch}.pth\' (see the README\'s '
+        '"Weights" section).')
+
+
+def register_no_download_scheme() -> None:
+    """Make our index's ``Weights`` entries raise :func:`_refuse_download`
+    (mmengine's ``CheckpointLoader``; idempotent)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        NO_DOWNLOAD_SCHEME, _refuse_download, force=True)
+
+
 def register_model_index() -> bool:
     """Register our model index in mmpretrain's ``ModelHub`` (idempotent).
 
@@ -101,6 +127,7 @@ def register_model_index() -> bool:
         bool: False if there is no config directory to point the index to.
     """
     from mmpretrain.apis.model import ModelHub
+    register_no_download_scheme()  # the index's Weights entries need it
     root = configs_root()
     if root is None:
         return False

@@ -24,16 +24,26 @@ def _tool(*args, timeout=300):
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+#: Another machine's results, as committed (kept per machine, issue 11).
+OTHER = osp.join(REPO, 'docs', 'benchmarks', 'amd-epyc_avx2.json')
+
+
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp('bench')
-    paths = dict(json=out / 'r.json', md=out / 'r.md', plot=out / 'r.png')
+    paths = dict(json=out / 'r.json', md=out / 'r.md', plot=out / 'r.png',
+                 save=out / 'benchmarks')
+    # another machine's file, under a name no CPU here can produce
+    paths['save'].mkdir()
+    paths['other'] = paths['save'] / 'other-machine_avx2.json'
+    with open(OTHER) as f:
+        paths['other'].write_text(f.read())
     proc = _tool('--models', *MODELS, '--precisions', 'f32', 'bf16',
                  '--threads', '1', '--rounds', '2', '--iters', '2',
                  '--round-time', '0.1', '--tput-time', '0.1',
                  '--cls-size', '64', '--no-progress',
                  '--json', str(paths['json']), '--md', str(paths['md']),
-                 '--plot', str(paths['plot']))
+                 '--plot', str(paths['plot']), '--save', str(paths['save']))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, paths
 
@@ -57,7 +67,9 @@ def test_json_rows_and_fields(run):
         lat = row['latency']
         assert len(lat['round_medians_ms']) == 2
         assert 0 < lat['median_ms'] <= lat['p90_ms']
-        assert row['throughput']['fps'] > 0
+        tput = row['throughput']
+        assert len(tput['round_fps']) == 2  # interleaved in the rounds
+        assert 0 < tput['min_fps'] <= tput['fps'] <= tput['max_fps']
         assert row['torch']['median_ms'] > 0
         # f32 rows run float kernels only (names like brgconv_avx2_1x1_f32)
         kernels = row['conv_kernels']
@@ -99,6 +111,54 @@ def test_markdown_and_plot(run):
     assert 'Ratios' in proc.stdout
 
 
+@pytest.mark.slow
+def test_save_keeps_other_machines_and_indexes_all(run):
+    from mmlcnetv2.benchmark.machine import machine_slug
+    _, paths = run
+    result = json.loads(paths['json'].read_text())
+    slug = machine_slug(result['machine'])
+    mine = paths['save'] / f'{slug}.json'
+    assert json.loads(mine.read_text())['rows'] == result['rows']
+    assert (paths['save'] / f'{slug}.md').is_file()
+    assert (paths['save'] / f'{slug}.png').read_bytes()[:4] == b'\x89PNG'
+    with open(OTHER) as f:
+        assert paths['other'].read_text() == f.read()  # untouched
+    index = (paths['save'].parent / 'benchmarks.md').read_text()
+    head = [line for line in index.splitlines()
+            if line.startswith('| | [')][0]
+    assert f'[{slug}](benchmarks/{slug}.md)' in head
+    assert '[other-machine_avx2](benchmarks/other-machine_avx2.md)' in head
+    fused = [line for line in index.splitlines() if line.startswith(
+        '| `lcnetv2-base-fused@f32` / `lcnetv2-base-unfused@f32`')][0]
+    other = json.loads(paths['other'].read_text())
+    ratio = [g for g in other['ratios'] if g['numerator'] ==
+             'lcnetv2-base-fused@f32' and g['denominator'] ==
+             'lcnetv2-base-unfused@f32'][0]
+    assert f"{ratio['median']:.3f}" in fused
+    # rebuilt alone from the folder: the same page
+    proc = _tool('--index', str(paths['save'].parent / 'benchmarks.md'))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (paths['save'].parent / 'benchmarks.md').read_text() == index
+    proc = _tool('--index', str(paths['save'].parent / 'nothing.md'))
+    assert proc.returncode == 2 and 'no results folder' in proc.stderr
+
+
+def test_machine_names_differ_per_cpu_class():
+    """One name per CPU class: the three we run on never share a file."""
+    from mmlcnetv2.benchmark.machine import isa_class, machine_slug
+    avx2 = ['avx2', 'fma']
+    zen4 = avx2 + ['avx512f', 'avx512_vnni', 'avx512_bf16']
+    spr = zen4 + ['amx_bf16', 'amx_int8']
+    assert [isa_class(i) for i in (avx2, zen4, spr)] == [
+        'avx2', 'avx512-vnni-bf16', 'avx512-vnni-bf16-amx']
+    names = {machine_slug(dict(cpu='AMD EPYC', isa=avx2)),
+             machine_slug(dict(cpu='AMD EPYC', isa=zen4)),
+             machine_slug(dict(cpu='Intel(R) Xeon(R) Platinum 8481C CPU @ '
+                                   '2.70GHz', isa=spr))}
+    assert names == {'amd-epyc_avx2', 'amd-epyc_avx512-vnni-bf16',
+                     'intel-xeon-platinum-8481c_avx512-vnni-bf16-amx'}
+
+
 def test_list_prints_every_model(capsys):
     # In-process (the subprocess above already covers the command line):
     # a second interpreter start would double the test's time.
@@ -123,7 +183,11 @@ def test_outputs_get_normal_file_modes(run):
     them (mkstemp alone gives 0o600)."""
     from mmlcnetv2.utils.atomic import default_file_mode
     _, paths = run
-    for path in paths.values():
+    written = [paths[k] for k in ('json', 'md', 'plot')]
+    written += [p for p in paths['save'].iterdir() if p != paths['other']]
+    written.append(paths['save'].parent / 'benchmarks.md')
+    assert len(written) == 7
+    for path in written:
         assert os.stat(path).st_mode & 0o777 == default_file_mode(), path
 
 

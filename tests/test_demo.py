@@ -27,6 +27,8 @@ def run_demo(tmp_path, *extra):
 def test_demo_runs_and_reruns(tmp_path):
     out = run_demo(tmp_path, '--max-epochs', '1')
     assert 'bbox mAP@0.5' in out
+    # a fresh process: the demo itself turned flush-to-zero on
+    assert 'denormals: flushed to zero in every torch thread' in out
     work = tmp_path / 'work'
     with open(work / 'demo_metrics.json') as f:
         summary = json.load(f)

@@ -79,6 +79,8 @@ def test_custom_config_trains_tests_and_infers(tmp_path):
          '--work-dir', test_dir],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'denormals: flushed to zero in every torch thread' in (
+        proc.stdout + proc.stderr)
     found = []
     for path in glob.glob(osp.join(test_dir, '**', '*.json'),
                           recursive=True):

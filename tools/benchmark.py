@@ -2,9 +2,8 @@
 """CPU latency of our PP-LCNetV2 exports against PaddleClas's own models and
 the usual detectors, with OpenVINO (and torch eager), in one command.
 
-    python tools/benchmark.py --threads 2 --rounds 5 --iters 20 \
-        --json docs/benchmarks.json --md docs/benchmarks.md \
-        --plot docs/benchmarks.png
+    python tools/benchmark.py --threads 2 --rounds 9 --save docs/benchmarks
+    python tools/benchmark.py --index docs/benchmarks.md   # rebuild the index
     python tools/benchmark.py --list
     python tools/benchmark.py --models lcnetv2-base-fused \
         paddle-pplcnetv2-base --precisions f32 int8
@@ -15,6 +14,7 @@ import os
 import os.path as osp
 import shlex
 import sys
+import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -48,8 +48,39 @@ def parse_args(argv=None):
     p.add_argument('--json', metavar='OUT', help='write the results as JSON')
     p.add_argument('--md', metavar='OUT', help='write a markdown report')
     p.add_argument('--plot', metavar='OUT.png', help='write a latency plot')
+    p.add_argument('--save', metavar='DIR',
+                   help="write DIR/<machine>.json|md|png, <machine> from the "
+                   "CPU model and ISA class (e.g. amd-epyc_avx2; another "
+                   "machine's files are never touched), then rebuild the "
+                   'index DIR.md from every DIR/*.json')
+    p.add_argument('--index', metavar='FILE.md',
+                   help='the index to rebuild (default with --save: DIR.md); '
+                   'alone, rebuild it from the JSON files beside it and exit')
     p.add_argument('--no-progress', action='store_true')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.index and not args.index.endswith('.md'):
+        p.error(f'--index must name a .md file, got {args.index!r}')
+    if args.save and not args.index:
+        args.index = args.save.rstrip('/') + '.md'
+    return args
+
+
+def write_index(index: str, results_dir: str) -> int:
+    """Rebuild ``index`` from every machine's JSON in ``results_dir``."""
+    from mmlcnetv2.benchmark import to_index
+    from mmlcnetv2.benchmark.report import write_atomic
+    results = {}
+    for name in sorted(os.listdir(results_dir)):
+        if name.endswith('.json'):
+            with open(osp.join(results_dir, name)) as f:
+                results[name[:-len('.json')]] = json.load(f)
+    if not results:
+        print(f'error: no machine results (*.json) in {results_dir}',
+              file=sys.stderr)
+        return 2
+    write_atomic(to_index(results), index)
+    print(f'index of {len(results)} machine(s): {index}')
+    return 0
 
 
 def print_summary(result: dict) -> None:
@@ -83,12 +114,21 @@ def print_summary(result: dict) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.benchmark import ENTRIES, plot, run_benchmark, to_markdown
     from mmlcnetv2.benchmark.report import write_atomic
     if args.list:
         for name, entry in ENTRIES.items():
             print(f'{name:34s} {entry.task:4s} {entry.description}')
         return 0
+    results_dir = args.save or (args.index and args.index[:-len('.md')])
+    if args.index and not args.save:
+        if not osp.isdir(results_dir):
+            print(f'error: --index {args.index}: no results folder '
+                  f'{results_dir}', file=sys.stderr)
+            return 2
+        return write_index(args.index, results_dir)
     result = run_benchmark(
         args.models, args.precisions, threads=args.threads,
         rounds=args.rounds, iters=args.iters, round_time=args.round_time,
@@ -97,6 +137,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     result['command'] = 'python tools/benchmark.py ' + ' '.join(
         shlex.quote(a) for a in argv)
+    result['date'] = time.strftime('%Y-%m-%d')
     print_summary(result)
     if args.json:
         write_atomic(json.dumps(result, indent=2) + '\n', args.json)
@@ -104,6 +145,15 @@ def main(argv=None):
         write_atomic(to_markdown(result), args.md)
     if args.plot:
         plot(result, args.plot)
+    if args.save:
+        from mmlcnetv2.benchmark.machine import machine_slug
+        os.makedirs(args.save, exist_ok=True)
+        base = osp.join(args.save, machine_slug(result['machine']))
+        write_atomic(json.dumps(result, indent=2) + '\n', base + '.json')
+        write_atomic(to_markdown(result), base + '.md')
+        plot(result, base + '.png')
+        print(f'results of this machine: {base}.json|md|png')
+        return write_index(args.index, args.save)
     return 0
 
 

@@ -97,6 +97,8 @@ def _fmt(value) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     t0 = time.time()
     make_data(args.data_root, args.num_train, args.num_val)
 
@@ -110,6 +112,8 @@ def main(argv=None) -> int:
         shutil.rmtree(pictures + '.tmp')
     cfg = build_cfg(args)
     runner = Runner.from_cfg(cfg)
+    from mmlcnetv2.utils.denormals import describe_denormals
+    runner.logger.info(describe_denormals())
     t1 = time.time()
     runner.train()  # with resume: no-op if training already finished
     t2 = time.time()

@@ -2,12 +2,18 @@
 """Export an OpenMMLab config + checkpoint to OpenVINO IR (and ONNX).
 
     python tools/deploy.py CONFIG CHECKPOINT --out DIR [--shape H W]
-        [--dynamic] [--precision fp32|fp16|int8] [--calib N] [--onnx]
+        [--dynamic | --static] [--precision fp32|fp16|int8] [--calib N] [--onnx]
 
 Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
 the task (classifier / detector / segmentor) comes from the config. The
 model is fused (``switch_to_deploy``) before conversion. Run it with
 ``python tools/infer.py DIR IMAGE`` or ``benchmark_app -m DIR/model.xml``.
+
+DIR must be new, empty, or an earlier export of this tool. Exporting into an
+earlier export replaces only the files its deploy.json lists (other files,
+such as the pictures tools/infer.py writes to DIR/vis, stay); nothing beside
+DIR is touched, and a failed export leaves the earlier one as it was. A
+folder holding anything else is refused (exit status 2).
 """
 import argparse
 import sys
@@ -22,11 +28,24 @@ def parse_args(argv=None):
         epilog='\n'.join(__doc__.splitlines()[1:]))
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--out', required=True, help='output directory')
+    parser.add_argument('--out', required=True, metavar='DIR',
+                        help='output folder: new, empty, or an earlier '
+                        'export (only its own files are replaced)')
     parser.add_argument('--shape', nargs=2, type=int, metavar=('H', 'W'),
                         help='input size (default: the test pipeline\'s)')
-    parser.add_argument('--dynamic', action='store_true',
-                        help='dynamic batch, height and width')
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument('--dynamic', action='store_true', default=None,
+                      help='dynamic batch, height and width (the default '
+                      'for detection and segmentation: exact, each image '
+                      'padded only to the size divisor as in mmdet/mmseg)')
+    form.add_argument('--static', dest='dynamic', action='store_false',
+                      help='a fixed 1x3xHxW input (the default for '
+                      'classification). Detection/segmentation trade '
+                      'parity for speed: every image is padded to HxW, '
+                      'where mmdet/mmseg pad only to the size divisor, so '
+                      'results differ from torch on images of another '
+                      'aspect ratio (see docs/deploy.md)')
+    parser.set_defaults(dynamic=None)  # None: per task (see --help above)
     parser.add_argument('--precision', default='fp32',
                         choices=['fp32', 'fp16', 'int8'],
                         help='fp32: weights fp32; fp16: weights stored fp16 '
@@ -42,6 +61,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.deploy import export
     from mmlcnetv2.utils.upstream_warnings import \
         ignore_known_upstream_warnings
@@ -55,8 +76,12 @@ def main(argv=None) -> int:
                       shape=args.shape, dynamic=args.dynamic,
                       precision=args.precision, calib=args.calib,
                       onnx=args.onnx, cfg_options=args.cfg_options)
-    except (FileNotFoundError, ValueError, RuntimeError,
-            NotImplementedError) as e:
+    except (FileNotFoundError, ValueError) as e:
+        # Bad input, named: a refused --out folder or checkpoint (both
+        # ValueErrors), a missing file, an unsupported pipeline or shape.
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except (RuntimeError, NotImplementedError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     shape = meta['input']['shape']

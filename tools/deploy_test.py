@@ -40,8 +40,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.apis.build import load_config
     from mmlcnetv2.deploy.evaluate import evaluate_ir
+    from mmlcnetv2.deploy.schema import DeployFormatError
     if args.limit is not None and args.limit < 1:
         print(f'error: --limit must be >= 1, got {args.limit}',
               file=sys.stderr)
@@ -51,6 +54,9 @@ def main(argv=None) -> int:
         hint = None if args.precision_hint == 'auto' else args.precision_hint
         result = evaluate_ir(args.model_dir, cfg, args.compare_to, hint,
                              args.limit)
+    except DeployFormatError as e:  # names deploy.json and the field
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError, KeyError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -3,15 +3,25 @@
 
     python tools/infer.py DIR IMAGE_OR_FOLDER... [--out-dir OUT]
         [--device CPU] [--precision-hint f32|bf16|f16] [--score-thr T]
+        [--out-json FILE]
 
 Classification: the top-5 classes are printed and written on the image;
 detection: boxes with class and score; segmentation: a colour overlay.
-Pictures go to OUT (default: DIR/vis) under the input file names.
+One line per image (a single classified image: its top-5, one per line).
+Folders are searched recursively. Pictures go to OUT (default: DIR/vis)
+under their paths relative to the inputs' common folder, file name and
+extension kept (a/img.jpg -> OUT/a/img.jpg, a/img.png -> OUT/a/img.png).
+An image that cannot be read or processed is reported on one line and
+skipped; the others are processed. --out-json writes one JSON object per
+image (skipped ones with their "error"). Exit status: 0 if every image was
+processed, 2 if any was skipped.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
+from typing import List, Tuple
 
 import cv2
 import numpy as np
@@ -32,25 +42,100 @@ def parse_args(argv=None):
                         help="default: OpenVINO's choice (bf16 where the "
                         'CPU has it)')
     parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='detection: draw boxes at or above this score')
+                        help='detection: draw (and list in --out-json) boxes '
+                        'at or above this score')
+    parser.add_argument('--out-json', metavar='FILE',
+                        help='also write the results as JSON lines, one '
+                        'object per image')
     return parser.parse_args(argv)
 
 
-def collect_images(inputs):
-    """Image files of the arguments; folders are listed (sorted, flat)."""
+def _walk(folder: str, skip: str) -> List[str]:
+    """Image files under ``folder``, sorted, not descending into ``skip``
+    (the output folder, so a rerun does not read its own pictures)."""
     files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs
+                         if osp.realpath(osp.join(root, d)) != skip)
+        files += sorted(osp.join(root, f) for f in names
+                        if f.lower().endswith(IMAGE_EXTS))
+    return files
+
+
+def collect_images(inputs, out_dir: str = '') -> List[Tuple[str, str]]:
+    """``(path, name)`` of every image of the arguments.
+
+    Folders are searched recursively (sorted); a file given twice counts
+    once. ``name`` is the path relative to the folder all the images share,
+    extension included, so that ``a/img.jpg``, ``b/img.jpg`` and
+    ``a/img.png`` get three different outputs.
+    """
+    skip = osp.realpath(out_dir) if out_dir else ''
+    files, seen = [], set()
     for item in inputs:
         if osp.isdir(item):
-            files += sorted(
-                osp.join(item, f) for f in os.listdir(item)
-                if f.lower().endswith(IMAGE_EXTS))
+            found = _walk(item, skip)
         elif osp.isfile(item):
-            files.append(item)
+            found = [item]
         else:
             raise FileNotFoundError(f'No such image or folder: {item!r}')
+        for f in found:
+            if osp.realpath(f) not in seen:
+                seen.add(osp.realpath(f))
+                files.append(f)
     if not files:
         raise FileNotFoundError(f'No images in {inputs}')
-    return files
+    base = osp.commonpath([osp.dirname(osp.abspath(f)) for f in files])
+    return [(f, osp.relpath(osp.abspath(f), base)) for f in files]
+
+
+def summarize(result: dict, task: str, classes, score_thr: float) -> dict:
+    """The JSON-friendly record of one result (what --out-json writes)."""
+    if task == 'classification':
+        top = np.argsort(-result['scores'])[:5]
+        return dict(label=int(result['label']), class_name=classes[
+            result['label']], score=float(result['score']),
+            top5=[dict(label=int(i), class_name=classes[i],
+                       score=float(result['scores'][i])) for i in top])
+    if task == 'detection':
+        keep = result['scores'] >= score_thr
+        return dict(detections=[
+            dict(bbox=[round(float(v), 2) for v in box], score=float(score),
+                 label=int(label), class_name=classes[label])
+            for box, score, label in zip(result['bboxes'][keep],
+                                         result['scores'][keep],
+                                         result['labels'][keep])])
+    seg = result['seg']
+    labels, counts = np.unique(seg, return_counts=True)
+    return dict(shape=list(seg.shape), class_pixels={
+        classes[i] if 0 <= i < len(classes) else str(int(i)): int(n)
+        for i, n in zip(labels, counts)})
+
+
+def one_line(record: dict, task: str, score_thr: float) -> str:
+    """The console line of one image's record."""
+    if task == 'classification':
+        return ', '.join(f"{t['class_name']} {t['score']:.4f}"
+                         for t in record['top5'])
+    if task == 'detection':
+        dets = record['detections']
+        return f'{len(dets)} detections >= {score_thr:g}' + (
+            ': ' + ', '.join(f"{d['class_name']} {d['score']:.2f}"
+                             for d in dets[:10]) if dets else '') + (
+            ', ...' if len(dets) > 10 else '')
+    total = max(sum(record['class_pixels'].values()), 1)
+    parts = sorted(record['class_pixels'].items(), key=lambda kv: -kv[1])
+    return (f"{record['shape'][0]}x{record['shape'][1]}: " + ', '.join(
+        f'{name} {100 * n / total:.1f} %' for name, n in parts[:5]))
+
+
+def write_picture(path: str, img: np.ndarray) -> None:
+    """``img`` to ``path`` in the format of its extension, atomically."""
+    from mmlcnetv2.utils.atomic import atomic_file
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with atomic_file(path, suffix=osp.splitext(path)[1]) as tmp:
+        if not cv2.imwrite(tmp, img):
+            raise ValueError(f'OpenCV cannot write {path!r}')
 
 
 def _palette(n: int) -> np.ndarray:
@@ -92,42 +177,56 @@ def draw(img: np.ndarray, result: dict, task: str, classes,
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmengine.utils import ProgressBar
-
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.deploy import OpenVINOInferencer
     from mmlcnetv2.deploy.preprocess import load_image
+    out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
     try:
         inferencer = OpenVINOInferencer(args.model_dir, args.device,
                                         args.precision_hint)
-        files = collect_images(args.inputs)
+        files = collect_images(args.inputs, out_dir)
     except (FileNotFoundError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
-        return 1
-    out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
-    os.makedirs(out_dir, exist_ok=True)
+        return 2  # bad input: a missing or invalid export (deploy.json)
+    task = inferencer.task
+    records = []
     failed = 0
-    bar = ProgressBar(len(files)) if len(files) > 1 else None
-    for path in files:
+    for path, name in files:
+        out_path = osp.join(out_dir, name)
         try:
             img = load_image(path)
             result = inferencer(img)
-        except ValueError as e:
-            print(f'\nskipped {path}: {e}', file=sys.stderr)
+            record = summarize(result, task, inferencer.classes,
+                               args.score_thr)
+            vis = draw(img, result, task, inferencer.classes,
+                       args.score_thr)
+            write_picture(out_path, vis)
+        except (ValueError, OSError, cv2.error, RuntimeError) as e:
+            # One bad image (undecodable, degenerate, unwritable) must not
+            # end the run: say which and why, go on with the others.
+            reason = str(e).strip().splitlines()[-1] if str(e).strip() \
+                else type(e).__name__
+            print(f'skipped {path}: {reason}', file=sys.stderr)
+            records.append(dict(image=path, output=None, error=reason))
             failed += 1
             continue
+        records.append(dict(image=path, output=out_path, **record))
+        if not (task == 'classification' and len(files) == 1):
+            print(f'{name}: {one_line(record, task, args.score_thr)}')
         if inferencer.task == 'classification' and len(files) == 1:
             top = np.argsort(-result['scores'])[:5]
             print('\n'.join(f'{inferencer.classes[i]}\t'
                             f'{result["scores"][i]:.4f}' for i in top))
-        vis = draw(img, result, inferencer.task, inferencer.classes,
-                   args.score_thr)
-        name = osp.splitext(osp.basename(path))[0] + '.png'
-        cv2.imwrite(osp.join(out_dir, name), vis)
-        if bar is not None:
-            bar.update()
-    print(f'\nwrote {len(files) - failed} pictures to {out_dir}' +
-          (f' ({failed} skipped)' if failed else ''))
-    return 1 if failed == len(files) else 0
+    if args.out_json:
+        from mmlcnetv2.utils.atomic import atomic_file
+        with atomic_file(args.out_json) as tmp, open(tmp, 'w') as f:
+            for record in records:
+                f.write(json.dumps(dict(task=task, **record)) + '\n')
+    print(f'wrote {len(files) - failed} pictures to {out_dir}, skipped '
+          f'{failed}' + (f'; results in {args.out_json}'
+                         if args.out_json else ''))
+    return 2 if failed else 0
 
 
 if __name__ == '__main__':

@@ -34,7 +34,12 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
-    except (FileNotFoundError, RuntimeError) as e:
+    except (FileNotFoundError, ValueError) as e:
+        # Bad input, named; ValueError covers UnsafeCheckpointError (a
+        # checkpoint that safe loading refused).
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except RuntimeError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     model = revert_sync_batchnorm(model)

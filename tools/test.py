@@ -123,6 +123,8 @@ def atomic_dump_results(out_file_path: str):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     import mmlcnetv2  # noqa: F401  (modules, mmlcnetv2:: configs, safe load)
     from mmengine.runner import Runner
 
@@ -134,6 +136,8 @@ def main(argv=None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     runner = Runner.from_cfg(cfg)
+    from mmlcnetv2.utils.denormals import describe_denormals
+    runner.logger.info(describe_denormals())
     if args.out is not None:
         runner.test_evaluator.metrics.append(atomic_dump_results(args.out))
     runner.test()

@@ -87,6 +87,8 @@ def build_cfg(args: argparse.Namespace):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
     # Before the config is read: registers our modules, the `mmlcnetv2::`
     # config prefix and safe loading of Runner checkpoints.
     import mmlcnetv2  # noqa: F401
@@ -100,6 +102,8 @@ def main(argv=None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     runner = Runner.from_cfg(cfg)
+    from mmlcnetv2.utils.denormals import describe_denormals
+    runner.logger.info(describe_denormals())
     runner.train()
     return 0
 

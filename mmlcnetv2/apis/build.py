@@ -9,6 +9,8 @@ from mmengine.config import Config, DictAction  # noqa: F401  (re-export)
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
+from ..utils.safe_load import explain_refusal
+
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Load a config, failing early and clearly on a bad path.
@@ -32,6 +34,11 @@ def build_model(cfg: Config,
 
     Works for classifiers, detectors and segmentors alike: each config
     carries its own ``default_scope`` and ``custom_imports``.
+
+    Raises:
+        FileNotFoundError: ``checkpoint`` does not exist.
+        UnsafeCheckpointError: safe loading refused ``checkpoint``.
+        RuntimeError: ``checkpoint`` does not fit the model.
     """
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model_cfg = copy.deepcopy(cfg.model)
@@ -43,7 +50,9 @@ def build_model(cfg: Config,
     if checkpoint is not None:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        with explain_refusal(checkpoint):
+            load_checkpoint(model, checkpoint, map_location='cpu',
+                            strict=True)
     return model.to(device).eval()
 
 

@@ -160,9 +160,24 @@ def _is_local(path: str) -> bool:
 def _load_state_dict(path: str, what: str) -> Dict[str, torch.Tensor]:
     if not osp.isfile(path):
         raise UserInputError(f'{what}: checkpoint {path!r} does not exist')
-    from mmengine.runner.checkpoint import _load_checkpoint
+    # PaddleClas / timm / .safetensors files in our layout, as the
+    # backbone's init_weights will load them; torch files of other models
+    # go on to mmengine's loader below.
+    from mmlcnetv2.converters import WeightsError, load_weights
+    from mmlcnetv2.converters.files import TORCH_ZIP, sniff_format
     try:
-        ckpt = _load_checkpoint(path, map_location='cpu')
+        return dict(load_weights(path).state)
+    except WeightsError as e:
+        if sniff_format(path) != TORCH_ZIP:
+            raise UserInputError(f'{what}: {e}') from e
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from ..utils.safe_load import UnsafeCheckpointError, explain_refusal
+    try:
+        with explain_refusal(path):
+            ckpt = _load_checkpoint(path, map_location='cpu')
+    except UnsafeCheckpointError as e:
+        raise UserInputError(f'{what}: {e}') from None
     except Exception as e:  # a broken or foreign file: say which one
         raise UserInputError(
             f'{what}: cannot read checkpoint {path!r}: '

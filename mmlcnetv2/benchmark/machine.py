@@ -2,7 +2,8 @@
 """What the numbers were measured on: CPU, cores, load, library versions."""
 import os
 import platform
-from typing import Dict, List
+import re
+from typing import Dict, List, Sequence
 
 
 def cpu_model() -> str:
@@ -34,6 +35,33 @@ def isa_flags() -> List[str]:
     except OSError:
         pass
     return []
+
+
+def isa_class(isa: Sequence[str]) -> str:
+    """The CPU class as far as OpenVINO's kernels care, e.g. ``avx2``,
+    ``avx512-vnni-bf16`` (AMD Zen 4) or ``avx512-vnni-bf16-amx`` (Intel
+    Sapphire Rapids and later): vector width, then int8 dot products, bf16
+    and AMX tiles."""
+    have = set(isa)
+    parts = ['avx512' if 'avx512f' in have else
+             'avx2' if 'avx2' in have else 'sse']
+    if have & {'avx_vnni', 'avx512_vnni'}:
+        parts.append('vnni')
+    if 'avx512_bf16' in have:
+        parts.append('bf16')
+    if have & {'amx_bf16', 'amx_int8'}:
+        parts.append('amx')
+    return '-'.join(parts)
+
+
+def machine_slug(machine: Dict) -> str:
+    """A file name for one machine's results: CPU model and ISA class, e.g.
+    ``amd-epyc_avx2``. Two CPU classes never share it (the same model name
+    is sold with different ISAs, and VMs hide the rest), so one machine's
+    run cannot overwrite another's."""
+    cpu = re.sub(r'\(r\)|\(tm\)|\bcpu\b|@.*$', '', machine['cpu'].lower())
+    cpu = re.sub(r'[^a-z0-9]+', '-', cpu).strip('-') or 'unknown-cpu'
+    return f"{cpu}_{isa_class(machine.get('isa') or [])}"
 
 
 def physical_cores() -> int:

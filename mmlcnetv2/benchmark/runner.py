@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .machine import machine_info
-from .report import goal_ratios, latency_stats
+from .report import goal_ratios, latency_stats, throughput_stats
 from .timing import (async_throughput, compile_model, conv_kernels,
                      runtime_ops,
                      sync_latencies, torch_latencies, used_precision)
@@ -151,7 +151,7 @@ def run_benchmark(names: Optional[List[str]] = None,
                 graphs[key] = model
             bar.update(1)
         keys = list(compiled)
-        bar.reset(total=rounds * len(keys) + len(keys) + len(modules))
+        bar.reset(total=2 * rounds * len(keys) + len(modules))
         # 2. Latency: all models in every round, order rotated per round.
         samples: Dict[str, List[List[float]]] = {k: [] for k in keys}
         for r in range(rounds):
@@ -164,16 +164,25 @@ def run_benchmark(names: Optional[List[str]] = None,
                 bar.update(1)
         for key in keys:
             rows[key]['latency'] = latency_stats(samples[key])
-        # 3. Throughput: THROUGHPUT hint, async requests.
+        # 3. Throughput: THROUGHPUT hint, async requests, interleaved in
+        # rounds like latency: one busy second must not move one model 2x.
+        throughput_compiled = {}
         for key in keys:
-            bar.set_description(f'throughput {key}')
-            row = rows[key]
-            c = compile_model(core, graphs[key], row['precision'], threads,
-                              hint='THROUGHPUT')
-            row['throughput'] = async_throughput(c, compiled[key][2],
-                                                 tput_time)
-            del c
-            bar.update(1)
+            bar.set_description(f'compile throughput {key}')
+            throughput_compiled[key] = compile_model(
+                core, graphs[key], rows[key]['precision'], threads,
+                hint='THROUGHPUT')
+        tput: Dict[str, List[Dict]] = {k: [] for k in keys}
+        for r in range(rounds):
+            shift = r % max(len(keys), 1)
+            for key in keys[shift:] + keys[:shift]:
+                bar.set_description(f'throughput {r + 1}/{rounds} {key}')
+                tput[key].append(async_throughput(
+                    throughput_compiled[key], compiled[key][2], tput_time))
+                bar.update(1)
+        for key in keys:
+            rows[key]['throughput'] = throughput_stats(tput[key])
+        del throughput_compiled
         # 4. torch eager (f32) per model.
         for name, (module, x) in modules.items():
             bar.set_description(f'torch {name}')

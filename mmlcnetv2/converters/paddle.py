@@ -1,9 +1,12 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""Convert PaddleClas ``PPLCNetV2_*`` ``.pdparams`` to an mmpretrain checkpoint.
+"""PaddleClas ``PPLCNetV2_*`` ``.pdparams`` (incl. ``*_ssld_pretrained``).
 
 A ``.pdparams`` file is a pickle of a plain dict of numpy arrays. It is read
 here without Paddle, by an unpickler that resolves nothing but numpy array
 reconstruction: any other global in the file is refused before it can run.
+The SSLD (distilled) files are state dicts of the same model class
+(PaddleClas's ``use_ssld`` only picks another download URL), so they have
+the same keys and convert the same way.
 """
 import os.path as osp
 import pickle
@@ -14,7 +17,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 
-from mmlcnetv2.utils.atomic import atomic_file
+from .common import BACKBONE_PREFIX, HEAD_PREFIX, WeightsError, check_fits
 
 # The one non-weight entry PaddlePaddle adds to a saved state dict.
 PADDLE_NAME_TABLE = 'StructuredToParameterName@@'
@@ -23,7 +26,7 @@ PADDLE_NAME_TABLE = 'StructuredToParameterName@@'
 REFERENCE_DROPOUT = 0.2
 
 
-class PaddleWeightsError(ValueError):
+class PaddleWeightsError(WeightsError):
     """A ``.pdparams`` file that cannot be read or does not fit the arch."""
 
 
@@ -106,34 +109,54 @@ _KEY_RULES: List[Tuple[str, object]] = [
 ]
 
 
+def looks_like_paddle(keys) -> bool:
+    """Paddle's BN buffers are ``_mean``/``_variance``; its head
+    ``last_conv``/``fc``."""
+    return any(k.endswith(('._mean', '._variance')) or k == 'last_conv.weight'
+               for k in keys)
+
+
 def _map_key(key: str):
     if key == 'last_conv.weight':
-        return 'head.expand.weight'
+        return HEAD_PREFIX + 'expand.weight'
     if key in ('fc.weight', 'fc.bias'):
-        return 'head.' + key
+        return HEAD_PREFIX + key
     for pattern, repl in _KEY_RULES:
         if re.search(pattern, key):
             if repl is None:
                 return None
             key = re.sub(pattern, repl, key)
-    return 'backbone.' + key
+    return BACKBONE_PREFIX + key
 
 
-def _expected_state_dict(arch: str, num_classes: int) -> Dict[str, tuple]:
-    from mmlcnetv2.models import PPLCNetV2, PPLCNetV2Head
-    backbone = PPLCNetV2(arch)
-    head = PPLCNetV2Head(num_classes, backbone.out_channels[-1])
-    shapes = OrderedDict()
-    for prefix, module in (('backbone.', backbone), ('head.', head)):
-        for name, tensor in module.state_dict().items():
-            shapes[prefix + name] = tuple(tensor.shape)
-    return shapes
+def map_paddle_state(paddle_state: Dict[str, np.ndarray],
+                     dropout_rate: float = REFERENCE_DROPOUT):
+    """Rename and reshape a Paddle state dict into our layout (unchecked).
 
+    Args:
+        paddle_state (dict): From :func:`load_pdparams`.
+        dropout_rate (float): The Paddle model's dropout. Paddle's
+            ``downscale_in_infer`` dropout scales by ``1 - p`` at eval;
+            ours (torch's) does not, so the scale is folded into the fc
+            weight and the converted logits equal Paddle's.
 
-def _first(items, n: int = 5) -> str:
-    items = list(items)
-    more = f' (and {len(items) - n} more)' if len(items) > n else ''
-    return ', '.join(items[:n]) + more
+    Returns:
+        tuple[OrderedDict, dict]: Our key -> tensor, and our key -> the
+        file's key (for messages).
+    """
+    converted, names = OrderedDict(), {}
+    for key, value in paddle_state.items():
+        ours = _map_key(key)
+        if ours is None:
+            continue
+        tensor = torch.from_numpy(np.ascontiguousarray(value)).float()
+        if key == 'last_conv.weight' and tensor.dim() == 4:
+            tensor = tensor.flatten(1)  # a 1x1 conv on a 1x1 map is a linear
+        elif key == 'fc.weight':  # Paddle's Linear is [in, out]
+            tensor = tensor.t().contiguous() * (1.0 - dropout_rate)
+        converted[ours] = tensor
+        names[ours] = key
+    return converted, names
 
 
 def convert_paddle_state_dict(
@@ -145,76 +168,41 @@ def convert_paddle_state_dict(
     Args:
         paddle_state (dict): From :func:`load_pdparams`.
         arch (str): ``'small'``, ``'base'`` or ``'large'``.
-        dropout_rate (float): The Paddle model's dropout. Paddle's
-            ``downscale_in_infer`` dropout scales by ``1 - p`` at eval;
-            ours (torch's) does not, so the scale is folded into the fc
-            weight and the converted logits equal Paddle's.
+        dropout_rate (float): See :func:`map_paddle_state`.
 
     Returns:
         OrderedDict: ``backbone.*`` and ``head.*`` tensors, in our order.
+
+    Raises:
+        PaddleWeightsError: The file does not fit ``arch``.
     """
     if 'fc.bias' not in paddle_state:
         raise PaddleWeightsError(
             'no fc.bias in the file: not a PaddleClas PPLCNetV2 classifier')
-    num_classes = int(paddle_state['fc.bias'].shape[0])
-    expected = _expected_state_dict(arch, num_classes)
-    converted = OrderedDict()
-    for key, value in paddle_state.items():
-        ours = _map_key(key)
-        if ours is None:
-            continue
-        tensor = torch.from_numpy(np.ascontiguousarray(value)).float()
-        if key == 'last_conv.weight' and tensor.dim() == 4:
-            tensor = tensor.flatten(1)  # a 1x1 conv on a 1x1 map is a linear
-        elif key == 'fc.weight':  # Paddle's Linear is [in, out]
-            tensor = tensor.t().contiguous() * (1.0 - dropout_rate)
-        converted[ours] = tensor
-    for key, shape in expected.items():
-        if key.endswith('num_batches_tracked') and key not in converted:
-            converted[key] = torch.tensor(0, dtype=torch.long)
-
-    missing = [k for k in expected if k not in converted]
-    unexpected = [k for k in converted if k not in expected]
-    wrong = [
-        f'{k} {tuple(converted[k].shape)} vs {expected[k]}' for k in expected
-        if k in converted and tuple(converted[k].shape) != expected[k]
-    ]
-    if missing or unexpected or wrong:
-        problems = []
-        if wrong:
-            problems.append(f'shape mismatches (file vs arch): {_first(wrong)}')
-        if missing:
-            problems.append(f'missing for arch {arch!r}: {_first(missing)}')
-        if unexpected:
-            problems.append(f'not in arch {arch!r}: {_first(unexpected)}')
-        raise PaddleWeightsError(
-            f'the weights do not fit PPLCNetV2 arch {arch!r}: '
-            + '; '.join(problems) + '. Is --arch the one the file was '
-            'trained with (small, base or large)?')
-    return OrderedDict((k, converted[k]) for k in expected)
+    state, names = map_paddle_state(paddle_state, dropout_rate)
+    try:
+        return check_fits(state, arch, names)
+    except PaddleWeightsError:
+        raise
+    except WeightsError as e:
+        raise PaddleWeightsError(str(e)) from None
 
 
 def convert_paddle_checkpoint(src: str, dst: str, arch: str,
                               dropout_rate: float = REFERENCE_DROPOUT) -> dict:
     """Convert ``src`` (.pdparams) and write ``dst`` (.pth) atomically.
 
-    The checkpoint is ``{'state_dict': ..., 'meta': ...}``, which the
-    classification configs load directly and the detection and segmentation
-    configs load with ``init_cfg=dict(type='Pretrained', checkpoint=dst,
-    prefix='backbone.')``.
+    Kept for the existing callers; :func:`mmlcnetv2.converters.convert_weights`
+    is the general form (any source).
 
     Returns:
         dict: The written checkpoint.
     """
-    state_dict = convert_paddle_state_dict(load_pdparams(src), arch,
-                                           dropout_rate)
-    checkpoint = dict(
-        state_dict=state_dict,
-        meta=dict(
-            source=osp.basename(src),
-            converter='mmlcnetv2.converters.paddle',
-            arch=arch,
-            num_classes=int(state_dict['head.fc.bias'].shape[0])))
-    with atomic_file(dst) as tmp:
-        torch.save(checkpoint, tmp)
-    return checkpoint
+    from .convert import convert_weights
+    try:
+        return convert_weights(src, dst, arch, source='paddle',
+                               dropout_rate=dropout_rate)
+    except PaddleWeightsError:
+        raise
+    except WeightsError as e:
+        raise PaddleWeightsError(str(e)) from None

@@ -1,28 +1,40 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Run an exported model: image in, results in original-image coordinates."""
-import json
 import os.path as osp
 import queue
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .preprocess import ImageLike, apply_steps, load_image, normalize, pad_to
+from .preprocess import ImageLike, load_image, prepare
+
+from .schema import DeployFormatError, read_meta  # noqa: F401  (re-export)
 
 PRECISION_HINTS = (None, 'f32', 'bf16', 'f16')
 
 
-def read_meta(model_dir: str) -> dict:
-    """``deploy.json`` of an export directory, with a clear error if absent."""
-    path = osp.join(model_dir, 'deploy.json')
-    if not osp.isdir(model_dir):
-        raise FileNotFoundError(f'Export directory not found: {model_dir!r}')
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path!r} is missing: {model_dir!r} is not a complete export of '
-            'tools/deploy.py (it writes model.xml, model.bin and deploy.json).')
-    with open(path) as f:
-        return json.load(f)
+def check_meta_fits_model(meta: dict, compiled, path: str) -> None:
+    """Fail when ``deploy.json`` does not describe the compiled IR.
+
+    The checks that need the IR: the output names (a ``task`` that is not the
+    model's) and, for a classifier, one class name per logit.
+
+    Raises:
+        DeployFormatError: Naming ``path`` and the field.
+    """
+    names = [out.get_names() for out in compiled.outputs]
+    if len(names) != len(meta['outputs']) or not all(
+            want in got for want, got in zip(meta['outputs'], names)):
+        raise DeployFormatError(
+            f"{path}: 'task' {meta['task']!r} expects the outputs "
+            f"{meta['outputs']}, but model.xml has "
+            f'{[sorted(n)[0] if n else "?" for n in names]}')
+    if meta['task'] == 'classification':
+        width = compiled.outputs[0].get_partial_shape()[-1]
+        if width.is_static and width.get_length() != len(meta['classes']):
+            raise DeployFormatError(
+                f"{path}: 'classes' has {len(meta['classes'])} names but "
+                f'model.xml has {width.get_length()} outputs (logits)')
 
 
 class OpenVINOInferencer:
@@ -52,6 +64,12 @@ class OpenVINOInferencer:
         ``score``, ``class_name``; detection: ``bboxes`` (n, 4) x1y1x2y2 in
         original pixels, ``scores``, ``labels``, ``class_names``;
         segmentation: ``seg`` (H, W) class map at the original size.
+
+    A static detection/segmentation IR (``tools/deploy.py --static``) gets
+    every image resized to fit its input and padded to it; the test
+    pipeline pads only to its size divisor, so the results equal torch's
+    only where the two padded shapes agree (``deploy.json``:
+    ``input.static_trade``).
     """
 
     def __init__(self,
@@ -77,6 +95,8 @@ class OpenVINOInferencer:
             config['INFERENCE_PRECISION_HINT'] = precision_hint
         self.core = ov.Core()
         self.compiled = self.core.compile_model(xml, device, config)
+        self.meta_path = osp.join(model_dir, 'deploy.json')
+        check_meta_fits_model(self.meta, self.compiled, self.meta_path)
         self._requests: 'queue.SimpleQueue' = queue.SimpleQueue()
 
     @property
@@ -87,14 +107,29 @@ class OpenVINOInferencer:
             value)
 
     # ---- low level -------------------------------------------------------
-    def infer_tensor(self, x: np.ndarray) -> List[np.ndarray]:
-        """Run the IR on a preprocessed ``float32 [B, 3, H, W]`` batch."""
+    def infer_tensor(self, x: np.ndarray,
+                     img_shape: Optional[np.ndarray] = None
+                     ) -> List[np.ndarray]:
+        """Run the IR on a preprocessed ``float32 [B, 3, H, W]`` batch.
+
+        Args:
+            x: The normalized, padded batch.
+            img_shape: Detection: ``[B, 2]`` (h, w) of each image before
+                padding, where boxes are clipped (as mmdet does). Defaults
+                to the whole input (no padding). Ignored by IRs without that
+                input (classification, segmentation, older exports).
+        """
+        inputs = {0: np.ascontiguousarray(x, dtype=np.float32)}
+        if len(self.compiled.inputs) > 1:
+            if img_shape is None:
+                img_shape = [x.shape[2:4]] * len(x)
+            inputs[1] = np.asarray(img_shape, np.float32).reshape(len(x), 2)
         try:
             request = self._requests.get_nowait()
         except queue.Empty:
             request = self.compiled.create_infer_request()
         try:
-            request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+            request.infer(inputs)
             return [np.copy(request.get_output_tensor(i).data)
                     for i in range(len(self.compiled.outputs))]
         finally:
@@ -103,24 +138,22 @@ class OpenVINOInferencer:
     def preprocess(self, image: ImageLike) -> Dict:
         """Image -> ``input [1, 3, H, W]`` plus what maps results back."""
         img = load_image(image)
-        ori_shape = img.shape[:2]
-        pre = self.meta['preprocess']
-        fit = None if self.dynamic else self.input_size
-        img, scale, offset = apply_steps(img, pre['steps'], fit)
-        img_shape = img.shape[:2]
-        x = normalize(img, pre['mean'], pre['std'], pre['color_order'])
-        if self.dynamic:
-            d = pre.get('pad_size_divisor', 0)
-            if d:
-                h, w = img_shape
-                x = pad_to(x, (-(-h // d) * d, -(-w // d) * d),
-                           pre.get('pad_value', 0.0))
-        elif tuple(img_shape) != self.input_size:
-            x = pad_to(x, self.input_size, pre.get('pad_value', 0.0))
-        return dict(input=x[None], ori_shape=ori_shape, img_shape=img_shape,
-                    scale=scale, offset=offset)
+        info = prepare(img, self.meta['preprocess'],
+                       None if self.dynamic else self.input_size)
+        info['input'] = info['input'][None]
+        info['ori_shape'] = img.shape[:2]
+        return info
 
     # ---- results ---------------------------------------------------------
+    def _check_labels(self, labels: np.ndarray) -> None:
+        """A detection label beyond ``classes``: a ``deploy.json`` that does
+        not belong to the IR (a detector's class count is not in its
+        outputs' shapes, so this cannot be checked at load)."""
+        if len(labels) and int(labels.max()) >= len(self.classes):
+            raise DeployFormatError(
+                f"{self.meta_path}: 'classes' has {len(self.classes)} names "
+                f'but the model returned label {int(labels.max())}')
+
     def postprocess(self, outputs: List[np.ndarray], info: Dict,
                     index: int = 0) -> Dict:
         """Outputs of image ``index`` of a batch -> results (see class doc)."""
@@ -136,6 +169,7 @@ class OpenVINOInferencer:
             dets, labels = outputs[0][index], outputs[1][index]
             keep = labels >= 0
             dets, labels = dets[keep], labels[keep]
+            self._check_labels(labels)
             h, w = info['img_shape']
             boxes = dets[:, :4].copy()
             # As mmdet: clip to the resized (unpadded) image, then rescale.
@@ -146,18 +180,41 @@ class OpenVINOInferencer:
             return dict(bboxes=boxes, scores=dets[:, 4],
                         labels=labels.astype(np.int64),
                         class_names=[self.classes[i] for i in labels])
-        import cv2
+        return dict(seg=self._class_map(outputs[0][index], info))
+
+    def _class_map(self, output: np.ndarray, info: Dict) -> np.ndarray:
+        """The ``(H, W)`` int64 class map at the original size.
+
+        ``seg_logits`` IRs: as mmseg's ``postprocess_result``, the padding
+        cropped, the logits resized bilinearly to the original size (with
+        torch, as mmseg, so the numbers are the same), then argmax (sigmoid
+        > threshold for a one-channel head). Older ``seg`` IRs carry a class
+        map at the input size, resized with nearest neighbour.
+        """
         h, w = info['img_shape']
-        seg = outputs[0][index][:h, :w].astype(np.int32)
         oh, ow = info['ori_shape']
-        # Nearest resize of the class map (mmseg resizes logits bilinearly,
-        # then takes argmax; the two differ only along class borders).
-        seg = cv2.resize(seg, (ow, oh), interpolation=cv2.INTER_NEAREST)
-        return dict(seg=seg.astype(np.int64))
+        if self.meta['outputs'][0] != 'seg_logits':
+            import cv2
+            seg = output[:h, :w].astype(np.int32)
+            return cv2.resize(seg, (ow, oh),
+                              interpolation=cv2.INTER_NEAREST).astype(np.int64)
+        import torch
+        post = self.meta.get('postprocess', None) or {}
+        logits = torch.from_numpy(np.ascontiguousarray(output[:, :h, :w]))
+        with torch.no_grad():
+            logits = torch.nn.functional.interpolate(
+                logits[None], size=(oh, ow), mode='bilinear',
+                align_corners=bool(post.get('align_corners', False)))[0]
+        if logits.shape[0] == 1:
+            threshold = post.get('threshold', None)
+            threshold = 0.3 if threshold is None else threshold
+            return (logits[0].sigmoid() > threshold).numpy().astype(np.int64)
+        return logits.argmax(0).numpy().astype(np.int64)
 
     def __call__(self, image: Union[ImageLike, Sequence[ImageLike]]):
         """Results of one image (a dict) or of a list of images (a list)."""
         if isinstance(image, (list, tuple)):
             return [self(i) for i in image]
         info = self.preprocess(image)
-        return self.postprocess(self.infer_tensor(info['input']), info)
+        return self.postprocess(
+            self.infer_tensor(info['input'], [info['img_shape']]), info)

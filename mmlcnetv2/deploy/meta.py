@@ -9,11 +9,14 @@ the data preprocessor does them. A transform without a deployment meaning
 is refused at export time, by name.
 """
 import json
+import os
+import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-FORMAT_VERSION = 1
+from .schema import FORMAT, FORMAT_VERSION  # noqa: F401  (re-exported)
+
 TASKS = {'mmpretrain': 'classification', 'mmdet': 'detection',
          'mmseg': 'segmentation'}
 # Transforms that load, annotate or pack: nothing to replay at inference.
@@ -169,24 +172,65 @@ def default_shape(steps: List[dict], task: str) -> Optional[Tuple[int, int]]:
     return None
 
 
+def _dataset_metainfo(cfg: Config, dataset: dict) -> dict:
+    """``METAINFO`` of the dataset class a dataset config names.
+
+    Looked up in the registry of the config's own OpenMMLab package
+    (mmpretrain/mmdet/mmseg), where ``ImageNet``, ``CocoDataset``,
+    ``ADE20KDataset`` & co. are registered; mmengine's root registry does not
+    hold them. Only the class is read: no data files are needed.
+    """
+    import importlib
+    kind = dataset.get('type', None)
+    if not isinstance(kind, str):
+        return dict(getattr(kind, 'METAINFO', None) or {})
+    scope = cfg.get('default_scope', None)
+    if scope not in TASKS:
+        return {}
+    importlib.import_module(f'{scope}.datasets')  # registers the classes
+    registry = importlib.import_module(f'{scope}.registry').DATASETS
+    try:
+        cls = registry.get(kind)
+    except KeyError:  # a scope that is not installed: 'mmfoo.X'
+        return {}
+    return dict(getattr(cls, 'METAINFO', None) or {})
+
+
+def _leaf_dataset(dataset: dict) -> dict:
+    # Wrappers (RepeatDataset, ClassBalancedDataset, ...) hold the real one.
+    while isinstance(dataset.get('dataset', None), dict) and \
+            'metainfo' not in dataset:
+        dataset = dataset['dataset']
+    return dataset
+
+
 def class_names(cfg: Config, num_classes: int) -> List[str]:
-    """Class names from the config's dataset metainfo, else ``'0'..``."""
-    from mmengine.registry import DATASETS
+    """Class names from the config's dataset metainfo, else ``'0'..``.
+
+    ``metainfo=dict(classes=...)`` in the dataset config wins over the
+    dataset class's ``METAINFO``; names are kept only if there are exactly
+    ``num_classes`` of them.
+    """
     for key in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
         dataset = (cfg.get(key, None) or {}).get('dataset', None) or {}
+        dataset = _leaf_dataset(dataset)
         classes = (dataset.get('metainfo', None) or {}).get('classes', None)
-        if classes is None and isinstance(dataset.get('type'), str):
-            try:
-                cls = DATASETS.get(dataset['type'])
-                classes = (getattr(cls, 'METAINFO', None) or {}).get(
-                    'classes', None)
-            except KeyError:
-                classes = None
+        if classes is None and dataset.get('type', None) is not None:
+            classes = _dataset_metainfo(cfg, dataset).get('classes', None)
         if classes is not None and len(classes) == num_classes:
             return [str(c) for c in classes]
     return [str(i) for i in range(num_classes)]
 
 
 def save_meta(meta: Dict, path: str) -> None:
+    """Write ``deploy.json``, the last file of an export folder.
+
+    Adds (also to ``meta``) the format marker and ``files``: the files in
+    ``path``'s folder plus ``deploy.json``, i.e. what the export owns and a
+    later export into the same folder may replace.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    meta['format'] = FORMAT
+    meta['files'] = sorted(set(os.listdir(folder)) | {osp.basename(path)})
     with open(path, 'w') as f:
         json.dump(meta, f, indent=2)

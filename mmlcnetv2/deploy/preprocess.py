@@ -7,6 +7,7 @@ are the same as in ``model.test_step``.
 import os.path as osp
 from typing import List, Optional, Tuple, Union
 
+import cv2
 import mmcv
 import numpy as np
 
@@ -138,3 +139,40 @@ def pad_to(x: np.ndarray, shape: Tuple[int, int], value: float = 0.0
     out = np.full((c, shape[0], shape[1]), value, np.float32)
     out[:, :h, :w] = x
     return out
+
+
+def prepare(img: np.ndarray, pre: dict,
+            fit: Optional[Tuple[int, int]] = None) -> dict:
+    """A BGR image as the IR's input: the test pipeline, then padding.
+
+    Args:
+        img: The BGR uint8 image.
+        pre: ``deploy.json``'s ``preprocess``.
+        fit: A static IR's input ``(h, w)``: keep-ratio resizes fit into it
+            and the image is padded to it. None (a dynamic IR): padded to
+            ``pad_size_divisor``, as the data preprocessor does.
+
+    Returns:
+        dict: ``input`` ``float32 [3, H, W]``, ``img_shape`` (h, w before
+        padding), ``scale`` (w, h) and crop ``offset`` (x, y).
+    """
+    try:
+        img, scale, offset = apply_steps(img, pre['steps'], fit)
+    except cv2.error as e:
+        # e.g. 2000x3 resized to fit 96x96: a side of 0 pixels, which
+        # cv2.resize refuses with an assertion naming no image.
+        raise ValueError(
+            f'an image of {img.shape[0]}x{img.shape[1]} pixels cannot go '
+            f'through the test pipeline (a side shrinks below 1 pixel?): '
+            f"OpenCV: {str(e).strip().split('error: ')[-1]}") from e
+    img_shape = tuple(img.shape[:2])
+    x = normalize(img, pre['mean'], pre['std'], pre['color_order'])
+    if fit is None:
+        d = pre.get('pad_size_divisor', 0)
+        if d:
+            h, w = img_shape
+            x = pad_to(x, (-(-h // d) * d, -(-w // d) * d),
+                       pre.get('pad_value', 0.0))
+    elif img_shape != tuple(fit):
+        x = pad_to(x, tuple(fit), pre.get('pad_value', 0.0))
+    return dict(input=x, img_shape=img_shape, scale=scale, offset=offset)

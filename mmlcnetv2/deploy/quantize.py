@@ -5,7 +5,7 @@ from typing import Iterator, List, Tuple
 import numpy as np
 from mmengine.config import Config
 
-from .preprocess import apply_steps, load_image, normalize, pad_to
+from .preprocess import load_image, prepare
 
 
 def calibration_images(cfg: Config, count: int) -> List:
@@ -56,16 +56,18 @@ def _strip_pipelines(dataset_cfg: dict) -> None:
                 _strip_pipelines(d)
 
 
-def _inputs(images: List, meta: dict) -> Iterator[np.ndarray]:
-    pre = meta['preprocess']
-    size = tuple(meta['input']['export_size'])
+def _inputs(images: List, meta: dict) -> Iterator[object]:
+    """The IR's inputs for ``images``, prepared as inference prepares them."""
+    fit = None if meta['input']['dynamic'] else tuple(
+        meta['input']['export_size'])
     for image in images:
-        img = load_image(image)
-        img, _, _ = apply_steps(img, pre['steps'], fit=size)
-        x = normalize(img, pre['mean'], pre['std'], pre['color_order'])
-        if x.shape[1:] != size:
-            x = pad_to(x, size, pre.get('pad_value', 0.0))
-        yield x[None]
+        info = prepare(load_image(image), meta['preprocess'], fit)
+        if meta['task'] == 'detection':
+            # The detection IR's second input: where its boxes are clipped.
+            yield [info['input'][None],
+                   np.array([info['img_shape']], np.float32)]
+        else:
+            yield info['input'][None]
 
 
 def quantize_int8(ov_model, cfg: Config, meta: dict,

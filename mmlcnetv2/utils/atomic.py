@@ -6,14 +6,27 @@ import os.path as osp
 import shutil
 import tempfile
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Collection, Iterator, List, Optional
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def default_file_mode() -> int:
     """The mode ``open()`` would give a new file: 0o666 minus the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_umask()
+
+
+def default_dir_mode() -> int:
+    """The mode ``os.mkdir`` would give a new folder: 0o777 minus the umask.
+
+    ``tempfile.mkdtemp`` makes 0o700 folders, which another user (a serving
+    container, a web server) cannot read once renamed into place.
+    """
+    return 0o777 & ~_umask()
 
 
 @contextmanager
@@ -54,7 +67,7 @@ def atomic_dir(path: str) -> Iterator[str]:
     tmp = tempfile.mkdtemp(prefix=f'.{name}.tmp-', dir=parent)
     try:
         yield tmp
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0o700
+        os.chmod(tmp, default_dir_mode())  # mkdtemp makes it 0o700
         if osp.lexists(path):
             old = tempfile.mkdtemp(prefix=f'.{name}.old-', dir=parent)
             os.rename(path, osp.join(old, name))
@@ -65,6 +78,87 @@ def atomic_dir(path: str) -> Iterator[str]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _last(names: Collection[str], last: Optional[str]) -> List[str]:
+    """``names`` sorted, with ``last`` (if among them) at the end."""
+    return sorted(names, key=lambda n: (n == last, n))
+
+
+def _swap_files(folder: str, new_dir: str, old_dir: str,
+                replaces: Collection[str], last: Optional[str]) -> None:
+    """Move ``replaces`` from ``folder`` into ``old_dir`` and the content of
+    ``new_dir`` into ``folder``; undo every move if one fails."""
+    new = _last(os.listdir(new_dir), last)
+    for name in new:
+        if name not in replaces and osp.lexists(osp.join(folder, name)):
+            raise FileExistsError(
+                f'{osp.join(folder, name)!r} exists and is not one of the '
+                'files being replaced; it was left alone')
+    old = _last([n for n in replaces if osp.lexists(osp.join(folder, n))],
+                last)
+    for name in old:
+        if osp.isdir(osp.join(folder, name)) and not osp.islink(
+                osp.join(folder, name)):
+            raise IsADirectoryError(
+                f'{osp.join(folder, name)!r} is a folder, not a file to '
+                'replace; it was left alone')
+    moved_old: List[str] = []
+    moved_new: List[str] = []
+    try:
+        for name in old:
+            os.rename(osp.join(folder, name), osp.join(old_dir, name))
+            moved_old.append(name)
+        for name in new:
+            os.rename(osp.join(new_dir, name), osp.join(folder, name))
+            moved_new.append(name)
+    except BaseException:
+        for name in reversed(moved_new):
+            os.rename(osp.join(folder, name), osp.join(new_dir, name))
+        for name in reversed(moved_old):
+            os.rename(osp.join(old_dir, name), osp.join(folder, name))
+        raise
+
+
+@contextmanager
+def atomic_update(folder: str, replaces: Collection[str] = (),
+                  last: Optional[str] = None) -> Iterator[str]:
+    """Yield a temporary folder whose files then go into ``folder``, which
+    may hold other files: only the new files and ``replaces`` change.
+
+    A missing ``folder`` is created as :func:`atomic_dir` does. In an
+    existing one, the files named in ``replaces`` are moved aside, the new
+    files moved in, and the old ones deleted; a failure (in the ``with``
+    body or while moving) leaves ``folder`` as it was. Every move is a
+    rename inside ``folder``'s file system, so nothing is copied and nothing
+    outside ``folder`` is touched. ``last`` is moved away last and in last,
+    so a reader who checks it (a marker or index file) sees the others
+    complete.
+
+    Example:
+        >>> with atomic_update('deploy/cls', replaces=['model.xml',
+        ...                    'model.bin', 'deploy.json'],
+        ...                    last='deploy.json') as tmp:
+        ...     write_the_export_into(tmp)  # deploy/cls/vis stays
+
+    Raises:
+        FileExistsError: a new file would replace one of ``folder``'s files
+            that is not in ``replaces``.
+        IsADirectoryError: a name in ``replaces`` is a folder in ``folder``.
+    """
+    if not osp.lexists(folder):
+        with atomic_dir(folder) as tmp:
+            yield tmp
+        return
+    work = tempfile.mkdtemp(prefix='.tmp-', dir=folder)
+    try:
+        new_dir, old_dir = osp.join(work, 'new'), osp.join(work, 'old')
+        os.mkdir(new_dir)
+        os.mkdir(old_dir)
+        yield new_dir
+        _swap_files(folder, new_dir, old_dir, set(replaces), last)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def write_dir_once(path: str, meta: dict, write: Callable[[str], None],

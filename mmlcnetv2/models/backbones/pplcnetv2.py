@@ -569,3 +569,27 @@ class PPLCNetV2(BaseModule):
             if isinstance(module, RepDepthwise):
                 module.switch_to_deploy()
         self.deploy = True
+
+    def init_weights(self) -> None:
+        """Initialize; a local ``Pretrained`` ``init_cfg`` may name any file
+        the converter reads (PaddleClas ``.pdparams``, timm / Hugging Face
+        ``.safetensors`` or ``.pth``, our converted ``.pth``).
+
+        It is converted while loading and must cover every tensor of this
+        backbone with its shape (mmengine's ``PretrainedInit`` loads
+        non-strictly and would leave a foreign file's tensors random); see
+        :func:`mmlcnetv2.converters.load_pretrained`.
+        """
+        from mmlcnetv2.converters.pretrained import (load_pretrained,
+                                                     split_pretrained)
+        pretrained, others = split_pretrained(self.init_cfg)
+        if pretrained is None:
+            super().init_weights()
+            return
+        init_cfg, self.init_cfg = self.init_cfg, others
+        try:
+            super().init_weights()
+        finally:
+            self.init_cfg = init_cfg
+        load_pretrained(self, str(pretrained['checkpoint']),
+                        pretrained.get('prefix'))

@@ -1,0 +1,114 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""``init_cfg=dict(type='Pretrained', ...)`` for PPLCNetV2, from any file.
+
+mmengine's ``PretrainedInit`` reads only torch files and loads with
+``strict=False``: a ``.safetensors`` file fails deep inside ``torch.load``,
+a ``.pdparams`` or timm file loads *nothing* (no key matches) and training
+goes on from random weights with a warning. Here the file is read by the
+same converter as ``tools/convert_weights.py``, and every tensor of the
+backbone must be found with its shape, or loading fails naming the file
+and the first mismatches.
+"""
+from typing import Dict, List, Optional, Tuple
+
+import torch.nn as nn
+from mmengine.logging import print_log
+
+from .common import BACKBONE_PREFIX, WeightsError, check_finite, first
+from .convert import load_weights
+
+# Checkpoint names mmengine resolves itself (downloads, model zoos).
+_REMOTE_PREFIXES = ('http://', 'https://', 'open-mmlab://', 'openmmlab://',
+                    'torchvision://', 'mmcls://', 'pavi://', 's3://')
+
+
+def split_pretrained(init_cfg) -> Tuple[Optional[dict], object]:
+    """The local ``Pretrained`` entry of ``init_cfg`` and the rest.
+
+    Returns:
+        tuple: ``(pretrained cfg or None, init_cfg without it)``.
+    """
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    pretrained, others = None, []
+    for cfg in cfgs:
+        if (pretrained is None and isinstance(cfg, dict)
+                and cfg.get('type') == 'Pretrained' and cfg.get('checkpoint')
+                and not str(cfg['checkpoint']).startswith(_REMOTE_PREFIXES)):
+            pretrained = cfg
+        elif cfg is not None:
+            others.append(cfg)
+    if pretrained is None:
+        return None, init_cfg
+    return pretrained, (others or None)
+
+
+def _select(state: Dict[str, object], prefix: Optional[str]) -> dict:
+    if not prefix:
+        return dict(state)
+    prefix = prefix if prefix.endswith('.') else prefix + '.'
+    return {k[len(prefix):]: v for k, v in state.items()
+            if k.startswith(prefix)}
+
+
+def load_pretrained(module: nn.Module, checkpoint: str,
+                    prefix: Optional[str] = 'backbone.') -> List[str]:
+    """Load ``checkpoint`` (PaddleClas, timm or ours) into ``module``.
+
+    Args:
+        module (nn.Module): A PPLCNetV2 backbone.
+        checkpoint (str): A local file of any format the converter reads.
+        prefix (str, optional): The keys to take, in our layout
+            (``'backbone.'`` for a converted classifier checkpoint, and for
+            PaddleClas and timm files, whose backbone keys the converter
+            puts under ``backbone.``).
+
+    Returns:
+        list[str]: The keys loaded.
+
+    Raises:
+        FileNotFoundError: No such file.
+        WeightsError: Unreadable/unsafe file, or tensors missing or of
+            another shape, naming the file and the first ones.
+    """
+    weights = load_weights(checkpoint)
+    expected = module.state_dict()
+    if not prefix and not expected.keys() & weights.state.keys():
+        prefix = BACKBONE_PREFIX  # the converter's layout
+    state = _select(weights.state, prefix)
+    if not state:
+        raise WeightsError(
+            f'{checkpoint!r} has no tensor under prefix {prefix!r} (its keys '
+            f'look like {sorted(weights.state)[:2]})')
+    wrong = [f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
+             for k, v in expected.items()
+             if k in state and state[k].shape != v.shape]
+    missing = [k for k in expected if k not in state
+               and not k.endswith('num_batches_tracked')]
+    # A deploy backbone fuses unfused branches while loading (RepDepthwise).
+    fuse = any('.dw_reparam.' in k for k in missing) and any(
+        '.dw_branches.' in k for k in state)
+    if fuse:
+        missing = [k for k in missing if '.dw_reparam.' not in k]
+    if wrong or missing:
+        problems = []
+        if wrong:
+            problems.append('shapes (file vs model) differ: ' + first(wrong))
+        if missing:
+            problems.append(f'{len(missing)} of the model\'s tensors are '
+                            f'missing: {first(missing)}')
+        raise WeightsError(
+            f'init_cfg Pretrained {checkpoint!r} ({weights.source}, '
+            f'{weights.fmt}) does not fit this backbone: '
+            + '; '.join(problems) + ' (another arch, or deploy=True vs a '
+            'checkpoint with branches?)')
+    for key in [k for k in state if k not in expected
+                and not (fuse and '.dw_branches.' in k)]:
+        del state[key]  # e.g. a classifier head under the same prefix
+    check_finite(state, weights.names)
+    module.load_state_dict(state, strict=False)
+    print_log(
+        f'init_cfg Pretrained: loaded {len(state)} tensors into '
+        f'{type(module).__name__} from {weights.describe(checkpoint)}'
+        + (', converted from its layout' if weights.source != 'ours'
+           else ''), logger='current')
+    return list(state)

@@ -1,0 +1,237 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""The ``deploy.json`` format: its marker, versions, fields, and checking.
+
+An export folder of ``tools/deploy.py`` is recognised by ``deploy.json``
+carrying ``"format": "mmlcnetv2-deploy"``; its ``files`` list is what the
+export owns (and what a later export into the same folder may replace).
+A ``deploy.json`` is checked when it is read, so a hand-edited or foreign
+file fails at load with the file and the field named, not with a
+``KeyError`` or an ``IndexError`` after inference.
+
+Versions:
+    1: no ``format`` marker and no ``files`` list (the export always wrote
+       ``model.xml``, ``model.bin``, ``deploy.json`` and maybe
+       ``model.onnx``).
+    2: adds ``format`` and ``files``.
+"""
+import json
+import math
+import os.path as osp
+from typing import Any, Callable, Dict, List, Tuple
+
+FORMAT = 'mmlcnetv2-deploy'
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+META_FILE = 'deploy.json'
+# What a version-1 export could have written (it did not list its files).
+V1_FILES = ('deploy.json', 'model.xml', 'model.bin', 'model.onnx')
+REQUIRED_FILES = ('deploy.json', 'model.xml', 'model.bin')
+# The output names an export of each task may have ('seg': a class map;
+# 'seg_logits': logits, resized and argmax-ed by the inferencer).
+TASK_OUTPUTS = dict(classification=[['logits']],
+                    detection=[['dets', 'labels']],
+                    segmentation=[['seg'], ['seg_logits']])
+INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
+EDGES = ('short', 'long', 'width', 'height')
+
+
+class DeployFormatError(ValueError):
+    """A ``deploy.json`` that does not describe an export; names the file
+    and the field."""
+
+
+_MISSING = object()
+Check = Tuple[Callable[[Any], bool], str]
+
+
+def _is_int(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and \
+        value >= low
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(
+        value, bool) and math.isfinite(value)
+
+
+def _is_numbers(value: Any, n: int, nonzero: bool = False) -> bool:
+    return isinstance(value, list) and len(value) == n and all(
+        _is_number(v) and (v != 0 or not nonzero) for v in value)
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(
+        _is_int(v, 1) for v in value)
+
+
+def _is_plain_name(value: Any) -> bool:
+    # A file directly in the export folder: no path, nothing hidden.
+    return isinstance(value, str) and value != '' and not value.startswith(
+        '.') and '/' not in value and '\\' not in value
+
+
+POSITIVE_INT: Check = (lambda v: _is_int(v, 1), 'an integer >= 1')
+PAIR: Check = (_is_pair, 'a list of two integers >= 1')
+INTERPOLATION: Check = (lambda v: v in INTERPOLATIONS,
+                        f'one of {list(INTERPOLATIONS)}')
+# The resize/crop steps the inferencer replays, and their fields.
+STEPS: Dict[str, Dict[str, Check]] = dict(
+    resize_edge=dict(scale=POSITIVE_INT,
+                     edge=(lambda v: v in EDGES, f'one of {list(EDGES)}'),
+                     interpolation=INTERPOLATION),
+    resize=dict(scale=PAIR,
+                keep_ratio=(lambda v: isinstance(v, bool), 'true or false'),
+                interpolation=INTERPOLATION),
+    center_crop=dict(crop_size=PAIR),
+)
+PREPROCESS: Dict[str, Check] = dict(
+    mean=(lambda v: _is_numbers(v, 3), 'a list of 3 numbers'),
+    std=(lambda v: _is_numbers(v, 3, nonzero=True),
+         'a list of 3 non-zero numbers'),
+    color_order=(lambda v: v in ('RGB', 'BGR'), "'RGB' or 'BGR'"),
+    steps=(lambda v: isinstance(v, list), 'a list of steps'),
+)
+# Optional in version 1 (the inferencer defaults them to 0).
+PADDING: Dict[str, Check] = dict(
+    pad_size_divisor=((lambda v: _is_int(v, 0)), 'an integer >= 0'),
+    pad_value=(_is_number, 'a number'),
+)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+def _fail(path: str, field: str, wanted: str, value: Any = _MISSING):
+    got = 'it is missing' if value is _MISSING else f'got {_short(value)}'
+    raise DeployFormatError(f'{path}: {field!r} must be {wanted}; {got}')
+
+
+def _check(node: dict, key: str, check: Check, path: str,
+           prefix: str = '', required: bool = True) -> None:
+    value = node.get(key, _MISSING)
+    if value is _MISSING and not required:
+        return
+    if value is _MISSING or not check[0](value):
+        _fail(path, prefix + key, check[1], value)
+
+
+def _check_object(node: Any, field: str, path: str) -> dict:
+    if not isinstance(node, dict):
+        _fail(path, field, 'a JSON object', node)
+    return node
+
+
+def _check_steps(steps: List[Any], path: str) -> None:
+    for i, step in enumerate(steps):
+        field = f'preprocess.steps[{i}]'
+        step = _check_object(step, field, path)
+        op = step.get('op', _MISSING)
+        if op not in STEPS:
+            _fail(path, f'{field}.op', f'one of {sorted(STEPS)}', op)
+        for key, check in STEPS[op].items():
+            _check(step, key, check, path, f'{field}.')
+
+
+def validate_meta(meta: Any, path: str) -> dict:
+    """Check a loaded ``deploy.json`` against its ``format_version``.
+
+    Args:
+        meta: The parsed JSON.
+        path (str): The file, for the messages.
+
+    Returns:
+        dict: ``meta``, unchanged.
+
+    Raises:
+        DeployFormatError: The first bad or missing field, named with the
+            file, what it must be and what it is.
+    """
+    meta = _check_object(meta, '<top level>', path)
+    version = meta.get('format_version', _MISSING)
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
+        _fail(path, 'format_version',
+              f'one of {list(SUPPORTED_VERSIONS)} (a deploy.json of '
+              'tools/deploy.py; re-export with it)', version)
+    if version >= 2:
+        _check(meta, 'format', (lambda v: v == FORMAT, repr(FORMAT)), path)
+        _check(meta, 'files',
+               (lambda v: isinstance(v, list) and all(map(_is_plain_name, v))
+                and set(REQUIRED_FILES) <= set(v),
+                f'a list of file names including {list(REQUIRED_FILES)}'),
+               path)
+    _check(meta, 'task', (lambda v: v in TASK_OUTPUTS,
+                          f'one of {list(TASK_OUTPUTS)}'), path)
+    task = meta['task']
+    outputs = TASK_OUTPUTS[task]
+    _check(meta, 'outputs', (lambda v: v in outputs, ' or '.join(
+        map(str, outputs)) + f' for task {task!r}'), path)
+    _check(meta, 'classes',
+           (lambda v: isinstance(v, list) and len(v) > 0 and all(
+               isinstance(c, str) for c in v),
+            'a non-empty list of class names (strings)'), path)
+    inp = _check_object(meta.get('input', _MISSING), 'input', path)
+    _check(inp, 'dynamic', (lambda v: isinstance(v, bool), 'true or false'),
+           path, 'input.')
+    _check(inp, 'export_size', PAIR, path, 'input.')
+    pre = _check_object(meta.get('preprocess', _MISSING), 'preprocess', path)
+    for key, check in PREPROCESS.items():
+        _check(pre, key, check, path, 'preprocess.')
+    for key, check in PADDING.items():
+        _check(pre, key, check, path, 'preprocess.', required=version >= 2)
+    _check_steps(pre['steps'], path)
+    return meta
+
+
+def load_meta(path: str) -> dict:
+    """Read and check one ``deploy.json``.
+
+    Raises:
+        DeployFormatError: Not JSON, or a bad field (see
+            :func:`validate_meta`).
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DeployFormatError(
+            f'{path}: not valid JSON ({e.msg} at line {e.lineno} column '
+            f'{e.colno})') from None
+    except UnicodeDecodeError as e:
+        raise DeployFormatError(f'{path}: not a UTF-8 text file ({e.reason} '
+                                f'at byte {e.start})') from None
+    return validate_meta(meta, path)
+
+
+def read_meta(model_dir: str) -> dict:
+    """The checked ``deploy.json`` of an export folder.
+
+    Raises:
+        FileNotFoundError: ``model_dir`` or its ``deploy.json`` is missing.
+        DeployFormatError: ``deploy.json`` is not a valid export description.
+    """
+    path = osp.join(model_dir, META_FILE)
+    if not osp.isdir(model_dir):
+        raise FileNotFoundError(f'Export directory not found: {model_dir!r}')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path!r} is missing: {model_dir!r} is not a complete export of '
+            'tools/deploy.py (it writes model.xml, model.bin and '
+            'deploy.json).')
+    return load_meta(path)
+
+
+def owned_files(folder: str) -> List[str]:
+    """The files the export in ``folder`` owns, as its ``deploy.json`` says.
+
+    Raises:
+        DeployFormatError: ``folder`` holds no valid ``deploy.json`` (so it
+            is not, or no longer, an export of ``tools/deploy.py``).
+    """
+    path = osp.join(folder, META_FILE)
+    if not osp.isfile(path):
+        raise DeployFormatError(f'{path} is missing')
+    meta = load_meta(path)
+    return list(V1_FILES) if meta['format_version'] == 1 else list(
+        meta['files'])

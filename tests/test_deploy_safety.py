@@ -1,0 +1,434 @@
+"""Export folders and deploy.json: nothing of the user's is deleted, folders
+are readable by others, class names come from the dataset, a bad deploy.json
+or a checkpoint carrying code is one named line (issue 12 items 1, 3, 5, 6,
+8). A tiny PP-LCNetV2 with an ImageNet config (1000 classes, no data needed)
+keeps it fast."""
+import json
+import os
+import os.path as osp
+import shutil
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import mmlcnetv2  # noqa: F401
+from mmlcnetv2.apis import build_model, load_config
+from mmlcnetv2.deploy import OpenVINOInferencer, export
+from mmlcnetv2.deploy.export import files_to_replace
+from mmlcnetv2.deploy.meta import class_names
+from mmlcnetv2.deploy.schema import DeployFormatError, read_meta
+
+pytest.importorskip('openvino')
+sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'tools'))
+import deploy as deploy_tool  # noqa: E402
+import infer as infer_tool  # noqa: E402
+import reparameterize as reparameterize_tool  # noqa: E402
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+LABEL = 670  # the checkpoint's fc bias makes every image this class
+CONFIG = """
+default_scope = 'mmpretrain'
+custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
+data_preprocessor = dict(mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375], to_rgb=True)
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
+                                              depths=[1, 1, 2, 1])),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='PPLCNetV2Head', num_classes=1000, in_channels=256,
+              mid_channels=32))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=73, edge='short'),
+    dict(type='CenterCrop', crop_size=64),
+    dict(type='PackInputs')]
+# No data here: the class names come from the ImageNet class itself, and
+# int8 calibration (which reads the train set) fails.
+train_dataloader = dict(
+    batch_size=2,
+    dataset=dict(type='ImageNet', data_root='{root}/no-imagenet',
+                 split='train', pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=2,
+    dataset=dict(type='ImageNet', data_root='{root}/no-imagenet',
+                 split='val', pipeline=test_pipeline))
+"""
+
+
+def _snapshot(folder):
+    """{relative path: bytes} of every file under ``folder``."""
+    out = {}
+    for parent, _, files in os.walk(folder):
+        for name in files:
+            path = osp.join(parent, name)
+            with open(path, 'rb') as f:
+                out[osp.relpath(path, folder)] = f.read()
+    return out
+
+
+def _mode(path):
+    return os.stat(path).st_mode & 0o777
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    """Config, checkpoint, one export (made under umask 022), an image."""
+    root = tmp_path_factory.mktemp('safety')
+    cfg_path = root / 'imagenet_tiny.py'
+    cfg_path.write_text(CONFIG.replace('{root}', str(root)))
+    torch.manual_seed(0)
+    model = build_model(load_config(str(cfg_path)))
+    with torch.no_grad():
+        model.head.fc.bias[LABEL] = 100.0
+    ckpt = root / 'tiny.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    image = root / 'photo.png'
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(image), rng.integers(0, 256, (70, 90, 3), np.uint8))
+    ir = root / 'ir'
+    old = os.umask(0o022)
+    try:
+        export(str(cfg_path), str(ckpt), str(ir))
+    finally:
+        os.umask(old)
+    return dict(root=root, config=str(cfg_path), checkpoint=str(ckpt),
+                ir=str(ir), image=str(image))
+
+
+def _deploy(tiny, out, *extra):
+    return deploy_tool.main([tiny['config'], tiny['checkpoint'], '--out',
+                             str(out), *extra])
+
+
+def _one_line(err):
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ---------------------------------------------------------- 1: --out folders
+def test_out_refuses_a_folder_that_is_not_an_export(tiny, tmp_path, capsys):
+    out = tmp_path / 'mine'
+    (out / 'vis').mkdir(parents=True)
+    (out / 'notes.txt').write_text('my notes')
+    (out / 'vis' / 'a.png').write_bytes(b'picture')
+    sibling = tmp_path / 'mine.old'
+    sibling.mkdir()
+    (sibling / 'keep.txt').write_text('keep')
+    before = _snapshot(tmp_path)
+    assert _deploy(tiny, out) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(out) in line and 'not an export of tools/deploy.py' in line
+    assert 'deploy.json is missing' in line
+    assert _snapshot(tmp_path) == before
+    assert sorted(os.listdir(tmp_path)) == ['mine', 'mine.old']
+
+
+def test_out_refuses_a_file_and_a_foreign_deploy_json(tiny, tmp_path, capsys):
+    a_file = tmp_path / 'file'
+    a_file.write_text('x')
+    assert _deploy(tiny, a_file) == 2
+    assert 'is a file, not a folder' in _one_line(capsys.readouterr().err)
+    assert a_file.read_text() == 'x'
+    # A deploy.json that is not ours does not make a folder ours.
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'deploy.json').write_text('{"name": "something else"}')
+    (other / 'model.xml').write_text('theirs')
+    assert _deploy(tiny, other) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "'format_version'" in line and 'not an export' in line
+    assert (other / 'model.xml').read_text() == 'theirs'
+
+
+def test_replacing_an_export_keeps_other_files(tiny, tmp_path, capsys):
+    out = tmp_path / 'ir'
+    shutil.copytree(tiny['ir'], out)
+    (out / 'vis').mkdir()
+    (out / 'vis' / 'photo.png').write_bytes(b'drawn by infer.py')
+    (out / 'README').write_text('my notes')
+    sibling = tmp_path / 'ir.old'
+    sibling.mkdir()
+    (sibling / 'keep.txt').write_text('keep')
+    old_xml = (out / 'model.xml').read_bytes()
+
+    assert _deploy(tiny, out, '--onnx', '--precision', 'fp16') == 0
+    meta = json.loads((out / 'deploy.json').read_text())
+    assert meta['format'] == 'mmlcnetv2-deploy'
+    assert meta['files'] == ['deploy.json', 'model.bin', 'model.onnx',
+                             'model.xml']
+    assert meta['precision'] == 'fp16'
+    assert (out / 'model.xml').read_bytes() != old_xml
+    assert (out / 'vis' / 'photo.png').read_bytes() == b'drawn by infer.py'
+    assert (out / 'README').read_text() == 'my notes'
+    assert (sibling / 'keep.txt').read_text() == 'keep'
+    assert sorted(os.listdir(tmp_path)) == ['ir', 'ir.old']
+    # The next export without --onnx removes the stale model.onnx it owned.
+    assert _deploy(tiny, out) == 0
+    assert sorted(os.listdir(out)) == ['README', 'deploy.json', 'model.bin',
+                                       'model.xml', 'vis']
+    # A file of the user's under a name the export writes is not overwritten.
+    (out / 'model.onnx').write_text('mine')
+    capsys.readouterr()
+    assert _deploy(tiny, out, '--onnx') == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "'model.onnx'" in line and 'not one of the files' in line
+    assert (out / 'model.onnx').read_text() == 'mine'
+
+
+def test_failed_export_leaves_the_previous_one(tiny, tmp_path, capsys):
+    out = tmp_path / 'ir'
+    shutil.copytree(tiny['ir'], out)
+    (out / 'vis').mkdir()
+    (out / 'vis' / 'photo.png').write_bytes(b'drawn')
+    before = _snapshot(out)
+    # int8 calibrates on the train set, which is missing: it fails after
+    # the conversion, while the new files are being written.
+    assert _deploy(tiny, out, '--precision', 'int8', '--calib', '2') != 0
+    assert 'no-imagenet' in capsys.readouterr().err
+    assert _snapshot(out) == before
+    assert sorted(os.listdir(out)) == ['deploy.json', 'model.bin',
+                                       'model.xml', 'vis']
+    assert os.listdir(tmp_path) == ['ir']
+    OpenVINOInferencer(str(out))  # still a working export
+
+
+def test_version_1_export_is_read_and_replaced(tiny, tmp_path):
+    out = tmp_path / 'v1'
+    shutil.copytree(tiny['ir'], out)
+    meta = json.loads((out / 'deploy.json').read_text())
+    del meta['format'], meta['files']
+    meta['format_version'] = 1
+    (out / 'deploy.json').write_text(json.dumps(meta))
+    (out / 'vis').mkdir()
+    assert OpenVINOInferencer(str(out)).task == 'classification'
+    # Version 1 listed no files: it owns what it could have written.
+    assert files_to_replace(str(out), ['deploy.json', 'model.xml',
+                                       'model.bin']) == [
+        'deploy.json', 'model.xml', 'model.bin', 'model.onnx']
+
+
+def test_help_says_what_out_replaces(capsys):
+    with pytest.raises(SystemExit):
+        deploy_tool.parse_args(['--help'])
+    text = capsys.readouterr().out
+    assert 'replaces only the files its deploy.json lists' in text
+    assert 'refused' in text
+
+
+# -------------------------------------------------------------- 6: modes
+def test_export_folder_and_files_are_readable_by_others(tiny, tmp_path):
+    ir = tiny['ir']  # exported under umask 022
+    assert _mode(ir) == 0o755
+    for name in os.listdir(ir):
+        assert _mode(osp.join(ir, name)) == 0o644, name
+    # A stricter umask is respected as by mkdir/open.
+    old = os.umask(0o027)
+    try:
+        export(tiny['config'], tiny['checkpoint'], str(tmp_path / 'ir'))
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / 'ir') == 0o750
+    assert {_mode(tmp_path / 'ir' / n) for n in os.listdir(tmp_path / 'ir')
+            } == {0o640}
+
+
+# --------------------------------------------------------- 3: class names
+@pytest.mark.parametrize('config,module,dataset,count', [
+    ('configs/cls/pplcnetv2-base_8xb256_in1k.py', 'mmpretrain.datasets',
+     'ImageNet', 1000),
+    ('configs/det/retinanet_lcnetv2.py', 'mmdet.datasets', 'CocoDataset',
+     80),
+    ('configs/seg/lraspp_lcnetv2-base_8xb4-160k_ade20k-512x512.py',
+     'mmseg.datasets', 'ADE20KDataset', 150),
+    ('configs/seg/lraspp_lcnetv2-base_4xb4-320k_cityscapes-512x1024.py',
+     'mmseg.datasets', 'CityscapesDataset', 19),
+])
+def test_class_names_of_standard_datasets(config, module, dataset, count):
+    import importlib
+    cfg = load_config(osp.join(ROOT, config))
+    assert cfg.test_dataloader.dataset.type == dataset
+    want = importlib.import_module(module).__dict__[dataset].METAINFO[
+        'classes']
+    assert len(want) == count
+    assert class_names(cfg, count) == [str(c) for c in want]
+
+
+def test_infer_prints_imagenet_names(tiny, capsys):
+    meta = read_meta(tiny['ir'])
+    assert meta['classes'][LABEL] == 'motor scooter, scooter'
+    assert infer_tool.main([tiny['ir'], tiny['image'], '--out-dir',
+                            str(tiny['root'] / 'vis')]) == 0
+    top1 = capsys.readouterr().out.strip().splitlines()[0]
+    assert top1.split('\t')[0] == 'motor scooter, scooter'
+
+
+# -------------------------------------------------- 5: deploy.json checks
+def _broken_copy(tiny, tmp_path, edit):
+    out = tmp_path / 'ir'
+    shutil.copytree(tiny['ir'], out)
+    meta = json.loads((out / 'deploy.json').read_text())
+    text = edit(meta)
+    (out / 'deploy.json').write_text(
+        text if isinstance(text, str) else json.dumps(meta))
+    return str(out)
+
+
+def _drop(key):
+    def edit(meta):
+        del meta[key]
+    return edit
+
+
+BROKEN = {
+    'empty': (lambda m: '{}', "'format_version' must be one of [1, 2]"),
+    'no classes': (_drop('classes'), "'classes' must be a non-empty list"),
+    'few classes': (lambda m: m.update(classes=m['classes'][:10]),
+                    "'classes' has 10 names but model.xml has 1000"),
+    'wrong task': (lambda m: m.update(task='detection', outputs=[
+        'dets', 'labels']), "'task' 'detection' expects the outputs"),
+    'outputs': (lambda m: m.update(task='segmentation'),
+                "'outputs' must be ['seg'] or ['seg_logits'] for task "
+                "'segmentation'; got ['logits']"),
+    'not json': (lambda m: '{"task": "classification",',
+                 'not valid JSON (Expecting'),
+    'bad mean': (lambda m: m['preprocess'].update(mean='abc'),
+                 "'preprocess.mean' must be a list of 3 numbers; got 'abc'"),
+    'zero std': (lambda m: m['preprocess'].update(std=[1, 0, 1]),
+                 "'preprocess.std' must be a list of 3 non-zero numbers"),
+    'unknown step': (lambda m: m['preprocess']['steps'][1].update(
+        op='rotate'), "'preprocess.steps[1].op' must be one of"),
+    'step field': (lambda m: m['preprocess']['steps'][0].update(scale=-3),
+                   "'preprocess.steps[0].scale' must be an integer >= 1; "
+                   'got -3'),
+    'no format': (_drop('format'), "'format' must be 'mmlcnetv2-deploy'"),
+    'export size': (lambda m: m['input'].pop('export_size'),
+                    "'input.export_size' must be a list of two integers"),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BROKEN))
+def test_bad_deploy_json_is_named(tiny, tmp_path, case):
+    edit, message = BROKEN[case]
+    ir = _broken_copy(tiny, tmp_path, edit)
+    with pytest.raises(DeployFormatError) as info:
+        OpenVINOInferencer(ir)
+    text = str(info.value)
+    assert text.startswith(osp.join(ir, 'deploy.json') + ': '), text
+    assert message in text
+    assert '\n' not in text
+
+
+@pytest.mark.parametrize('case', ['empty', 'bad mean'])
+def test_infer_tool_exits_2_on_bad_deploy_json(tiny, tmp_path, capsys, case):
+    ir = _broken_copy(tiny, tmp_path, BROKEN[case][0])
+    assert infer_tool.main([ir, tiny['image']]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert osp.join(ir, 'deploy.json') in line
+    assert BROKEN[case][1] in line
+    assert not osp.exists(osp.join(ir, 'vis'))
+
+
+# ------------------------------------------ 8: checkpoints carrying code
+@pytest.fixture
+def evil(tiny, tmp_path):
+    state = torch.load(tiny['checkpoint'])['state_dict']
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(state_dict=state, hook=os.getcwd), path)  # a global
+    return str(path)
+
+
+def _says_refused(text, path):
+    assert f"checkpoint {path!r} contains code or objects that safe " \
+        'loading does not allow (posix.getcwd)' in text
+    assert 'unless you trust its source' in text
+    assert 'weights_only' not in text and 'likely succeed' not in text
+
+
+def test_deploy_refuses_code_in_one_line(tiny, evil, tmp_path, capsys):
+    out = tmp_path / 'out2'
+    assert deploy_tool.main([tiny['config'], evil, '--out', str(out)]) == 2
+    _says_refused(_one_line(capsys.readouterr().err), evil)
+    assert not out.exists()
+
+
+def test_reparameterize_refuses_code_in_one_line(tiny, evil, tmp_path,
+                                                 capsys):
+    out = tmp_path / 'fused.pth'
+    assert reparameterize_tool.main([tiny['config'], evil, str(out)]) == 2
+    _says_refused(_one_line(capsys.readouterr().err), evil)
+    assert not out.exists()
+
+
+def test_train_test_checks_do_not_relay_the_hint(tiny, evil):
+    from mmlcnetv2.apis.checks import UserInputError, check_checkpoints
+    cfg = load_config(tiny['config'])
+    cfg.load_from = evil
+    with pytest.raises(UserInputError) as info:
+        check_checkpoints(cfg, training=False)
+    assert str(info.value).startswith('checkpoint: ')
+    _says_refused(str(info.value), evil)
+
+
+DET_CONFIG = """
+default_scope = 'mmdet'
+custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
+model = dict(
+    type='RetinaNet',
+    data_preprocessor=dict(type='DetDataPreprocessor',
+                           mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
+                           pad_size_divisor=32),
+    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
+                                              depths=[1, 1, 1, 1]),
+                  out_indices=(1, 2, 3)),
+    neck=dict(type='FPN', in_channels=[64, 128, 256], out_channels=16,
+              start_level=0, add_extra_convs='on_input', num_outs=4),
+    bbox_head=dict(
+        type='RetinaHead', num_classes=3, in_channels=16, stacked_convs=1,
+        feat_channels=16,
+        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
+                              scales_per_octave=1, ratios=[1.0],
+                              strides=[8, 16, 32, 64]),
+        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0] * 4,
+                        target_stds=[1.0] * 4)),
+    test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.0,
+                  nms=dict(type='nms', iou_threshold=0.5), max_per_img=20))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(64, 64), keep_ratio=True),
+    dict(type='PackDetInputs')]
+test_dataloader = dict(dataset=dict(
+    type='CocoDataset', metainfo=dict(classes=('a', 'b', 'c')),
+    pipeline=test_pipeline))
+"""
+
+
+def test_detection_labels_beyond_classes_are_named(tiny, tmp_path):
+    """A detector's class count is not in its IR: a deploy.json with fewer
+    classes than the model's labels is named when a label exceeds them (it
+    was an IndexError)."""
+    from mmlcnetv2.deploy.meta import register_scope
+    cfg_path = tmp_path / 'det.py'
+    cfg_path.write_text(DET_CONFIG)
+    cfg = load_config(str(cfg_path))
+    register_scope(cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'det.pth')
+    ir = tmp_path / 'ir'
+    export(str(cfg_path), str(tmp_path / 'det.pth'), str(ir))
+    labels = OpenVINOInferencer(str(ir))(tiny['image'])['labels']
+    assert labels.max() >= 1  # score_thr 0: all three classes show up
+    meta = json.loads((ir / 'deploy.json').read_text())
+    meta['classes'] = ['a']
+    (ir / 'deploy.json').write_text(json.dumps(meta))
+    with pytest.raises(DeployFormatError,
+                       match=r"deploy.json: 'classes' has 1 names but the "
+                       r'model returned label [12]$'):
+        OpenVINOInferencer(str(ir))(tiny['image'])
