@@ -1,7 +1,9 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Make our configs and models known to mmengine and mmpretrain.
 
-After ``import mmlcnetv2``:
+After ``import mmlcnetv2`` (which calls :func:`register_config_package`,
+and :func:`register_model_index` once ``mmpretrain.apis.model`` is
+imported):
 
 - ``_base_ = 'mmlcnetv2::cls/pplcnetv2-base_8xb256_in1k.py'`` resolves in any
   config file, as ``mmpretrain::``/``mmdet::`` bases do. mmengine accepts only
@@ -134,6 +136,3 @@ def register_model_index() -> bool:
         ModelHub.register_model_index(index, config_prefix=root)
     return True
 
-
-register_config_package()
-register_model_index()

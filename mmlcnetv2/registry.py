@@ -1,4 +1,4 @@
-"""The ``mmlcnetv2`` registry scope.
+"""The ``mmlcnetv2`` registry scope, and registration on first lookup.
 
 Our modules register in mmengine's *root* ``MODELS`` (see
 :mod:`mmlcnetv2.models`), so that an unscoped ``type='PPLCNetV2'`` is found
@@ -9,7 +9,16 @@ This child registry makes the scoped form ``type='mmlcnetv2.PPLCNetV2'`` work
 without ``custom_imports``: for a scoped type, mmengine imports
 ``<scope>.registry`` by itself, finds the child registry whose scope is
 ``mmlcnetv2``, and that registry imports its ``locations`` on first use.
+
+Importing our modules means importing torch, mmcv, mmpretrain, mmdet and
+mmseg (5-9 s), which ``import mmlcnetv2`` (``custom_imports``) must not cost
+a tool's ``--help``. So :func:`register_on_first_miss` makes every mmengine
+registry import the package of ours that registers into it the first time
+a name is not found there, then look again: the same names resolve, in any
+scope, only later.
 """
+import importlib
+
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
@@ -18,3 +27,34 @@ MODELS = Registry(
     parent=MMENGINE_MODELS,
     scope='mmlcnetv2',
     locations=['mmlcnetv2.models'])
+
+# Registry name (as mmengine names its root registries) -> our package
+# whose import registers there.
+PACKAGES = {
+    'model': 'mmlcnetv2.models',
+    'transform': 'mmlcnetv2.datasets',
+    'hook': 'mmlcnetv2.engine',
+    'optim_wrapper': 'mmlcnetv2.engine',
+}
+
+
+def register_on_first_miss() -> None:
+    """Patch ``Registry.get`` to import our modules on a registry's first
+    miss (idempotent)."""
+    original = Registry.get
+    if getattr(original, '_mmlcnetv2', False):
+        return
+    imported = set()
+
+    def get(self, key):
+        found = original(self, key)
+        package = PACKAGES.get(self.name)
+        if found is None and package is not None and package not in imported:
+            imported.add(package)
+            importlib.import_module(package)
+            found = original(self, key)
+        return found
+
+    get._mmlcnetv2 = True
+    get.__doc__ = original.__doc__
+    Registry.get = get

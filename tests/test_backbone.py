@@ -1,5 +1,6 @@
 """Unit tests of the PPLCNetV2 backbone (shapes, freezing, cp, deploy, errors)."""
 import copy
+import warnings
 
 import pytest
 import torch
@@ -233,6 +234,11 @@ def test_custom_arch_dict():
     (dict(frozen_stages=5), ValueError, r'frozen_stages.*-1\.\.4.*got 5'),
     (dict(frozen_stages=-2), ValueError, 'got -2'),
     (dict(in_channels=0), ValueError, 'in_channels must be a positive'),
+    # A truthy string must not switch the behaviour on silently.
+    (dict(norm_eval='maybe'), ValueError,
+     "norm_eval must be True or False, got 'maybe'"),
+    (dict(with_cp='False'), ValueError, "with_cp must be .*got 'False'"),
+    (dict(deploy=1), ValueError, 'deploy must be True or False, got 1'),
 ])
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -246,3 +252,18 @@ def test_wrong_input_channels():
     model = PPLCNetV2('small', in_channels=1).eval()
     with torch.no_grad():
         assert model(torch.rand(1, 1, 32, 32))[0].shape[1] == 768
+
+
+def test_tracing_does_not_warn_about_the_input_check():
+    # OpenVINO's convert_model traces the model; the input check must not
+    # add a TracerWarning to the export's output.
+    model = PPLCNetV2('small').eval()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        traced = torch.jit.trace(model, torch.rand(1, 3, 64, 64))
+    tracer = [w for w in caught
+              if issubclass(w.category, torch.jit.TracerWarning)]
+    assert tracer == [], [str(w.message) for w in tracer]
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(traced(x)[0], model(x)[0])

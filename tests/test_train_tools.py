@@ -54,6 +54,12 @@ def test_train_writes_checkpoint_that_test_evaluates(tiny, tmp_path):
     assert {'pred_label', 'pred_score', 'gt_label'} <= preds[0].keys()
     assert [f for f in os.listdir(tmp_path) if f.startswith('.partial')] \
         == []
+    # The log names the file the user asked for, not the temporary one.
+    logs = [osp.join(d, f) for d, _, fs in os.walk(tmp_path / 'w')
+            for f in fs if f.endswith('.log')]
+    log = ''.join(open(p).read() for p in logs)
+    assert f'Results have been saved to {out}.' in log
+    assert '.partial' not in log and '.tmp' not in log
     pictures = [f for f in os.listdir(show) if f.endswith('.png')]
     assert pictures
 

@@ -11,12 +11,7 @@ The output loads with ``strict=True`` into the config's deploy variant
 import argparse
 import sys
 
-import torch
 from mmengine.config import DictAction
-from mmengine.model import revert_sync_batchnorm
-
-from mmlcnetv2.apis import build_model, load_config, reparameterize
-from mmlcnetv2.utils.atomic import atomic_file
 
 
 def parse_args(argv=None):
@@ -30,6 +25,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # After parsing: torch and mmengine's runner would make --help take s.
+    import torch
+    from mmengine.model import revert_sync_batchnorm
+
+    from mmlcnetv2.apis import build_model, load_config, reparameterize
+    from mmlcnetv2.utils.atomic import atomic_file
     try:
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)

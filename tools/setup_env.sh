@@ -9,6 +9,11 @@
 # The mmcv wheel is cached under $MMLCNETV2_CACHE (default ~/.cache/mmlcnetv2),
 # keyed by the mmcv, torch and Python versions, so a second run takes about a
 # minute. A stamp file skips pip entirely when nothing changed.
+#
+# It prints only its own "[setup]" lines. pip's and setuptools' output
+# (deprecation notices, the resolver's note about packages outside our stack,
+# which is harmless but reads like a failure) goes to $VENV/setup-<what>.log,
+# whose end and path are printed when a step fails.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,15 +26,31 @@ TORCH_VERSION=$(sed -n 's/^torch==//p' requirements/runtime.txt)
 what=${1:-main}
 
 log() { printf '[setup] %s\n' "$*"; }
+case "$what" in
+  main | reference) ;;
+  *) log "unknown target '$what' (allowed: main, reference)"; exit 2 ;;
+esac
 
-if [ ! -x "$VENV/bin/python" ]; then
-  log "creating $VENV"
-  "$PY" -m venv "$VENV"
-fi
+mkdir -p "$VENV"
+venv_abs=$(cd "$VENV" && pwd)
+LOG="$venv_abs/setup-$what.log"
+# run DESCRIPTION COMMAND...: the command's output goes to $LOG; on failure,
+# say which step failed, show the end of the log and where it is, and stop.
+run() {
+  local step=$1 rc=0
+  shift
+  printf '\n### %s\n$ %s\n' "$step" "$*" >>"$LOG"
+  "$@" >>"$LOG" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    log "FAILED: $step (exit status $rc); the end of the log:" >&2
+    tail -n 25 "$LOG" | sed 's/^/[setup]   | /' >&2
+    log "full log: $LOG" >&2
+    exit "$rc"
+  fi
+}
+
 pip_() {
-  # This machine's pip config names local indexes that lack most packages;
-  # pip warns once per package about each. Keep the output readable.
-  "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+  "$VENV/bin/python" -m pip --disable-pip-version-check "$@"
 }
 pip=(pip_)
 
@@ -42,11 +63,23 @@ if [ -f "$stamp" ]; then
   exit 0
 fi
 
+: >"$LOG"
+log "pip's output: $LOG"
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  run "creating $VENV" "$PY" -m venv "$VENV"
+fi
+build_mmcv() (  # in a subshell: it changes directory
+  cd "$build/mmcv-$MMCV_VERSION" &&
+    MMCV_WITH_OPS=1 FORCE_CUDA=0 CFLAGS=-g0 CXXFLAGS=-g0 MAX_JOBS=$(nproc) \
+      "$venv_abs/bin/python" -m pip wheel -q --no-deps --no-build-isolation -w "$build/out" .
+)
 if [ "$what" = main ]; then
-  "${pip[@]}" install -q --upgrade pip 'setuptools<81' wheel ninja
+  log "upgrading pip, setuptools, wheel, ninja"
+  run "upgrading pip" "${pip[@]}" install -q --upgrade pip 'setuptools<81' wheel ninja
   log "installing torch $TORCH_VERSION and the pinned stack (first time: several GB)"
-  "${pip[@]}" install -q "torch==$TORCH_VERSION" "$(grep '^torchvision==' requirements/runtime.txt)" \
-    "$(grep '^numpy==' requirements/runtime.txt)"
+  run "installing torch" "${pip[@]}" install -q "torch==$TORCH_VERSION" \
+    "$(grep '^torchvision==' requirements/runtime.txt)" "$(grep '^numpy==' requirements/runtime.txt)"
 
   pyver=$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
   wheel_dir="$CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$pyver"
@@ -54,29 +87,33 @@ if [ "$what" = main ]; then
     log "building mmcv $MMCV_VERSION with CPU ops (about 6 minutes on 2 cores; cached in $wheel_dir)"
     build=$(mktemp -d)
     trap 'rm -rf "$build"' EXIT
-    "${pip[@]}" download -q --no-deps --no-build-isolation --no-binary :all: -d "$build" "mmcv==$MMCV_VERSION"
+    run "downloading the mmcv sources" "${pip[@]}" download -q --no-deps --no-build-isolation \
+      --no-binary :all: -d "$build" "mmcv==$MMCV_VERSION"
     tar -xzf "$build"/mmcv-$MMCV_VERSION.tar.gz -C "$build"
     # torch >= 2.10's headers need C++20; mmcv 2.1.0 hard-codes -std=c++17.
     sed -i 's/-std=c++17/-std=c++20/g' "$build/mmcv-$MMCV_VERSION/setup.py"
     grep -q 'c++20' "$build/mmcv-$MMCV_VERSION/setup.py" || { log "mmcv setup.py patch failed"; exit 1; }
-    (cd "$build/mmcv-$MMCV_VERSION" &&
-      MMCV_WITH_OPS=1 FORCE_CUDA=0 CFLAGS=-g0 CXXFLAGS=-g0 MAX_JOBS=$(nproc) \
-        "$here/$VENV/bin/python" -m pip wheel -q --no-deps --no-build-isolation -w "$build/out" .)
+    run "building mmcv" build_mmcv
     mkdir -p "$wheel_dir"
     mv "$build"/out/mmcv-*.whl "$wheel_dir/"
   fi
-  "${pip[@]}" install -q --no-deps "$wheel_dir"/mmcv-*.whl
+  log "installing mmcv $MMCV_VERSION, the runtime and test requirements"
+  run "installing mmcv" "${pip[@]}" install -q --no-deps "$wheel_dir"/mmcv-*.whl
   # mmcv's own runtime requirements (it was installed without deps).
-  "${pip[@]}" install -q addict packaging Pillow pyyaml yapf opencv-python-headless
-  "${pip[@]}" install -q -r requirements/runtime.txt -r requirements/tests.txt
-  "${pip[@]}" install -q --no-deps --no-build-isolation -e .
+  run "installing mmcv's requirements" "${pip[@]}" install -q addict packaging Pillow pyyaml yapf \
+    opencv-python-headless
+  run "installing requirements/runtime.txt and tests.txt" "${pip[@]}" install -q \
+    -r requirements/runtime.txt -r requirements/tests.txt
+  log "installing mmlcnetv2 (editable)"
+  run "installing mmlcnetv2" "${pip[@]}" install -q --no-deps --no-build-isolation -e .
 elif [ "$what" = reference ]; then
   log "installing the PaddleClas reference (paddlepaddle, paddleclas --no-deps)"
-  "${pip[@]}" install -q -r requirements/reference.txt "$(grep '^numpy==' requirements/runtime.txt)"
-  "${pip[@]}" install -q --no-deps paddleclas==2.6.0
+  run "installing requirements/reference.txt" "${pip[@]}" install -q -r requirements/reference.txt \
+    "$(grep '^numpy==' requirements/runtime.txt)"
+  run "installing paddleclas" "${pip[@]}" install -q --no-deps paddleclas==2.6.0
   # For the benchmark's PaddleClas anchors (paddle -> ONNX -> OpenVINO). Its
   # declared pins would downgrade onnx; it works with the stack's onnx.
-  "${pip[@]}" install -q --no-deps paddle2onnx==2.1.0
+  run "installing paddle2onnx" "${pip[@]}" install -q --no-deps paddle2onnx==2.1.0
 else
   log "unknown target '$what' (allowed: main, reference)"; exit 2
 fi

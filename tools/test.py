@@ -17,7 +17,6 @@ import argparse
 import os
 import os.path as osp
 import sys
-import tempfile
 
 from mmengine.config import DictAction
 
@@ -100,16 +99,36 @@ def build_cfg(args: argparse.Namespace):
     return cfg
 
 
+def atomic_dump_results(out_file_path: str):
+    """mmengine's ``DumpResults``, writing beside the target and renaming
+    when complete (no half-written file), and logging the real path."""
+    from mmengine.evaluator import DumpResults
+    from mmengine.fileio import dump
+    from mmengine.logging import print_log
+
+    from mmlcnetv2.utils.atomic import atomic_file
+
+    class AtomicDumpResults(DumpResults):
+
+        def compute_metrics(self, results: list) -> dict:
+            # Called on rank 0 only, once every rank's results are collected.
+            with atomic_file(self.out_file_path, suffix='.pkl') as tmp:
+                dump(results, tmp)
+            print_log(f'Results have been saved to {self.out_file_path}.',
+                      logger='current')
+            return {}
+
+    return AtomicDumpResults(out_file_path=osp.abspath(out_file_path))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
     import mmlcnetv2  # noqa: F401  (modules, mmlcnetv2:: configs, safe load)
-    from mmengine.evaluator import DumpResults
     from mmengine.runner import Runner
 
     from mmlcnetv2.apis.checks import UserInputError, check_before_run
-    from mmlcnetv2.utils.atomic import default_file_mode
     try:
         cfg = build_cfg(args)
         check_before_run(cfg, training=False)
@@ -119,24 +138,9 @@ def main(argv=None) -> int:
     runner = Runner.from_cfg(cfg)
     from mmlcnetv2.utils.denormals import describe_denormals
     runner.logger.info(describe_denormals())
-    tmp_out = None
     if args.out is not None:
-        # Dump beside the target, rename when complete: no half-written file.
-        out_dir = osp.dirname(osp.abspath(args.out))
-        os.makedirs(out_dir, exist_ok=True)
-        fd, tmp_out = tempfile.mkstemp(suffix='.pkl', dir=out_dir,
-                                       prefix='.partial-')
-        os.close(fd)
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=tmp_out))
-    try:
-        runner.test()
-        if tmp_out is not None and runner.rank == 0:
-            os.chmod(tmp_out, default_file_mode())  # mkstemp gives 0o600
-            os.replace(tmp_out, args.out)
-    finally:
-        if tmp_out is not None and osp.exists(tmp_out):
-            os.remove(tmp_out)
+        runner.test_evaluator.metrics.append(atomic_dump_results(args.out))
+    runner.test()
     return 0
 
 

@@ -3,8 +3,11 @@
 
 mmengine reports a wrong data root or a checkpoint of another arch late and
 deep (an empty dataset after minutes of set-up, a list of size mismatches in
-a warning while training goes on from random weights). These checks name the
-bad value and what was expected before anything is built or written.
+a warning while training goes on from random weights), and a misspelt
+argument or a bad backbone value as a traceback after the environment and
+config dumps, with a timestamped work-dir folder left behind. These checks
+name the bad value and what was expected before anything is built or
+written.
 
 Example:
     >>> from mmlcnetv2.apis import load_config
@@ -12,9 +15,12 @@ Example:
     >>> cfg = load_config('configs/cls/pplcnetv2-small_digits.py')
     >>> check_before_run(cfg, training=True)  # raises UserInputError
 """
+import difflib
+import inspect
+import json
 import os
 import os.path as osp
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import torch
 from mmengine.config import Config
@@ -62,6 +68,24 @@ def _has_image(folder: str) -> bool:
     return False
 
 
+def check_annotation_file(path: str, what: str) -> None:
+    """A JSON annotation file must parse; the dataset's own error names
+    neither the file nor, with mmengine's loader, the position.
+
+    The whole file is read once more (COCO's train set: seconds), which is
+    small next to the run it saves from failing after its set-up.
+    """
+    if not path.lower().endswith('.json') or not osp.isfile(path):
+        return
+    try:
+        with open(path, 'rb') as f:
+            json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError too
+        raise UserInputError(
+            f'{what}: annotation file {path!r} is not valid JSON: {e}') \
+            from None
+
+
 def check_dataset(dataset_cfg: dict, split: str) -> None:
     """Check that a dataset's ``data_root``/``ann_file`` hold data.
 
@@ -87,6 +111,7 @@ def check_dataset(dataset_cfg: dict, split: str) -> None:
             if not osp.exists(ann_path):
                 raise UserInputError(
                     f'{what}: annotation file {ann_path!r} does not exist')
+            check_annotation_file(ann_path, what)
         for prefix in _image_prefixes(ds):
             folder = prefix if osp.isabs(prefix) else osp.join(root, prefix)
             if not osp.isdir(folder):
@@ -259,6 +284,202 @@ def check_checkpoints(cfg: Config,
         compare_state_dicts(module.state_dict(), state, what, path)
 
 
+# ---------------------------------------------------- constructor arguments
+# Keys that the Runner or a builder takes out of a dict before the class
+# sees the rest, per registry.
+_BUILDER_KEYS = {
+    'hook': {'priority'},  # Runner.register_hook
+    'optim_wrapper': {'constructor', 'paramwise_cfg'},  # build_optim_wrapper
+    'parameter scheduler': {'convert_to_iter_based'},  # build_iter_from_epoch
+}
+
+
+def _accepted_args(obj) -> Optional[Set[str]]:
+    """The keyword arguments ``obj`` (a class or function) accepts.
+
+    ``**kwargs`` are followed up the MRO (a head passing them on to its base
+    class), until an ``__init__`` without them or ``nn.Module``'s, which
+    accepts none; a class without any ``__init__`` accepts none either.
+    None when that cannot be known: ``**kwargs`` that end at ``object`` or
+    in a function, or an ``__init__`` not written in Python.
+    """
+    if not inspect.isclass(obj):
+        try:
+            params = inspect.signature(obj).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        if any(p.kind == p.VAR_KEYWORD for p in params):
+            return None
+        return {p.name for p in params
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    names: Set[str] = set()
+    followed = False  # passed **kwargs on to a base class
+    for klass in obj.__mro__:
+        init = vars(klass).get('__init__')
+        if init is None:
+            continue
+        if klass is torch.nn.Module or (klass is object and not followed):
+            return names
+        if klass is object or not inspect.isfunction(init):
+            return None
+        params = list(inspect.signature(init).parameters.values())[1:]
+        names.update(p.name for p in params
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names
+        followed = True
+    return None
+
+
+def _resolve(registry, type_name):
+    """The class or function ``type_name`` names in the default scope's
+    ``registry`` (None if it is not there)."""
+    if not isinstance(type_name, str):
+        return type_name if callable(type_name) else None
+    with registry.switch_scope_and_registry(None) as scoped:
+        try:
+            return scoped.get(type_name)
+        except Exception:  # mmengine's get raises for odd dotted names
+            return None
+
+
+def _check_args(node: dict, obj, path: str, extra: Iterable[str] = ()):
+    """Every key of ``node`` must be an argument of ``obj``."""
+    allowed = _accepted_args(obj)
+    if allowed is None:
+        return
+    allowed |= set(extra)
+    name = getattr(obj, '__name__', str(obj))
+    for key in node:
+        if key == 'type' or key.startswith('_') or key in allowed:
+            continue  # _scope_, _delete_: mmengine's own
+        near = difflib.get_close_matches(key, sorted(allowed), n=1)
+        hint = f' (did you mean {near[0]!r}?)' if near else ''
+        raise UserInputError(
+            f'{path}.{key}: {name} has no argument {key!r}{hint}; its '
+            f'arguments: {", ".join(sorted(allowed))}')
+
+
+def _check_backbone_values(node: dict, obj, path: str) -> None:
+    """PPLCNetV2's arch, out_indices, frozen_stages, ... before building."""
+    from mmlcnetv2.models.backbones.pplcnetv2 import PPLCNetV2
+    if not (inspect.isclass(obj) and issubclass(obj, PPLCNetV2)):
+        return
+    try:
+        obj.check_args(**{k: v for k, v in node.items()
+                          if k != 'type' and not k.startswith('_')})
+    except (ValueError, TypeError) as e:
+        raise UserInputError(f'{path}: {e}') from None
+
+
+def _check_typed(node, registry, path: str, recurse: Tuple[str, ...] = (),
+                 default_type: Optional[str] = None,
+                 extra: Iterable[str] = ()) -> None:
+    """Check a config dict built from ``registry`` (and, for the keys in
+    ``recurse`` or any key when ``recurse`` is ``('*',)``, the typed dicts
+    inside it, from the same registry)."""
+    if isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            _check_typed(item, registry, f'{path}.{i}', recurse,
+                         default_type, extra)
+        return
+    if not isinstance(node, dict):
+        return
+    type_name = node.get('type', default_type)
+    obj = _resolve(registry, type_name) if type_name is not None else None
+    if obj is None:
+        return  # not ours to judge: another registry, or no type
+    _check_args(node, obj, path,
+                set(extra) | _BUILDER_KEYS.get(registry.name, set()))
+    _check_backbone_values(node, obj, path)
+    for key, value in node.items():
+        # *_cfg dicts (norm_cfg, act_cfg, init_cfg, train_cfg of a
+        # detector) are read by helper builders that take extra keys.
+        if key.endswith('_cfg') or not (recurse == ('*', ) or key in recurse):
+            continue
+        children = value if isinstance(value, (list, tuple)) else [value]
+        if all(isinstance(c, dict) and 'type' in c for c in children):
+            _check_typed(value, registry, f'{path}.{key}', recurse)
+
+
+def _check_loop(cfg: Config, key: str, default: str) -> None:
+    from mmengine.registry import LOOPS
+    loop = cfg.get(key)
+    if not isinstance(loop, dict):
+        return
+    if 'type' in loop:
+        _check_typed(loop, LOOPS, key)
+    else:  # Runner.build_*_loop: by_epoch picks the train loop class
+        if key == 'train_cfg':
+            default = ('EpochBasedTrainLoop' if loop.get('by_epoch', True)
+                       else 'IterBasedTrainLoop')
+        _check_typed(loop, LOOPS, key, default_type=default,
+                     extra={'by_epoch'})
+
+
+def _check_evaluator(evaluator, key: str) -> None:
+    from mmengine.registry import EVALUATOR, METRICS
+    if isinstance(evaluator, dict) and 'metrics' in evaluator:
+        _check_typed(evaluator, EVALUATOR, key, default_type='Evaluator')
+        evaluator, key = evaluator['metrics'], f'{key}.metrics'
+    _check_typed(evaluator, METRICS, key)
+
+
+def check_constructor_args(cfg: Config, training: bool) -> None:
+    """Misspelt arguments and bad backbone values, before anything is built.
+
+    Checks the model (every typed dict in it, except those under ``*_cfg``
+    keys), the loops, the evaluators, the datasets, the optimizer and its
+    wrapper, the parameter schedulers and the hooks: each key must be an
+    argument of the class its ``type`` names in the config's default scope
+    (suggesting the closest one), and a PPLCNetV2 backbone's values must be
+    valid (its own ``check_args``). Classes whose ``**kwargs`` cannot be
+    followed are not checked.
+
+    Raises:
+        UserInputError: Naming the key, the class and what it accepts.
+    """
+    from mmengine.registry import (DATASETS, HOOKS, MODELS, OPTIM_WRAPPERS,
+                                   OPTIMIZERS, PARAM_SCHEDULERS,
+                                   init_default_scope)
+    from mmengine.utils import import_modules_from_strings
+    if cfg.get('custom_imports'):
+        try:
+            import_modules_from_strings(**cfg.custom_imports)
+        except ImportError as e:
+            raise UserInputError(f'custom_imports: {e}') from None
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    if isinstance(cfg.get('model'), dict):
+        _check_typed(cfg.model, MODELS, 'model', recurse=('*', ))
+    splits = _splits_used(cfg, training)
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if isinstance(loader, dict) and isinstance(loader.get('dataset'),
+                                                   dict):
+            _check_typed(loader.dataset, DATASETS,
+                         f'{split}_dataloader.dataset',
+                         recurse=('dataset', 'datasets'))
+    if 'val' in splits:
+        _check_loop(cfg, 'val_cfg', 'ValLoop')
+        _check_evaluator(cfg.get('val_evaluator'), 'val_evaluator')
+    if training:
+        _check_loop(cfg, 'train_cfg', 'EpochBasedTrainLoop')
+        wrapper = cfg.get('optim_wrapper')
+        if isinstance(wrapper, dict) and 'constructor' not in wrapper:
+            _check_typed(wrapper, OPTIM_WRAPPERS, 'optim_wrapper',
+                         default_type='OptimWrapper')
+            _check_typed(wrapper.get('optimizer'), OPTIMIZERS,
+                         'optim_wrapper.optimizer')
+        _check_typed(cfg.get('param_scheduler'), PARAM_SCHEDULERS,
+                     'param_scheduler')
+    else:
+        _check_loop(cfg, 'test_cfg', 'TestLoop')
+        _check_evaluator(cfg.get('test_evaluator'), 'test_evaluator')
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        _check_typed(hook, HOOKS, f'default_hooks.{name}')
+    _check_typed(cfg.get('custom_hooks'), HOOKS, 'custom_hooks')
+
+
 # -------------------------------------------------------------- together
 def check_before_run(cfg: Config, training: bool) -> None:
     """All early checks for a train (``training=True``) or test run
@@ -267,6 +488,7 @@ def check_before_run(cfg: Config, training: bool) -> None:
     Raises:
         UserInputError: The first problem found, named.
     """
+    check_constructor_args(cfg, training)
     for split in _splits_used(cfg, training):
         loader = cfg.get(f'{split}_dataloader')
         if loader and isinstance(loader, dict) and 'dataset' in loader:

@@ -9,9 +9,6 @@ import sys
 
 from mmengine.config import DictAction
 
-from mmlcnetv2.apis import build_model, load_config, reparameterize
-from mmlcnetv2.apis.complexity import count_flops, count_params
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,6 +24,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # After parsing: torch and mmengine's runner would make --help take s.
+    from mmlcnetv2.apis import build_model, load_config, reparameterize
+    from mmlcnetv2.apis.complexity import count_flops, count_params
     if min(args.shape) < 32:
         print(f'error: --shape {args.shape} is too small (each side >= 32)',
               file=sys.stderr)

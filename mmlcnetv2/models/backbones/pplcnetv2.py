@@ -378,21 +378,13 @@ class PPLCNetV2(BaseModule):
                          layer=['_BatchNorm', 'GroupNorm'])
                  ]) -> None:
         super().__init__(init_cfg)
+        self.check_args(arch, in_channels, out_indices, frozen_stages,
+                        norm_eval, with_cp, deploy)
         self.arch_settings = self._parse_arch(arch)
         scale = self.arch_settings['scale']
         depths = self.arch_settings['depths']
-        if isinstance(in_channels, bool) or not isinstance(
-                in_channels, int) or in_channels < 1:
-            raise ValueError(
-                f'in_channels must be a positive int, got {in_channels!r}')
         self.in_channels = in_channels
         self.out_indices = self._parse_out_indices(out_indices)
-        if isinstance(frozen_stages, bool) or not isinstance(
-                frozen_stages, int) or not -1 <= frozen_stages <= 4:
-            raise ValueError(
-                f'frozen_stages must be an int in -1..{self.num_stages} '
-                f'(-1: nothing, 0: the stem, i: the stem and stages '
-                f'0..i-1), got {frozen_stages!r}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.deploy = deploy
@@ -437,6 +429,47 @@ class PPLCNetV2(BaseModule):
             self.out_channels.append(out_channels)
 
         self._freeze_stages()
+
+    @classmethod
+    def check_args(cls,
+                   arch: Union[str, dict] = 'base',
+                   in_channels: int = 3,
+                   out_indices: Union[int, Sequence[int]] = (3, ),
+                   frozen_stages: int = -1,
+                   norm_eval: bool = False,
+                   with_cp: bool = False,
+                   deploy: bool = False,
+                   **others) -> None:
+        """Validate the arguments without building anything.
+
+        ``__init__`` calls it first; ``mmlcnetv2.apis.checks`` calls it on a
+        config's backbone dict before the Runner starts. Arguments not
+        listed (``others``: the layer configs, ``init_cfg``) are checked by
+        the layers that use them.
+
+        Raises:
+            ValueError | TypeError: Naming the argument, the value and what
+                is allowed.
+        """
+        cls._parse_arch(arch)
+        if isinstance(in_channels, bool) or not isinstance(
+                in_channels, int) or in_channels < 1:
+            raise ValueError(
+                f'in_channels must be a positive int, got {in_channels!r}')
+        cls._parse_out_indices(out_indices)
+        if isinstance(frozen_stages, bool) or not isinstance(
+                frozen_stages, int) or not -1 <= frozen_stages <= 4:
+            raise ValueError(
+                f'frozen_stages must be an int in -1..{cls.num_stages} '
+                f'(-1: nothing, 0: the stem, i: the stem and stages '
+                f'0..i-1), got {frozen_stages!r}')
+        # A truthy string such as 'maybe' or 'False' would silently switch
+        # the behaviour on.
+        for name, value in (('norm_eval', norm_eval), ('with_cp', with_cp),
+                            ('deploy', deploy)):
+            if not isinstance(value, bool):
+                raise ValueError(
+                    f'{name} must be True or False, got {value!r}')
 
     @classmethod
     def _parse_arch(cls, arch: Union[str, dict]) -> dict:
@@ -485,11 +518,20 @@ class PPLCNetV2(BaseModule):
             parsed.append(index % cls.num_stages)
         return tuple(parsed)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    def _check_input(self, x: torch.Tensor) -> None:
+        # Under tracing or compilation the shape entries are traced values:
+        # comparing them records nothing in the graph and only warns
+        # (TracerWarning). The example input was checked eagerly, and the
+        # exported graph's own input shape rejects other channel counts.
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f'PPLCNetV2 expects input of shape (N, {self.in_channels}, H, '
                 f'W), got {tuple(x.shape)}')
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        self._check_input(x)
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):
