@@ -1,10 +1,25 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """CPU latency/throughput benchmark (``tools/benchmark.py``): the model zoo
 (:mod:`.zoo`), timing (:mod:`.timing`), machine info (:mod:`.machine`),
-statistics/report/plot (:mod:`.report`) and the run (:mod:`.runner`)."""
-from .report import GOALS, goal_ratios, plot, to_index, to_markdown
-from .runner import PRECISIONS, run_benchmark
-from .zoo import ENTRIES, get_entries
+statistics/report/plot (:mod:`.report`) and the run (:mod:`.runner`).
 
-__all__ = ['ENTRIES', 'get_entries', 'GOALS', 'goal_ratios', 'plot',
-           'to_index', 'to_markdown', 'PRECISIONS', 'run_benchmark']
+The names below are imported on first use, so ``tools/benchmark.py --help``
+does not pay for torch and OpenVINO.
+"""
+import importlib
+
+#: The precisions a row can be run at (torch-free, for argparse).
+PRECISIONS = ('f32', 'bf16', 'int8')
+
+_LAZY = dict(GOALS='report', goal_ratios='report', plot='report',
+             to_index='report', to_markdown='report',
+             run_benchmark='runner', ENTRIES='zoo', get_entries='zoo')
+
+__all__ = ['PRECISIONS', *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f'.{_LAZY[name]}', __name__),
+                       name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

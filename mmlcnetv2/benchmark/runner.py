@@ -16,7 +16,7 @@ from .timing import (async_throughput, compile_model, conv_kernels,
                      sync_latencies, torch_latencies, used_precision)
 from .zoo import Entry, get_entries
 
-PRECISIONS = ('f32', 'bf16', 'int8')
+from . import PRECISIONS  # noqa: E402  (one definition, torch-free)
 
 
 def _progress(total: int, enabled: bool):
