@@ -46,8 +46,13 @@ def test_train_writes_checkpoint_that_test_evaluates(tiny, tmp_path):
     ckpt = osp.join(work, 'iter_2.pth')
     assert torch.load(ckpt)['meta']['iter'] == 2
     out, show = str(tmp_path / 'preds.pkl'), str(tmp_path / 'vis')
+    # Its own experiment name: mmengine names a run's logger
+    # <config>_<timestamp in seconds>, so a test run started in the same
+    # second as the training above (this process) would reuse that logger
+    # and write its log into the training work dir.
     assert test_tool.main([cfg, ckpt, '--work-dir', str(tmp_path / 'w'),
-                           '--out', out, '--show-dir', show]) == 0
+                           '--out', out, '--show-dir', show,
+                           '--cfg-options', 'experiment_name=evaluate']) == 0
     with open(out, 'rb') as f:
         preds = pickle.load(f)
     assert len(preds) == 6  # the test set
