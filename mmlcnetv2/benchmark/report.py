@@ -272,8 +272,9 @@ def plot(result: Dict, path: str) -> None:
         for i, v in enumerate(med):
             ax.text(v, i, f' {v:.1f}', va='center', fontsize=7)
     m = result['machine']
+    from .machine import isa_class
     fig.suptitle(f"OpenVINO CPU, {result['settings']['threads']} threads — "
-                 f"{m['cpu']}", fontsize=9)
+                 f"{m['cpu']} ({isa_class(m.get('isa') or [])})", fontsize=9)
     fig.tight_layout()
     try:
         with atomic_file(path, suffix='.png') as tmp:
