@@ -13,38 +13,12 @@ import torch
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config
 from mmlcnetv2.deploy import OpenVINOInferencer, export
+from tiny_configs import CLASSIFIER  # noqa: E402
 
 ov = pytest.importorskip('openvino')
 
 CLASSES = ('a', 'b', 'c')
-CONFIG = """
-default_scope = 'mmpretrain'
-custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
-data_preprocessor = dict(mean=[123.675, 116.28, 103.53],
-                         std=[58.395, 57.12, 57.375], to_rgb=True)
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
-                                              depths=[1, 1, 2, 1])),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='PPLCNetV2Head', num_classes=3, in_channels=256,
-              mid_channels=64))
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=73, edge='short'),
-    dict(type='CenterCrop', crop_size=64),
-    dict(type='PackInputs')]
-train_dataloader = dict(
-    batch_size=2,
-    dataset=dict(type='CustomDataset', data_root='{root}/train',
-                 pipeline=[dict(type='LoadImageFromFile'),
-                           dict(type='RandomResizedCrop', scale=64),
-                           dict(type='PackInputs')]))
-test_dataloader = dict(
-    batch_size=2,
-    dataset=dict(type='CustomDataset', data_root='{root}/train',
-                 metainfo=dict(classes={classes}), pipeline=test_pipeline))
-"""
+CONFIG = CLASSIFIER
 
 
 def _random_image(rng, h, w):

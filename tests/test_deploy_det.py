@@ -16,6 +16,7 @@ import torch
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.deploy import OpenVINOInferencer, export
 from mmlcnetv2.deploy.meta import register_scope
+from tiny_configs import RETINANET  # noqa: E402
 
 ov = pytest.importorskip('openvino')
 pytestmark = pytest.mark.slow  # a short training run (~1-2 min on 2 cores)
@@ -27,47 +28,7 @@ MAX_PER_IMG = 20
 # this IoU and at most this score difference (measured: docs/deploy.md).
 STATIC_MIN_IOU = 0.3
 STATIC_MAX_DSCORE = 0.25
-CONFIG = """
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
-model = dict(
-    type='RetinaNet',
-    data_preprocessor=dict(type='DetDataPreprocessor',
-                           mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
-                           pad_size_divisor=32),
-    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
-                                              depths=[1, 1, 1, 1]),
-                  out_indices=(1, 2, 3)),
-    neck=dict(type='FPN', in_channels=[64, 128, 256], out_channels=32,
-              start_level=0, add_extra_convs='on_input', num_outs=4),
-    bbox_head=dict(
-        type='RetinaHead', num_classes=2, in_channels=32, stacked_convs=1,
-        feat_channels=32,
-        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
-                              scales_per_octave=3, ratios=[0.5, 1.0, 2.0],
-                              strides=[8, 16, 32, 64]),
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0] * 4,
-                        target_stds=[1.0] * 4),
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
-                      alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
-    train_cfg=dict(
-        assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5,
-                      neg_iou_thr=0.4, min_pos_iou=0, ignore_iof_thr=-1),
-        sampler=dict(type='PseudoSampler'), allowed_border=-1,
-        pos_weight=-1, debug=False),
-    test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
-                  nms=dict(type='nms', iou_threshold=0.5),
-                  max_per_img=%d))
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(%d, %d), keep_ratio=True),
-    dict(type='PackDetInputs')]
-test_dataloader = dict(dataset=dict(
-    type='CocoDataset', metainfo=dict(classes=('square', 'circle')),
-    pipeline=test_pipeline))
-""" % (MAX_PER_IMG, SIZE, SIZE)
+CONFIG = RETINANET % (MAX_PER_IMG, SIZE, SIZE)
 
 
 def make_sample(rng, h=SIZE, w=SIZE):

@@ -20,6 +20,7 @@ from mmlcnetv2.deploy import OpenVINOInferencer, export
 from mmlcnetv2.deploy.export import files_to_replace
 from mmlcnetv2.deploy.meta import class_names
 from mmlcnetv2.deploy.schema import DeployFormatError, read_meta
+from tiny_configs import CLASSIFIER, RETINANET  # noqa: E402
 
 pytest.importorskip('openvino')
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'tools'))
@@ -29,34 +30,30 @@ import reparameterize as reparameterize_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LABEL = 670  # the checkpoint's fc bias makes every image this class
+# tiny_configs.CLASSIFIER as an ImageNet classifier without data.
 CONFIG = """
-default_scope = 'mmpretrain'
-custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
-data_preprocessor = dict(mean=[123.675, 116.28, 103.53],
-                         std=[58.395, 57.12, 57.375], to_rgb=True)
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
-                                              depths=[1, 1, 2, 1])),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='PPLCNetV2Head', num_classes=1000, in_channels=256,
-              mid_channels=32))
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=73, edge='short'),
-    dict(type='CenterCrop', crop_size=64),
-    dict(type='PackInputs')]
+_base_ = './tiny_classifier.py'
+model = dict(head=dict(num_classes=1000, mid_channels=32))
 # No data here: the class names come from the ImageNet class itself, and
 # int8 calibration (which reads the train set) fails.
-train_dataloader = dict(
-    batch_size=2,
-    dataset=dict(type='ImageNet', data_root='{root}/no-imagenet',
-                 split='train', pipeline=test_pipeline))
-test_dataloader = dict(
-    batch_size=2,
-    dataset=dict(type='ImageNet', data_root='{root}/no-imagenet',
-                 split='val', pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(
+    _delete_=True, type='ImageNet', data_root='{root}/no-imagenet',
+    split='train', pipeline={{_base_.test_pipeline}}))
+test_dataloader = dict(dataset=dict(
+    _delete_=True, type='ImageNet', data_root='{root}/no-imagenet',
+    split='val', pipeline={{_base_.test_pipeline}}))
 """
+
+
+def _write_config(folder, text: str, name: str) -> str:
+    """Write ``text`` as ``folder/name`` beside the tiny bases it
+    inherits; returns its path."""
+    (folder / 'tiny_classifier.py').write_text(CLASSIFIER.replace(
+        '{root}', str(folder)).replace('{classes}', repr(('a', 'b', 'c'))))
+    (folder / 'tiny_retinanet.py').write_text(RETINANET % (20, 64, 64))
+    path = folder / name
+    path.write_text(text.replace('{root}', str(folder)))
+    return str(path)
 
 
 def _snapshot(folder):
@@ -78,8 +75,7 @@ def _mode(path):
 def tiny(tmp_path_factory):
     """Config, checkpoint, one export (made under umask 022), an image."""
     root = tmp_path_factory.mktemp('safety')
-    cfg_path = root / 'imagenet_tiny.py'
-    cfg_path.write_text(CONFIG.replace('{root}', str(root)))
+    cfg_path = _write_config(root, CONFIG, 'imagenet_tiny.py')
     torch.manual_seed(0)
     model = build_model(load_config(str(cfg_path)))
     with torch.no_grad():
@@ -374,37 +370,16 @@ def test_train_test_checks_do_not_relay_the_hint(tiny, evil):
     _says_refused(str(info.value), evil)
 
 
+# tiny_configs.RETINANET, narrower, 3 classes, every box kept.
 DET_CONFIG = """
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
+_base_ = './tiny_retinanet.py'
 model = dict(
-    type='RetinaNet',
-    data_preprocessor=dict(type='DetDataPreprocessor',
-                           mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
-                           pad_size_divisor=32),
-    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
-                                              depths=[1, 1, 1, 1]),
-                  out_indices=(1, 2, 3)),
-    neck=dict(type='FPN', in_channels=[64, 128, 256], out_channels=16,
-              start_level=0, add_extra_convs='on_input', num_outs=4),
-    bbox_head=dict(
-        type='RetinaHead', num_classes=3, in_channels=16, stacked_convs=1,
-        feat_channels=16,
-        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
-                              scales_per_octave=1, ratios=[1.0],
-                              strides=[8, 16, 32, 64]),
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0] * 4,
-                        target_stds=[1.0] * 4)),
-    test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.0,
-                  nms=dict(type='nms', iou_threshold=0.5), max_per_img=20))
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(64, 64), keep_ratio=True),
-    dict(type='PackDetInputs')]
-test_dataloader = dict(dataset=dict(
-    type='CocoDataset', metainfo=dict(classes=('a', 'b', 'c')),
-    pipeline=test_pipeline))
+    neck=dict(out_channels=16),
+    bbox_head=dict(num_classes=3, in_channels=16, feat_channels=16,
+                   anchor_generator=dict(scales_per_octave=1,
+                                         ratios=[1.0])),
+    test_cfg=dict(nms_pre=100, score_thr=0.0))
+test_dataloader = dict(dataset=dict(metainfo=dict(classes=('a', 'b', 'c'))))
 """
 
 
@@ -413,8 +388,7 @@ def test_detection_labels_beyond_classes_are_named(tiny, tmp_path):
     classes than the model's labels is named when a label exceeds them (it
     was an IndexError)."""
     from mmlcnetv2.deploy.meta import register_scope
-    cfg_path = tmp_path / 'det.py'
-    cfg_path.write_text(DET_CONFIG)
+    cfg_path = _write_config(tmp_path, DET_CONFIG, 'det.py')
     cfg = load_config(str(cfg_path))
     register_scope(cfg)
     torch.manual_seed(0)
