@@ -1,0 +1,55 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""The words the package uses for tasks and precisions, defined once.
+
+Precisions are spelled as OpenVINO spells element types (``f32``, ``f16``,
+``bf16``) plus ``int8`` for a quantized IR, everywhere: ``tools/deploy.py
+--precision``, ``deploy.json``, the inferencer's ``precision_hint`` and the
+benchmark's rows. Two questions use the same words:
+
+- *export precision*: what the IR stores (``f32`` weights, ``f16``
+  weights, or an ``int8`` quantized graph);
+- *compute precision*: what the CPU computes in
+  (``INFERENCE_PRECISION_HINT``), ``bf16`` only where the CPU has it.
+
+Torch-free: ``tools/*.py --help`` imports it.
+"""
+from typing import Dict, Tuple
+
+TASKS: Tuple[str, ...] = ('classification', 'detection', 'segmentation')
+
+EXPORT_PRECISIONS: Tuple[str, ...] = ('f32', 'f16', 'int8')
+COMPUTE_PRECISIONS: Tuple[str, ...] = ('f32', 'bf16', 'f16')
+# A benchmark row: a float IR computed in f32 or bf16, or the int8 IR.
+BENCHMARK_PRECISIONS: Tuple[str, ...] = ('f32', 'bf16', 'int8')
+
+# Spellings of releases before 0.3 (``--precision fp32``, old deploy.json).
+LEGACY_PRECISIONS: Dict[str, str] = {'fp32': 'f32', 'fp16': 'f16'}
+
+
+def export_precision(name: str) -> str:
+    """``name`` as one of :data:`EXPORT_PRECISIONS` (legacy spellings too).
+
+    Example:
+        >>> export_precision('fp16')
+        'f16'
+
+    Raises:
+        ValueError: ``name`` is not an export precision (names it and the
+            allowed ones).
+    """
+    name = LEGACY_PRECISIONS.get(name, name)
+    if name not in EXPORT_PRECISIONS:
+        raise ValueError(f'precision must be one of {EXPORT_PRECISIONS}, '
+                         f'got {name!r}')
+    return name
+
+
+def check_task(task: str) -> str:
+    """``task`` if it is one of :data:`TASKS`.
+
+    Raises:
+        ValueError: naming ``task`` and the allowed ones.
+    """
+    if task not in TASKS:
+        raise ValueError(f'task must be one of {TASKS}, got {task!r}')
+    return task
