@@ -22,7 +22,7 @@ COMPUTE_PRECISIONS: Tuple[str, ...] = ('f32', 'bf16', 'f16')
 # A benchmark row: a float IR computed in f32 or bf16, or the int8 IR.
 BENCHMARK_PRECISIONS: Tuple[str, ...] = ('f32', 'bf16', 'int8')
 
-# Spellings of releases before 0.3 (``--precision fp32``, old deploy.json).
+# Earlier spellings (``--precision fp32``, exports written before this module).
 LEGACY_PRECISIONS: Dict[str, str] = {'fp32': 'f32', 'fp16': 'f16'}
 
 
