@@ -212,3 +212,42 @@ def test_random_weights_keep_activations_alive():
     with torch.no_grad():
         feats = model.backbone(torch.randn(1, 3, 64, 64))
     assert 1e-2 < float(feats[-1].abs().max()) < 1e4
+
+
+def test_old_results_with_cls_det_task_names_still_read(tmp_path):
+    """Rows of results written before the task vocabulary (names.TASKS)
+    say 'cls'/'det'; they load with today's names, and the plot groups them
+    (before, it grouped by today's names and found nothing to draw)."""
+    from mmlcnetv2.benchmark.report import load_result, plot
+    with open(OTHER) as f:
+        raw = json.load(f)
+    # the committed file is an old one: this test reads what it says it does
+    assert {r['task'] for r in raw['rows'].values()} == {'cls', 'det'}
+    result = load_result(OTHER)
+    assert {r['task'] for r in result['rows'].values()} == {
+        'classification', 'detection'}
+    assert [r['model'] for r in result['rows'].values()] == [
+        r['model'] for r in raw['rows'].values()]
+    plot(raw, str(tmp_path / 'old.png'))  # as json.load gives it
+    assert (tmp_path / 'old.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_index_of_the_committed_results_is_the_committed_index(tmp_path):
+    """``--index`` rebuilds docs/benchmarks.md from docs/benchmarks/*.json
+    (old task names included) exactly as committed."""
+    import importlib.util
+    import shutil
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', osp.join(REPO, 'tools', 'benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    results = tmp_path / 'benchmarks'
+    results.mkdir()
+    committed = osp.join(REPO, 'docs', 'benchmarks')
+    for name in os.listdir(committed):
+        if name.endswith('.json'):
+            shutil.copy(osp.join(committed, name), results / name)
+    assert tool.write_index(str(tmp_path / 'benchmarks.md'),
+                            str(results)) == 0
+    with open(osp.join(REPO, 'docs', 'benchmarks.md')) as f:
+        assert (tmp_path / 'benchmarks.md').read_text() == f.read()

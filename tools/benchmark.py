@@ -68,12 +68,12 @@ def parse_args(argv=None):
 def write_index(index: str, results_dir: str) -> int:
     """Rebuild ``index`` from every machine's JSON in ``results_dir``."""
     from mmlcnetv2.benchmark import to_index
-    from mmlcnetv2.benchmark.report import write_atomic
+    from mmlcnetv2.benchmark.report import load_result, write_atomic
     results = {}
     for name in sorted(os.listdir(results_dir)):
         if name.endswith('.json'):
-            with open(osp.join(results_dir, name)) as f:
-                results[name[:-len('.json')]] = json.load(f)
+            results[name[:-len('.json')]] = load_result(
+                osp.join(results_dir, name))
     if not results:
         print(f'error: no machine results (*.json) in {results_dir}',
               file=sys.stderr)
@@ -120,7 +120,7 @@ def main(argv=None):
     from mmlcnetv2.benchmark.report import write_atomic
     if args.list:
         for name, entry in ENTRIES.items():
-            print(f'{name:34s} {entry.task:4s} {entry.description}')
+            print(f'{name:34s} {entry.task:14s} {entry.description}')
         return 0
     results_dir = args.save or (args.index and args.index[:-len('.md')])
     if args.index and not args.save:

@@ -8,8 +8,10 @@ does not pay for torch and OpenVINO.
 """
 import importlib
 
+from ..names import BENCHMARK_PRECISIONS
+
 #: The precisions a row can be run at (torch-free, for argparse).
-PRECISIONS = ('f32', 'bf16', 'int8')
+PRECISIONS = BENCHMARK_PRECISIONS
 
 _LAZY = dict(GOALS='report', goal_ratios='report', plot='report',
              to_index='report', to_markdown='report',

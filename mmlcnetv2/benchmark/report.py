@@ -1,9 +1,11 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Statistics, the issue's goal ratios, markdown table and plot."""
+import json
 from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..names import LEGACY_TASKS, TASKS
 from ..utils.atomic import atomic_file
 
 #: (numerator, denominator, goal): each is the median of per-round ratios
@@ -20,6 +22,28 @@ GOALS = [
     ('lcnetv2-base-fused@f32', 'paddle-mobilenetv3-large-x1.25@f32', None),
     ('retinanet-lcnetv2-320@f32', 'retinanet-r50-320@f32', None),
 ]
+
+
+def row_task(row: Dict) -> str:
+    """A result row's task as one of :data:`~mmlcnetv2.names.TASKS`, also
+    for results written when rows said ``'cls'``/``'det'``."""
+    return LEGACY_TASKS.get(row['task'], row['task'])
+
+
+def load_result(path: str) -> Dict:
+    """A machine's result JSON (``--json``/``--save``), its rows' task names
+    in today's vocabulary whatever version wrote it.
+
+    Example:
+        >>> result = load_result('docs/benchmarks/amd-epyc_avx2.json')
+        >>> sorted({row['task'] for row in result['rows'].values()})
+        ['classification', 'detection']
+    """
+    with open(path) as f:
+        result = json.load(f)
+    for row in result['rows'].values():
+        row['task'] = row_task(row)
+    return result
 
 
 def latency_stats(rounds: List[List[float]]) -> Dict:
@@ -241,6 +265,11 @@ def write_atomic(text: str, path: str) -> None:
             f.write(text)
 
 
+#: Panel titles of :func:`plot` (detection rows stop at the head outputs).
+PLOT_TITLES = dict(classification='classification',
+                   detection='detection (network only)')
+
+
 def plot(result: Dict, path: str) -> None:
     """Horizontal bars: median latency (p90 as error bar) per model and
     precision, classification and detection in separate panels."""
@@ -248,7 +277,7 @@ def plot(result: Dict, path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = [r for r in result['rows'].values() if 'latency' in r]
-    groups = [(t, [r for r in rows if r['task'] == t]) for t in ('cls', 'det')]
+    groups = [(t, [r for r in rows if row_task(r) == t]) for t in TASKS]
     groups = [(t, g) for t, g in groups if g]
     if not groups:
         raise ValueError('Nothing measured: no plot')
@@ -267,8 +296,7 @@ def plot(result: Dict, path: str) -> None:
         ax.set_yticks(range(len(group)), names, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel('latency, ms (batch 1, median; bar to p90)')
-        ax.set_title('classification' if task == 'cls' else
-                     'detection (network only)', fontsize=10)
+        ax.set_title(PLOT_TITLES.get(task, task), fontsize=10)
         for i, v in enumerate(med):
             ax.text(v, i, f' {v:.1f}', va='center', fontsize=7)
     m = result['machine']

@@ -24,6 +24,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from ..names import check_task
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
@@ -33,7 +35,7 @@ class Entry:
 
     Attributes:
         name: The name used by ``--models``.
-        task: ``'cls'`` or ``'det'``.
+        task: One of :data:`mmlcnetv2.names.TASKS`.
         size: Input ``(H, W)``; ``None`` takes ``--cls-size``.
         build: Returns a torch module or, for ``source='paddle'``, the path
             of an ONNX file; called with the input size.
@@ -49,6 +51,9 @@ class Entry:
     source: str = 'torch'
     int8: bool = False
     tags: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_task(self.task)
 
 
 class UnfusedClassifier(nn.Module):
@@ -180,12 +185,12 @@ def _entries() -> Dict[str, Entry]:
     entries = []
     for arch in ('small', 'base', 'large'):
         entries.append(Entry(
-            f'lcnetv2-{arch}-fused', 'cls',
+            f'lcnetv2-{arch}-fused', 'classification',
             lambda size, arch=arch: _cls_model(arch, True),
             f'PPLCNetV2-{arch} as tools/deploy.py exports it (fused)',
             int8=True, tags=['ours']))
         entries.append(Entry(
-            f'lcnetv2-{arch}-unfused', 'cls',
+            f'lcnetv2-{arch}-unfused', 'classification',
             lambda size, arch=arch: _cls_model(arch, False),
             f'PPLCNetV2-{arch} mmpretrain classifier as built (unfused)',
             tags=['ours']))
@@ -196,31 +201,31 @@ def _entries() -> Dict[str, Entry]:
             ('paddle-mobilenetv3-large-x1.25', 'mobilenet_v3',
              'MobileNetV3_large_x1_25')):
         entries.append(Entry(
-            name, 'cls',
+            name, 'classification',
             lambda size, out, factory=f'{legendary}.{module}.{cls}':
             _paddle_onnx(factory, size, out),
             f'PaddleClas {cls} via paddle2onnx (anchor)',
             source='paddle', tags=['anchor']))
     for s in (320, 640):
         entries.append(Entry(
-            f'retinanet-lcnetv2-{s}', 'det',
+            f'retinanet-lcnetv2-{s}', 'detection',
             lambda size: _det_model('configs/det/retinanet_lcnetv2.py'),
             f'RetinaNet + PPLCNetV2-base (configs/det/retinanet_lcnetv2.py)'
             f', {s}x{s}, network only', size=(s, s)))
         entries.append(Entry(
-            f'retinanet-r50-{s}', 'det',
+            f'retinanet-r50-{s}', 'detection',
             lambda size: _det_model(
                 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'),
             f"mmdet's RetinaNet-R50-FPN, {s}x{s}, network only",
             size=(s, s)))
     entries.append(Entry(
-        'picodet-small-320', 'det',
+        'picodet-small-320', 'detection',
         lambda size: _det_model(
             'configs/det/picodet-style_lcnetv2-small_320_coco.py'),
         'PicoDet-style PPLCNetV2-small, 320x320, network only',
         size=(320, 320)))
     entries.append(Entry(
-        'picodet-base-416', 'det',
+        'picodet-base-416', 'detection',
         lambda size: _det_model(
             'configs/det/picodet-style_lcnetv2-base_416_coco.py'),
         'PicoDet-style PPLCNetV2-base, 416x416, network only',
