@@ -251,3 +251,46 @@ def test_index_of_the_committed_results_is_the_committed_index(tmp_path):
                             str(results)) == 0
     with open(osp.join(REPO, 'docs', 'benchmarks.md')) as f:
         assert (tmp_path / 'benchmarks.md').read_text() == f.read()
+
+
+def test_goal_table_is_read_from_its_data_file(tmp_path):
+    from mmlcnetv2.benchmark import report
+    with open(report.GOALS_FILE) as f:
+        data = json.load(f)
+    assert [(g['numerator'], g['denominator'], g['goal'])
+            for g in data['goals']] == [
+        (g.numerator, g.denominator, g.goal) for g in report.GOALS]
+    # the ratios and the reports use that table, and cite it
+    assert [(g['numerator'], g['denominator'], g['goal'])
+            for g in report.goal_ratios({})] == [
+        (g.numerator, g.denominator, g.goal) for g in report.GOALS]
+    cited = f'Goal table: `{report.GOALS_SOURCE}`'
+    assert osp.samefile(osp.join(REPO, report.GOALS_SOURCE),
+                        report.GOALS_FILE)
+    assert cited in report.to_markdown(report.load_result(OTHER))
+    assert cited in report.to_index({'m': report.load_result(OTHER)})
+    # a bad value is named
+    bad = tmp_path / 'goals.json'
+    data['goals'][0]['goal'] = -1
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match='goal -1 .*positive number'):
+        report.load_goals(str(bad))
+    data['goals'][0].update(goal=1, numerator='lcnetv2-base-fused@fp32')
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="'lcnetv2-base-fused@fp32'.*f32"):
+        report.load_goals(str(bad))
+
+
+def test_zoo_configs_come_from_the_package_configs_root(tmp_path,
+                                                        monkeypatch):
+    """Not from the checkout's path: the zoo asks the package's configs
+    root (mmlcnetv2/.mim when installed), here one without our configs."""
+    from mmlcnetv2 import model_index
+    from mmlcnetv2.benchmark.zoo import load_zoo_config
+    (tmp_path / 'configs' / 'cls').mkdir(parents=True)
+    monkeypatch.setattr(model_index, 'configs_root', lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError,
+                       match='mmlcnetv2::cls/pplcnetv2-small'):
+        get_entries(['lcnetv2-small-fused'])[0].build((64, 64))
+    with pytest.raises(ValueError, match="'configs/det/x.py'.*mmlcnetv2::"):
+        load_zoo_config('configs/det/x.py')

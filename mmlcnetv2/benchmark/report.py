@@ -1,27 +1,75 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""Statistics, the issue's goal ratios, markdown table and plot."""
+"""Statistics, the goal ratios (the data file ``goals.json``), markdown
+table, machines index and plot."""
 import json
-from typing import Dict, List, Optional
+import os.path as osp
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ..names import LEGACY_TASKS, TASKS
+from ..names import BENCHMARK_PRECISIONS, LEGACY_TASKS, TASKS
 from ..utils.atomic import atomic_file
 
-#: (numerator, denominator, goal): each is the median of per-round ratios
-#: of the two rows' round medians (rows are ``model@precision``).
-GOALS = [
-    ('lcnetv2-base-fused@f32', 'paddle-pplcnetv2-base@f32', 1.00),
-    ('lcnetv2-base-fused@bf16', 'paddle-pplcnetv2-base@bf16', 1.00),
-    ('lcnetv2-base-fused@int8', 'lcnetv2-base-fused@f32', 0.40),
-    ('lcnetv2-base-fused@bf16', 'paddle-mobilenetv3-large-x1.25@bf16', 0.83),
-    ('retinanet-lcnetv2-640@f32', 'retinanet-r50-640@f32', 0.75),
-    ('picodet-small-320@f32', 'retinanet-r50-320@f32', 0.10),
-    # Informative (no goal): what fusing buys, and the f32 anchor pair.
-    ('lcnetv2-base-fused@f32', 'lcnetv2-base-unfused@f32', None),
-    ('lcnetv2-base-fused@f32', 'paddle-mobilenetv3-large-x1.25@f32', None),
-    ('retinanet-lcnetv2-320@f32', 'retinanet-r50-320@f32', None),
-]
+#: The goal table: data, beside this module (shipped with the package), read
+#: here and only here; every report cites it by :data:`GOALS_SOURCE`.
+GOALS_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'goals.json')
+GOALS_SOURCE = 'mmlcnetv2/benchmark/goals.json'
+
+
+class Goal(NamedTuple):
+    """One ratio of two rows (``model@precision``): the median of per-round
+    ratios of their round medians, with ``goal`` its bound (``None``:
+    informative only) and ``why`` what it says in words."""
+    numerator: str
+    denominator: str
+    goal: Optional[float]
+    why: str = ''
+
+
+def _check_row_name(name, path: str) -> str:
+    model, sep, precision = str(name).rpartition('@')
+    if not (isinstance(name, str) and sep and model
+            and precision in BENCHMARK_PRECISIONS):
+        raise ValueError(f'{path}: row {name!r} is not model@precision with '
+                         f'a precision in {BENCHMARK_PRECISIONS}')
+    return name
+
+
+def load_goals(path: str = GOALS_FILE
+               ) -> Tuple[List[Goal], List[Tuple[str, str]]]:
+    """The goal ratios and the index's headline rows of a goals file.
+
+    Example:
+        >>> goals, headline = load_goals()
+        >>> goals[0].numerator, goals[0].denominator, goals[0].goal
+        ('lcnetv2-base-fused@f32', 'paddle-pplcnetv2-base@f32', 1.0)
+
+    Raises:
+        ValueError: A row name that is not ``model@precision`` or a goal
+            that is not a positive number or null (names the file and the
+            value).
+    """
+    with open(path) as f:
+        data = json.load(f)
+    goals = []
+    for item in data['goals']:
+        goal = item.get('goal')
+        if goal is not None and not (isinstance(goal, (int, float))
+                                     and goal > 0):
+            raise ValueError(f'{path}: goal {goal!r} of {item} must be a '
+                             'positive number or null')
+        goals.append(Goal(_check_row_name(item['numerator'], path),
+                          _check_row_name(item['denominator'], path),
+                          None if goal is None else float(goal),
+                          item.get('why', '')))
+    headline = [(_check_row_name(item['row'], path), item['label'])
+                for item in data['headline_rows']]
+    return goals, headline
+
+
+#: The goal ratios, and the index's latency rows ``(model@precision,
+#: label)``, of :data:`GOALS_FILE`.
+GOALS, HEADLINE_ROWS = load_goals()
 
 
 def row_task(row: Dict) -> str:
@@ -77,10 +125,10 @@ def pair_ratio(a: Dict, b: Dict) -> Dict:
 
 
 def goal_ratios(rows: Dict[str, Dict]) -> List[Dict]:
-    """Every pair of :data:`GOALS`; a pair with a missing/skipped row says
-    which row, instead of a number."""
+    """Every pair of :data:`GOALS` (read from :data:`GOALS_FILE`); a pair
+    with a missing/skipped row says which row, instead of a number."""
     out = []
-    for num, den, goal in GOALS:
+    for num, den, goal, _ in GOALS:
         item = dict(numerator=num, denominator=den, goal=goal)
         missing = [n for n in (num, den)
                    if n not in rows or 'latency' not in rows[n]]
@@ -140,6 +188,7 @@ def to_markdown(result: Dict) -> str:
         'quantization on random calibration inputs. Detection rows time the '
         'network up to the head outputs (decoding/NMS excluded).', '',
         '## Goals (median of per-round ratios, [min, max] over rounds)', '',
+        f'Goal table: `{GOALS_SOURCE}`.', '',
         '| ratio | goal | measured | spread [min, max] | IQR | met |',
         '| --- | --- | --- | --- | --- | --- |']
     for g in result['ratios']:
@@ -179,17 +228,6 @@ def to_markdown(result: Dict) -> str:
         lines += ['', '## Notes', '']
         lines += [f'- {n}' for n in result['notes']]
     return '\n'.join(lines) + '\n'
-
-
-#: Rows of the index's latency table: (model@precision, label).
-HEADLINE_ROWS = [
-    ('lcnetv2-base-fused@f32', 'PP-LCNetV2-base fused, f32'),
-    ('lcnetv2-base-fused@bf16', 'PP-LCNetV2-base fused, bf16'),
-    ('lcnetv2-base-fused@int8', 'PP-LCNetV2-base fused, int8'),
-    ('paddle-pplcnetv2-base@f32', 'PaddleClas PP-LCNetV2-base, f32'),
-    ('paddle-pplcnetv2-base@bf16', 'PaddleClas PP-LCNetV2-base, bf16'),
-    ('picodet-small-320@f32', 'PicoDet-style small 320, f32'),
-]
 
 
 def _ratio_cell(g: Optional[Dict]) -> str:
@@ -240,8 +278,9 @@ def to_index(results: Dict[str, Dict]) -> str:
             f"→ {m.get('load_average_end')} | "
             f"{results[slug].get('date', '–')} |")
     lines += ['', '## Ratios (median of per-round ratios [min, max]; '
-              '✓/✗ = goal met/missed)', '', head, rule]
-    for num, den, goal in GOALS:
+              '✓/✗ = goal met/missed)', '',
+              f'Goal table: `{GOALS_SOURCE}`.', '', head, rule]
+    for num, den, goal, _ in GOALS:
         label = f'`{num}` / `{den}`' + ('' if goal is None
                                         else f' (goal ≤ {goal:.2f})')
         cells = []

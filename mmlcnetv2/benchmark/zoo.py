@@ -13,6 +13,10 @@ the values) and wraps it as ``tensor -> tensors``:
   anchors); unavailable without ``paddle2onnx``;
 * detection entries: the network up to the head outputs (no decoding/NMS:
   their cost depends on the weights' score distribution, not the network).
+
+Configs are named as in a ``_base_``: ``mmlcnetv2::`` (ours, from the
+package's configs root, :func:`mmlcnetv2.model_index.configs_root`) or
+``mmdet::``, so the zoo works from an installed package as from the checkout.
 """
 import copy
 import importlib.util
@@ -25,8 +29,6 @@ import torch
 import torch.nn as nn
 
 from ..names import check_task
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @dataclass
@@ -107,11 +109,36 @@ def realistic_random_init(model: nn.Module) -> nn.Module:
     return model
 
 
+def load_zoo_config(name: str):
+    """The config ``name`` (``mmlcnetv2::<path>`` or ``mmdet::<path>``, as
+    in a ``_base_``) from the installed packages' configs.
+
+    Example:
+        >>> cfg = load_zoo_config('mmlcnetv2::cls/pplcnetv2-base_8xb256_in1k.py')
+
+    Raises:
+        FileNotFoundError: No such config (names it and the available ones).
+        ValueError: ``name`` has another prefix.
+    """
+    from mmengine.hub import get_config
+    from ..apis.build import load_config
+    from ..model_index import PACKAGE, resolve_config
+    package, sep, relpath = name.partition('::')
+    if sep and package == PACKAGE:
+        # mmengine's get_config would look in site-packages, which is not
+        # where an editable install keeps our configs.
+        return load_config(resolve_config(relpath))
+    if sep and package == 'mmdet':
+        return get_config(name)
+    raise ValueError(f"zoo config {name!r}: expected 'mmlcnetv2::<path>' "
+                     "or 'mmdet::<path>'")
+
+
 def _cls_model(arch: str, fused: bool) -> nn.Module:
-    from ..apis.build import build_model, load_config, reparameterize
+    from ..apis.build import build_model, reparameterize
     from ..deploy.wrappers import ClassifierExport, use_mean_pooling
-    cfg = load_config(
-        osp.join(REPO, f'configs/cls/pplcnetv2-{arch}_8xb256_in1k.py'))
+    cfg = load_zoo_config(
+        f'mmlcnetv2::cls/pplcnetv2-{arch}_8xb256_in1k.py')
     model = realistic_random_init(build_model(cfg))
     if not fused:
         return UnfusedClassifier(model).eval()
@@ -121,14 +148,9 @@ def _cls_model(arch: str, fused: bool) -> nn.Module:
 
 
 def _det_model(config: str, fused: bool = True) -> nn.Module:
-    from mmengine.hub import get_config
-    from ..apis.build import build_model, load_config, reparameterize
+    from ..apis.build import build_model, reparameterize
     from ..deploy.wrappers import use_mean_pooling
-    if config.startswith('mmdet::'):
-        cfg = get_config(config)
-    else:
-        cfg = load_config(osp.join(REPO, config))
-    cfg = copy.deepcopy(cfg)
+    cfg = copy.deepcopy(load_zoo_config(config))
     cfg.model.backbone.init_cfg = None  # random weights, nothing to read
     model = realistic_random_init(build_model(cfg))
     if fused:
@@ -209,8 +231,8 @@ def _entries() -> Dict[str, Entry]:
     for s in (320, 640):
         entries.append(Entry(
             f'retinanet-lcnetv2-{s}', 'detection',
-            lambda size: _det_model('configs/det/retinanet_lcnetv2.py'),
-            f'RetinaNet + PPLCNetV2-base (configs/det/retinanet_lcnetv2.py)'
+            lambda size: _det_model('mmlcnetv2::det/retinanet_lcnetv2.py'),
+            f'RetinaNet + PPLCNetV2-base (mmlcnetv2::det/retinanet_lcnetv2.py)'
             f', {s}x{s}, network only', size=(s, s)))
         entries.append(Entry(
             f'retinanet-r50-{s}', 'detection',
@@ -221,13 +243,13 @@ def _entries() -> Dict[str, Entry]:
     entries.append(Entry(
         'picodet-small-320', 'detection',
         lambda size: _det_model(
-            'configs/det/picodet-style_lcnetv2-small_320_coco.py'),
+            'mmlcnetv2::det/picodet-style_lcnetv2-small_320_coco.py'),
         'PicoDet-style PPLCNetV2-small, 320x320, network only',
         size=(320, 320)))
     entries.append(Entry(
         'picodet-base-416', 'detection',
         lambda size: _det_model(
-            'configs/det/picodet-style_lcnetv2-base_416_coco.py'),
+            'mmlcnetv2::det/picodet-style_lcnetv2-base_416_coco.py'),
         'PicoDet-style PPLCNetV2-base, 416x416, network only',
         size=(416, 416)))
     return {e.name: e for e in entries}
