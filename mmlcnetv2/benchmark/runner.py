@@ -25,9 +25,19 @@ def _progress(total: int, enabled: bool):
                 dynamic_ncols=True)
 
 
-def quantize_int8(ov_model, shape: Sequence[int], count: int = 16):
-    """NNCF's default post-training quantization on random inputs (enough
-    to place the quantizers; the values matter for accuracy, not speed)."""
+def quantize_on_random_inputs(ov_model, shape: Sequence[int],
+                              count: int = 16):
+    """NNCF's default post-training quantization calibrated on ``count``
+    random normal inputs of ``shape``: for timing only.
+
+    Random inputs are enough to place the quantizers, which is all latency
+    depends on; the scales they give are meaningless for accuracy. An int8
+    model to ship is calibrated on real images by ``tools/deploy.py
+    --precision int8`` (:mod:`mmlcnetv2.deploy.quantize`).
+
+    Example:
+        >>> int8 = quantize_on_random_inputs(ov_model, [1, 3, 224, 224])
+    """
     import nncf
     rng = np.random.default_rng(0)
     data = [rng.standard_normal(shape).astype(np.float32)
@@ -138,8 +148,8 @@ def run_benchmark(names: Optional[List[str]] = None,
                 if p == 'bf16' and not machine['bf16_supported']:
                     row['skipped'] = 'CPU has no BF16'
                     continue
-                model = quantize_int8(ov_model, shape) if p == 'int8' \
-                    else ov_model
+                model = (quantize_on_random_inputs(ov_model, shape)
+                         if p == 'int8' else ov_model)
                 c = compile_model(core, model, p, threads)
                 row['used_precision'] = used_precision(c)
                 if p == 'int8':
