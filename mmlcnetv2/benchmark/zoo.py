@@ -114,7 +114,10 @@ def load_zoo_config(name: str):
     in a ``_base_``) from the installed packages' configs.
 
     Example:
-        >>> cfg = load_zoo_config('mmlcnetv2::cls/pplcnetv2-base_8xb256_in1k.py')
+        >>> cfg = load_zoo_config(
+        ...     'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py')
+        >>> cfg = load_zoo_config(
+        ...     'mmlcnetv2::cls/pplcnetv2-base_8xb256_in1k.py')
 
     Raises:
         FileNotFoundError: No such config (names it and the available ones).
