@@ -294,3 +294,20 @@ def test_zoo_configs_come_from_the_package_configs_root(tmp_path,
         get_entries(['lcnetv2-small-fused'])[0].build((64, 64))
     with pytest.raises(ValueError, match="'configs/det/x.py'.*mmlcnetv2::"):
         load_zoo_config('configs/det/x.py')
+
+
+def test_index_checks_ratios_against_the_goal_table(monkeypatch):
+    """A goal changed in the table shows in the index rebuilt from the
+    saved results (they keep the goal they were run with)."""
+    from mmlcnetv2.benchmark import report
+    pair = ('picodet-small-320@f32', 'retinanet-r50-320@f32')
+    old = report.load_result(OTHER)
+    saved = [g for g in old['ratios']
+             if (g['numerator'], g['denominator']) == pair][0]
+    assert saved['met'] and saved['goal'] == 0.10
+    for goal, mark in ((0.10, '✓'), (saved['median'] / 2, '✗')):
+        monkeypatch.setattr(report, 'GOALS', [report.Goal(*pair, goal)])
+        line = [line for line in report.to_index({'m': old}).splitlines()
+                if line.startswith(f'| `{pair[0]}`')][0]
+        assert line.endswith(f'{mark} |'), line
+        assert f'(goal ≤ {goal:.2f})' in line

@@ -230,12 +230,14 @@ def to_markdown(result: Dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def _ratio_cell(g: Optional[Dict]) -> str:
+def _ratio_cell(g: Optional[Dict], goal: Optional[float]) -> str:
+    """A measured ratio, checked against ``goal`` of today's table (not the
+    goal the run was made with: a changed goal shows in the index)."""
     if g is None:
         return '–'
     if 'missing' in g:
         return 'not measured'
-    met = '' if g.get('goal') is None else (' ✓' if g['met'] else ' ✗')
+    met = '' if goal is None else (' ✓' if g['median'] <= goal else ' ✗')
     return f"{g['median']:.3f} [{g['min']:.3f}, {g['max']:.3f}]{met}"
 
 
@@ -287,7 +289,7 @@ def to_index(results: Dict[str, Dict]) -> str:
         for slug in slugs:
             found = [g for g in results[slug]['ratios']
                      if (g['numerator'], g['denominator']) == (num, den)]
-            cells.append(_ratio_cell(found[0] if found else None))
+            cells.append(_ratio_cell(found[0] if found else None, goal))
         lines.append(f"| {label} | {' | '.join(cells)} |")
     lines += ['', '## Latency (median) and throughput (median [min, max] '
               'over rounds)', '', head, rule]
