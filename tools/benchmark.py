@@ -116,9 +116,8 @@ def main(argv=None):
     args = parse_args(argv)
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
-    from mmlcnetv2.benchmark import ENTRIES, plot, run_benchmark, to_markdown
-    from mmlcnetv2.benchmark.report import write_atomic
     if args.list:
+        from mmlcnetv2.benchmark import ENTRIES
         for name, entry in ENTRIES.items():
             print(f'{name:34s} {entry.task:14s} {entry.description}')
         return 0
@@ -129,6 +128,9 @@ def main(argv=None):
                   f'{results_dir}', file=sys.stderr)
             return 2
         return write_index(args.index, results_dir)
+    # torch and OpenVINO only now: --index alone needs neither
+    from mmlcnetv2.benchmark import plot, run_benchmark, to_markdown
+    from mmlcnetv2.benchmark.report import write_atomic
     result = run_benchmark(
         args.models, args.precisions, threads=args.threads,
         rounds=args.rounds, iters=args.iters, round_time=args.round_time,
