@@ -64,8 +64,7 @@ def main(argv=None) -> int:
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.deploy import export
-    from mmlcnetv2.utils.upstream_warnings import \
-        ignore_known_upstream_warnings
+    from mmlcnetv2.compat import ignore_known_upstream_warnings
     ignore_known_upstream_warnings()
     if args.calib < 1:
         print(f'error: --calib must be >= 1, got {args.calib}',
