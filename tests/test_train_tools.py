@@ -9,8 +9,9 @@ import torch
 from mmengine.config import Config
 
 import mmlcnetv2  # noqa: F401
-from mmlcnetv2.apis.checks import UserInputError, check_dataset
-from mmlcnetv2.apis.runner_setup import merge_cfg_options, setup_amp
+from mmlcnetv2.cli.checks import check_dataset
+from mmlcnetv2.cli.runner_setup import merge_cfg_options, setup_amp
+from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT, write_tiny_config
 from tiny_classification import tiny_model_cfg
 from tools import test as test_tool

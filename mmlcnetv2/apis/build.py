@@ -1,5 +1,5 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""Config loading and model building shared by the command-line tools."""
+"""Config loading and model building, for Python users and the tools alike."""
 import copy
 import os.path as osp
 from typing import Optional

@@ -82,7 +82,7 @@ def main(argv=None) -> int:
 
     import mmlcnetv2  # noqa: F401
     from mmlcnetv2.apis import load_config
-    from mmlcnetv2.apis.runner_setup import merge_cfg_options
+    from mmlcnetv2.cli.runner_setup import merge_cfg_options
     from mmlcnetv2.utils.denormals import configure_denormals
     configure_denormals()  # 'keep'
     cfg = load_config(args.config)
