@@ -18,4 +18,8 @@ class UserInputError(ValueError):
 class MissingExtraError(UserInputError, ModuleNotFoundError):
     """A config or module needs an optional dependency that is not
     installed; the message names the ``pip install 'mmlcnetv2[extra]'``
-    that provides it."""
+    that provides it, ``name`` the missing package (as ImportError's)."""
+
+    def __init__(self, message: str, package: str) -> None:
+        super().__init__(message)
+        self.name = package

@@ -9,6 +9,7 @@ from mmengine.config import Config, DictAction  # noqa: F401  (re-export)
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
+from ..extras import explain_config_error, require_for_config
 from ..utils.safe_load import explain_refusal
 
 
@@ -18,10 +19,20 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     Args:
         path (str): The config file.
         cfg_options (dict, optional): ``--cfg-options`` overrides.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        MissingExtraError: The config needs mmdet or mmseg, which is not
+            installed (names the extra to install).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Config file not found: {path!r}')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except ImportError as e:  # e.g. an mmdet:: base without mmdet
+        explain_config_error(path, e)
+        raise
+    require_for_config(cfg, path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -39,7 +50,10 @@ def build_model(cfg: Config,
         FileNotFoundError: ``checkpoint`` does not exist.
         UnsafeCheckpointError: safe loading refused ``checkpoint``.
         RuntimeError: ``checkpoint`` does not fit the model.
+        MissingExtraError: The config needs mmdet or mmseg, which is not
+            installed.
     """
+    require_for_config(cfg, cfg.filename or 'the config')
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model_cfg = copy.deepcopy(cfg.model)
     # mmpretrain configs keep the normalization in a top-level
