@@ -23,3 +23,9 @@ class MissingExtraError(UserInputError, ModuleNotFoundError):
     def __init__(self, message: str, package: str) -> None:
         super().__init__(message)
         self.name = package
+
+
+class CheckpointMismatchError(UserInputError, RuntimeError):
+    """A checkpoint that does not fit the model of the config (strict
+    loading failed). A RuntimeError too, as torch's and mmengine's
+    strict-loading errors are."""

@@ -75,9 +75,8 @@ def write_index(index: str, results_dir: str) -> int:
             with open(osp.join(results_dir, name)) as f:
                 results[name[:-len('.json')]] = json.load(f)
     if not results:
-        print(f'error: no machine results (*.json) in {results_dir}',
-              file=sys.stderr)
-        return 2
+        from mmlcnetv2.cli import bad_input
+        return bad_input(f'no machine results (*.json) in {results_dir}')
     write_atomic(to_index(results), index)
     print(f'index of {len(results)} machine(s): {index}')
     return 0
@@ -116,8 +115,10 @@ def main(argv=None):
     args = parse_args(argv)
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
-    from mmlcnetv2.benchmark import ENTRIES, plot, run_benchmark, to_markdown
+    from mmlcnetv2.benchmark import (ENTRIES, get_entries, plot,
+                                     run_benchmark, to_markdown)
     from mmlcnetv2.benchmark.report import write_atomic
+    from mmlcnetv2.cli import bad_input
     if args.list:
         for name, entry in ENTRIES.items():
             print(f'{name:34s} {entry.task:4s} {entry.description}')
@@ -125,10 +126,13 @@ def main(argv=None):
     results_dir = args.save or (args.index and args.index[:-len('.md')])
     if args.index and not args.save:
         if not osp.isdir(results_dir):
-            print(f'error: --index {args.index}: no results folder '
-                  f'{results_dir}', file=sys.stderr)
-            return 2
+            return bad_input(f'--index {args.index}: no results folder '
+                             f'{results_dir}')
         return write_index(args.index, results_dir)
+    try:
+        get_entries(args.models)
+    except ValueError as e:  # an unknown --models name (lists the known)
+        return bad_input(e)
     result = run_benchmark(
         args.models, args.precisions, threads=args.threads,
         rounds=args.rounds, iters=args.iters, round_time=args.round_time,

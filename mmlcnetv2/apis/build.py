@@ -9,6 +9,7 @@ from mmengine.config import Config, DictAction  # noqa: F401  (re-export)
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
+from ..errors import CheckpointMismatchError
 from ..extras import explain_config_error, require_for_config
 from ..utils.safe_load import explain_refusal
 
@@ -49,7 +50,8 @@ def build_model(cfg: Config,
     Raises:
         FileNotFoundError: ``checkpoint`` does not exist.
         UnsafeCheckpointError: safe loading refused ``checkpoint``.
-        RuntimeError: ``checkpoint`` does not fit the model.
+        CheckpointMismatchError: ``checkpoint`` does not fit the model (a
+            RuntimeError; one line, strict loading's message shortened).
         MissingExtraError: The config needs mmdet or mmseg, which is not
             installed.
     """
@@ -65,9 +67,21 @@ def build_model(cfg: Config,
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
         with explain_refusal(checkpoint):
-            load_checkpoint(model, checkpoint, map_location='cpu',
-                            strict=True)
+            try:
+                load_checkpoint(model, checkpoint, map_location='cpu',
+                                strict=True)
+            except RuntimeError as e:
+                raise CheckpointMismatchError(
+                    f'checkpoint {checkpoint!r} does not fit the model: '
+                    f'{_one_line(e)}') from e
     return model.to(device).eval()
+
+
+def _one_line(error: BaseException, limit: int = 600) -> str:
+    """``error``'s message on one line, cut after ``limit`` characters
+    (strict loading lists every missing key of a model)."""
+    text = ' '.join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + ' ...'
 
 
 def reparameterize(model: nn.Module) -> int:

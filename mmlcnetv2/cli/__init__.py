@@ -23,7 +23,9 @@ Example:
     2
 """
 import sys
-from typing import Union
+from typing import Optional, Union
+
+from ..errors import UserInputError
 
 OK = 0
 FAILURE = 1
@@ -44,3 +46,19 @@ def failure(error: Union[str, BaseException]) -> int:
     """Print ``error: <message>`` on stderr; return :data:`FAILURE`."""
     _report(error)
     return FAILURE
+
+
+def is_bad_input(error: Optional[BaseException]) -> bool:
+    """Whether ``error``, or one it was raised from, is a
+    :class:`~mmlcnetv2.errors.UserInputError` (library code may wrap one
+    in a RuntimeError that adds context)."""
+    while error is not None:
+        if isinstance(error, UserInputError):
+            return True
+        error = error.__cause__
+    return False
+
+
+def bad_input_or_failure(error: BaseException) -> int:
+    """:func:`bad_input` if :func:`is_bad_input`, else :func:`failure`."""
+    return bad_input(error) if is_bad_input(error) else failure(error)
