@@ -1,22 +1,24 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Every change this package makes to its dependencies, in one place.
 
-``import mmlcnetv2`` calls :func:`install` and nothing else has an
-import-time side effect. Each patch below says what upstream behaviour it
+``import mmlcnetv2`` calls :func:`install`; nothing else in the package
+changes a dependency (registering our modules in mmengine's registries is
+mmengine's own way, not a patch). Each patch below says what upstream behaviour it
 works around, for which upstream version it was written, and how to remove
 it. All are idempotent (a second ``install()`` changes nothing) and none
 imports torch, mmcv or mmpretrain itself: the ones that concern those run
 when the user's code imports them (:func:`when_imported`).
 
-==========================  ============================  ==================
-patch                       upstream                      triggered
-==========================  ============================  ==================
-registry first miss         mmengine 0.10.7 ``Registry``  ``install()``
-``mmlcnetv2::`` configs     mmengine 0.10.7 ``Config``    ``install()``
-safe-load allowlist         torch >= 2.6, mmengine 0.10.7 ``import torch``
-ModelHub index              mmpretrain 1.2.0 ``ModelHub`` ``import mmpretrain``
-known-harmless warnings     openvino 2024+, mmdet 3.3.0   ``tools/deploy.py``
-==========================  ============================  ==================
+The patches (upstream, version; when applied):
+
+- registry first miss: mmengine 0.10.7 ``Registry``; ``install()``;
+- ``mmlcnetv2::`` config bases: mmengine 0.10.7 ``Config``; ``install()``;
+- safe-load allowlist: torch >= 2.6 with mmengine 0.10.7 checkpoints; when
+  torch is imported;
+- ModelHub index: mmpretrain 1.2.0 ``ModelHub``; when mmpretrain is
+  imported;
+- known-harmless warnings: OpenVINO 2024+, mmdet 3.3.0; by
+  ``tools/deploy.py`` (not at import).
 
 Example:
     >>> import mmlcnetv2  # calls mmlcnetv2.compat.install()
