@@ -1,5 +1,5 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""Config loading and model building shared by the command-line tools."""
+"""Config loading and model building, for Python users and the tools alike."""
 import copy
 import os.path as osp
 from typing import Optional
@@ -9,6 +9,8 @@ from mmengine.config import Config, DictAction  # noqa: F401  (re-export)
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
+from ..errors import CheckpointMismatchError
+from ..extras import explain_config_error, require_for_config
 from ..utils.safe_load import explain_refusal
 
 
@@ -18,10 +20,20 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     Args:
         path (str): The config file.
         cfg_options (dict, optional): ``--cfg-options`` overrides.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        MissingExtraError: The config needs mmdet or mmseg, which is not
+            installed (names the extra to install).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Config file not found: {path!r}')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except ImportError as e:  # e.g. an mmdet:: base without mmdet
+        explain_config_error(path, e)
+        raise
+    require_for_config(cfg, path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -38,8 +50,12 @@ def build_model(cfg: Config,
     Raises:
         FileNotFoundError: ``checkpoint`` does not exist.
         UnsafeCheckpointError: safe loading refused ``checkpoint``.
-        RuntimeError: ``checkpoint`` does not fit the model.
+        CheckpointMismatchError: ``checkpoint`` does not fit the model (a
+            RuntimeError; one line, strict loading's message shortened).
+        MissingExtraError: The config needs mmdet or mmseg, which is not
+            installed.
     """
+    require_for_config(cfg, cfg.filename or 'the config')
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model_cfg = copy.deepcopy(cfg.model)
     # mmpretrain configs keep the normalization in a top-level
@@ -51,9 +67,21 @@ def build_model(cfg: Config,
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
         with explain_refusal(checkpoint):
-            load_checkpoint(model, checkpoint, map_location='cpu',
-                            strict=True)
+            try:
+                load_checkpoint(model, checkpoint, map_location='cpu',
+                                strict=True)
+            except RuntimeError as e:
+                raise CheckpointMismatchError(
+                    f'checkpoint {checkpoint!r} does not fit the model: '
+                    f'{_one_line(e)}') from e
     return model.to(device).eval()
+
+
+def _one_line(error: BaseException, limit: int = 600) -> str:
+    """``error``'s message on one line, cut after ``limit`` characters
+    (strict loading lists every missing key of a model)."""
+    text = ' '.join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + ' ...'
 
 
 def reparameterize(model: nn.Module) -> int:

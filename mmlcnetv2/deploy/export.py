@@ -19,7 +19,7 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
 from ..apis.build import build_model, load_config, reparameterize
-from ..apis.checks import UserInputError
+from ..errors import UserInputError
 from ..utils.atomic import atomic_update
 from .meta import (FORMAT_VERSION, class_names, default_shape,
                    preprocess_spec, register_scope, rescale_steps, save_meta, task_of)
