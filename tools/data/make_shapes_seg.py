@@ -26,66 +26,28 @@ into place only when complete, so an interrupted run leaves no half-written
 dataset; an existing dataset written with the same arguments is kept.
 """
 import argparse
-import math
 import os
 import os.path as osp
 import sys
-from typing import Optional, Tuple
+from typing import Tuple
 
 import cv2
 import numpy as np
 
 from mmlcnetv2.utils.atomic import write_dir_once
 
-CLASSES: Tuple[str, ...] = ('background', 'circle', 'square', 'triangle',
-                            'star')
-# Bumped whenever the drawing changes, so stale data is regenerated.
-FORMAT_VERSION = 2
+try:  # imported as tools.data.make_shapes_seg (the tests)
+    from .shapes_drawing import SHAPES, background, random_shape
+except ImportError:  # run as a script, or imported from tools/data
+    from shapes_drawing import SHAPES, background, random_shape
 
-
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A textured BGR background: gradient + stripes or blobs + noise."""
-    c0, c1 = rng.uniform(30, 225, 3), rng.uniform(30, 225, 3)
-    angle = rng.uniform(0, 2 * math.pi)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    t = np.cos(angle) * xx + np.sin(angle) * yy
-    t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
-    img = c0[None, None] * (1 - t[..., None]) + c1[None, None] * t[..., None]
-    kind = rng.integers(3)
-    if kind == 0:  # stripes
-        period, phase, a = (rng.uniform(6, 30), rng.uniform(0, 2 * math.pi),
-                            rng.uniform(0, math.pi))
-        s = np.sin((np.cos(a) * xx + np.sin(a) * yy) * size / period * 2 *
-                   math.pi + phase)
-        img += (s * rng.uniform(8, 30))[..., None]
-    elif kind == 1:  # soft blobs
-        for _ in range(rng.integers(3, 9)):
-            cx, cy = rng.uniform(0, 1, 2)
-            r = rng.uniform(0.05, 0.3)
-            blob = np.exp(-((xx - cx)**2 + (yy - cy)**2) / (2 * r * r))
-            img += blob[..., None] * rng.uniform(-50, 50, 3)[None, None]
-    img += rng.normal(0, rng.uniform(3, 12), img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def _polygon(cls: str, cx: float, cy: float, r: float,
-             rot: float) -> Optional[np.ndarray]:
-    """The outline of a shape of circumradius ``r``; None for a circle."""
-    if cls == 'circle':
-        return None
-    if cls == 'square':
-        angles = rot + np.arange(4) * math.pi / 2
-        radii = np.full(4, r)
-    elif cls == 'triangle':
-        angles = rot + np.arange(3) * 2 * math.pi / 3
-        radii = np.full(3, r)
-    elif cls == 'star':
-        angles = rot + np.arange(10) * math.pi / 5
-        radii = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
-    else:
-        raise ValueError(f'unknown shape class {cls!r}; known: {CLASSES[1:]}')
-    return np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)],
-                    axis=1)
+CLASSES: Tuple[str, ...] = ('background', ) + SHAPES
+# Bumped whenever what is written changes (here or in shapes_drawing.py),
+# so stale data is regenerated. 3: the drawing shared with make_shapes.py
+# (its background colours and textures, squares upright at rotation 0).
+FORMAT_VERSION = 3
+# Circumradius as a fraction of the image side: diameters of 16%..44%.
+RADIUS = (0.08, 0.22)
 
 
 def _class_color(rng: np.random.Generator, label: int, mean: np.ndarray
@@ -117,27 +79,17 @@ def draw_sample(rng: np.random.Generator, size: int,
         >>> img.shape, mask.shape, int(mask.max()) < len(CLASSES)
         ((64, 64, 3), (64, 64), True)
     """
-    img = _background(rng, size)
+    img = background(rng, size)
     mask = np.zeros((size, size), np.uint8)
     for _ in range(rng.integers(1, max_objects + 1)):
-        label = int(rng.integers(1, len(CLASSES)))
-        r = size * rng.uniform(0.08, 0.22)
-        cx, cy = rng.uniform(r * 0.6, size - r * 0.6, 2)
-        poly = _polygon(CLASSES[label], cx, cy, r, rng.uniform(0, 2 * math.pi))
-        x1, y1 = max(int(cx - r), 0), max(int(cy - r), 0)
-        patch = img[y1:int(cy + r) + 1, x1:int(cx + r) + 1]
+        shape = random_shape(rng, size, RADIUS)
+        label = CLASSES.index(shape.kind)
+        x1, y1 = max(int(shape.cx - shape.r), 0), max(int(shape.cy - shape.r),
+                                                      0)
+        patch = img[y1:int(shape.cy + shape.r) + 1,
+                    x1:int(shape.cx + shape.r) + 1]
         color = _class_color(rng, label, patch.reshape(-1, 3).mean(0))
-        # Anti-aliased edges in the image, hard edges in the mask (a pixel
-        # has one class); both from the same sub-pixel geometry.
-        if poly is None:
-            center = (int(round(cx * 16)), int(round(cy * 16)))
-            radius = int(round(r * 16))
-            cv2.circle(img, center, radius, color, -1, cv2.LINE_AA, shift=4)
-            cv2.circle(mask, center, radius, label, -1, cv2.LINE_8, shift=4)
-        else:
-            pts = [np.round(poly * 16).astype(np.int32)]
-            cv2.fillPoly(img, pts, color, cv2.LINE_AA, shift=4)
-            cv2.fillPoly(mask, pts, label, cv2.LINE_8, shift=4)
+        shape.fill(img, color, mask, label)
     return img, mask
 
 
