@@ -11,6 +11,7 @@ import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config
 from mmlcnetv2.deploy import OpenVINOInferencer, export
 from mmlcnetv2.deploy.meta import register_scope
+from mmlcnetv2.utils.batchnorm import randomize_bn
 
 ov = pytest.importorskip('openvino')
 
@@ -51,11 +52,9 @@ def _random_segmentor(root, config: str, **export_kwargs) -> dict:
     register_scope(cfg)
     torch.manual_seed(0)
     model = build_model(cfg)
+    randomize_bn(model, mean_std=0.3, var_range=(0.5, 2.0))
     for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-        elif isinstance(m, torch.nn.Conv2d):
+        if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.normal_(m.weight, std=0.3)
     ckpt = root / 'seg.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)

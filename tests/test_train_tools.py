@@ -12,7 +12,7 @@ import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis.checks import UserInputError, check_dataset
 from mmlcnetv2.apis.runner_setup import merge_cfg_options, setup_amp
 from test_train_helpers import ROOT, write_tiny_config
-from tiny_classification import tiny_model_cfg
+from helpers import tiny_model_cfg
 from tools import test as test_tool
 from tools import train as train_tool
 from tools.data.make_digits import make_digits
