@@ -2,10 +2,10 @@
 
 - :func:`one_thread`: a module fixture that runs a test file on one torch
   thread; :func:`snapshot`: the files of a folder, to compare;
-- :data:`CLASSIFIER`, :data:`RETINANET`: the deploy tests' tiny configs, as
-  config text: the tests write them to files, as a user's config is one, and
-  a test that needs another variant inherits one with ``_base_`` and
-  overrides what it changes;
+- :data:`CLASSIFIER`, :data:`RETINANET`, :data:`SEGMENTOR`: the deploy
+  tests' tiny configs, as config text: the tests write them to files, as a
+  user's config is one, and a test that needs another variant inherits one
+  with ``_base_`` and overrides what it changes;
 - :class:`RandomImages`, :func:`tiny_model_cfg`, :func:`tiny_runner_cfg`: a
   tiny in-memory classification task for tests that need a real Runner
   (``custom_imports=['helpers']`` registers the dataset).
@@ -131,6 +131,34 @@ test_pipeline = [
 test_dataloader = dict(dataset=dict(
     type='CocoDataset', metainfo=dict(classes=('square', 'circle')),
     pipeline=test_pipeline))
+"""
+
+#: An mmseg encoder-decoder (FCN head) with 4 classes, 96x96 test resize.
+SEGMENTOR = """
+default_scope = 'mmseg'
+custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=dict(type='SegDataPreProcessor',
+                           mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
+                           pad_val=0, seg_pad_val=255, size=(64, 64)),
+    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
+                                              depths=[1, 1, 1, 1]),
+                  out_indices=(1, 2, 3)),
+    decode_head=dict(type='FCNHead', in_channels=128, in_index=1,
+                     channels=16, num_convs=1, concat_input=False,
+                     num_classes=4, align_corners=False,
+                     loss_decode=dict(type='CrossEntropyLoss')),
+    test_cfg=dict(mode='whole'))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(96, 96), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs')]
+test_dataloader = dict(dataset=dict(
+    type='BaseSegDataset',
+    metainfo=dict(classes=('bg', 'a', 'b', 'c')), pipeline=test_pipeline))
 """
 
 
