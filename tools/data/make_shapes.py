@@ -24,7 +24,6 @@ Rerunnable: the data is written to a temporary sibling directory and renamed
 into place only when complete, so an interrupted run leaves no half-written
 dataset; an existing dataset written with the same arguments is kept.
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -34,15 +33,13 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from mmlcnetv2.utils.atomic import write_dir_once
-
 try:  # imported as tools.data.make_shapes (the tests)
-    from .shapes_drawing import SHAPES, background, random_shape
+    from . import shapes_common
 except ImportError:  # run as a script, or imported from tools/data
-    from shapes_drawing import SHAPES, background, random_shape
+    import shapes_common
 
-CLASSES: Tuple[str, ...] = SHAPES
-# Bumped whenever what is written changes (here or in shapes_drawing.py),
+CLASSES: Tuple[str, ...] = shapes_common.SHAPES
+# Bumped whenever what is written changes (here or in shapes_common.py),
 # so stale data is regenerated.
 FORMAT_VERSION = 1
 # An object may overlap the union of earlier boxes by at most this IoU, so
@@ -79,13 +76,13 @@ def _contrasting_color(rng: np.random.Generator, img: np.ndarray,
 def draw_image(rng: np.random.Generator, size: int, max_objects: int
                ) -> Tuple[np.ndarray, List[Dict]]:
     """One image and its objects (``cls``, ``bbox`` xyxy, ``polygon``)."""
-    img = background(rng, size)
+    img = shapes_common.background(rng, size)
     objects: List[Dict] = []
     n = 0 if rng.random() < EMPTY_IMAGE_PROB else rng.integers(1, max_objects
                                                                + 1)
     for _ in range(n):
         for _attempt in range(30):
-            shape = random_shape(rng, size, RADIUS)
+            shape = shapes_common.random_shape(rng, size, RADIUS)
             x1, y1, x2, y2 = shape.box()
             box = [max(0.0, x1), max(0.0, y1), min(float(size), x2),
                    min(float(size), y2)]
@@ -177,50 +174,16 @@ def make_shapes(out: str = 'data/shapes',
         >>> make_shapes('/tmp/shapes', num_train=4, num_val=2)
         True
     """
-    for name, value, low in (('num_train', num_train, 1),
-                             ('num_val', num_val, 1),
-                             ('img_size', img_size, 64),
-                             ('max_objects', max_objects, 1)):
-        if value < low:
-            raise ValueError(f'{name} must be >= {low}, got {value}')
-    meta = dict(format_version=FORMAT_VERSION, classes=list(CLASSES),
-                num_train=num_train, num_val=num_val, img_size=img_size,
-                max_objects=max_objects, seed=seed)
-
-    def write(tmp: str) -> None:
-        write_split(tmp, 'train', num_train, img_size, seed, max_objects)
-        write_split(tmp, 'val', num_val, img_size, seed, max_objects)
-
-    return write_dir_once(out, meta, write, force)
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Write the shapes detection dataset (COCO format).')
-    parser.add_argument('--out', default='data/shapes', help='output dir')
-    parser.add_argument('--num-train', type=int, default=800)
-    parser.add_argument('--num-val', type=int, default=100)
-    parser.add_argument('--img-size', type=int, default=256)
-    parser.add_argument('--max-objects', type=int, default=5)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--force', action='store_true',
-                        help='regenerate even if the same data is present')
-    return parser.parse_args(argv)
+    return shapes_common.write_dataset(
+        out, write_split, FORMAT_VERSION, CLASSES, num_train, num_val,
+        img_size, max_objects, seed, force, min_img_size=64)
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        wrote = make_shapes(args.out, args.num_train, args.num_val,
-                            args.img_size, args.max_objects, args.seed,
-                            args.force)
-    except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    print(f'{"wrote" if wrote else "kept existing"} shapes dataset at '
-          f'{args.out} ({args.num_train} train / {args.num_val} val images, '
-          f'classes: {", ".join(CLASSES)})')
-    return 0
+    return shapes_common.main(
+        argv, make_shapes, 'Write the shapes detection dataset (COCO format).',
+        'shapes', CLASSES, out='data/shapes', num_train=800, num_val=100,
+        img_size=256)
 
 
 if __name__ == '__main__':

@@ -25,7 +25,6 @@ Rerunnable: the data is written to a temporary sibling directory and renamed
 into place only when complete, so an interrupted run leaves no half-written
 dataset; an existing dataset written with the same arguments is kept.
 """
-import argparse
 import os
 import os.path as osp
 import sys
@@ -34,15 +33,13 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-from mmlcnetv2.utils.atomic import write_dir_once
-
 try:  # imported as tools.data.make_shapes_seg (the tests)
-    from .shapes_drawing import SHAPES, background, random_shape
+    from . import shapes_common
 except ImportError:  # run as a script, or imported from tools/data
-    from shapes_drawing import SHAPES, background, random_shape
+    import shapes_common
 
-CLASSES: Tuple[str, ...] = ('background', ) + SHAPES
-# Bumped whenever what is written changes (here or in shapes_drawing.py),
+CLASSES: Tuple[str, ...] = ('background', ) + shapes_common.SHAPES
+# Bumped whenever what is written changes (here or in shapes_common.py),
 # so stale data is regenerated. 3: the drawing shared with make_shapes.py
 # (its background colours and textures, squares upright at rotation 0).
 FORMAT_VERSION = 3
@@ -79,10 +76,10 @@ def draw_sample(rng: np.random.Generator, size: int,
         >>> img.shape, mask.shape, int(mask.max()) < len(CLASSES)
         ((64, 64, 3), (64, 64), True)
     """
-    img = background(rng, size)
+    img = shapes_common.background(rng, size)
     mask = np.zeros((size, size), np.uint8)
     for _ in range(rng.integers(1, max_objects + 1)):
-        shape = random_shape(rng, size, RADIUS)
+        shape = shapes_common.random_shape(rng, size, RADIUS)
         label = CLASSES.index(shape.kind)
         x1, y1 = max(int(shape.cx - shape.r), 0), max(int(shape.cy - shape.r),
                                                       0)
@@ -140,51 +137,17 @@ def make_shapes_seg(out: str = 'data/shapes_seg',
         >>> make_shapes_seg('/tmp/shapes_seg', num_train=4, num_val=2)
         True
     """
-    for name, value, low in (('num_train', num_train, 1),
-                             ('num_val', num_val, 1),
-                             ('img_size', img_size, 32),
-                             ('max_objects', max_objects, 1)):
-        if value < low:
-            raise ValueError(f'{name} must be >= {low}, got {value}')
-    meta = dict(format_version=FORMAT_VERSION, classes=list(CLASSES),
-                num_train=num_train, num_val=num_val, img_size=img_size,
-                max_objects=max_objects, seed=seed)
-
-    def write(tmp: str) -> None:
-        write_split(tmp, 'train', num_train, img_size, seed, max_objects)
-        write_split(tmp, 'val', num_val, img_size, seed, max_objects)
-
-    return write_dir_once(out, meta, write, force)
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Write the shapes segmentation dataset (image + PNG '
-        'mask folders).')
-    parser.add_argument('--out', default='data/shapes_seg', help='output dir')
-    parser.add_argument('--num-train', type=int, default=400)
-    parser.add_argument('--num-val', type=int, default=60)
-    parser.add_argument('--img-size', type=int, default=192)
-    parser.add_argument('--max-objects', type=int, default=5)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--force', action='store_true',
-                        help='regenerate even if the same data is present')
-    return parser.parse_args(argv)
+    return shapes_common.write_dataset(
+        out, write_split, FORMAT_VERSION, CLASSES, num_train, num_val,
+        img_size, max_objects, seed, force, min_img_size=32)
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        wrote = make_shapes_seg(args.out, args.num_train, args.num_val,
-                                args.img_size, args.max_objects, args.seed,
-                                args.force)
-    except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    print(f'{"wrote" if wrote else "kept existing"} shapes_seg dataset at '
-          f'{args.out} ({args.num_train} train / {args.num_val} val images, '
-          f'classes: {", ".join(CLASSES)})')
-    return 0
+    return shapes_common.main(
+        argv, make_shapes_seg,
+        'Write the shapes segmentation dataset (image + PNG mask folders).',
+        'shapes_seg', CLASSES, out='data/shapes_seg', num_train=400,
+        num_val=60, img_size=192)
 
 
 if __name__ == '__main__':

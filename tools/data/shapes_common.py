@@ -1,10 +1,12 @@
-"""What the two shapes generators draw: backgrounds and shapes.
+"""What the two shapes generators share: the drawing and the writing.
 
 ``make_shapes.py`` (detection, COCO boxes) and ``make_shapes_seg.py``
 (segmentation, PNG masks) draw the same scenes: circles, squares, triangles
-and stars of random size, position and rotation on textured backgrounds.
-Each generator keeps what is its own (how objects are placed and coloured,
-what is written); this module is the drawing both share.
+and stars of random size, position and rotation on textured backgrounds,
+and write them the same way: a train and a val split, seeded, into a
+folder renamed into place when complete, kept when an identical one is
+there. Each generator keeps what is its own (how objects are placed and
+coloured, what a split's files are); this module is the rest.
 
 A change here changes both datasets: bump ``FORMAT_VERSION`` in both
 generators, so that data written before is regenerated.
@@ -18,12 +20,16 @@ Example:
     >>> img.shape, int(mask.max())
     ((64, 64, 3), 1)
 """
+import argparse
 import math
+import sys
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from mmlcnetv2.utils.atomic import write_dir_once
 
 SHAPES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star')
 # cv2's sub-pixel drawing: coordinates are passed times 2**SHIFT.
@@ -95,7 +101,7 @@ class Shape:
                          self.cy + radii * np.sin(angles)], axis=1)
 
     def box(self) -> Tuple[float, float, float, float]:
-        """The full shape's x1, y1, x2, y2 extent (not clipped to the image)."""
+        """x1, y1, x2, y2 of the whole shape (not clipped to the image)."""
         pts = self.vertices()
         if pts is None:
             return (self.cx - self.r, self.cy - self.r, self.cx + self.r,
@@ -148,3 +154,68 @@ def random_shape(rng: np.random.Generator, size: int,
     cx, cy = rng.uniform(r * 0.6, size - r * 0.6, 2)
     return Shape(kind, float(cx), float(cy), float(r),
                  float(rng.uniform(0, 2 * math.pi)))
+
+
+#: ``write_split(root, split, num, img_size, seed, max_objects)``
+WriteSplit = Callable[[str, str, int, int, int, int], None]
+
+
+def write_dataset(out: str, write_split: WriteSplit, format_version: int,
+                  classes: Sequence[str], num_train: int, num_val: int,
+                  img_size: int, max_objects: int, seed: int, force: bool,
+                  min_img_size: int) -> bool:
+    """Check the arguments, then write both splits into ``out`` with
+    ``write_split`` unless the same dataset is there.
+
+    ``meta.json`` (the arguments and ``format_version``) tells whether it
+    is: see ``mmlcnetv2.utils.atomic.write_dir_once``.
+
+    Returns:
+        bool: True if it wrote the data, False if it kept the existing data.
+
+    Raises:
+        ValueError: a size or count below its minimum, named.
+    """
+    for name, value, low in (('num_train', num_train, 1),
+                             ('num_val', num_val, 1),
+                             ('img_size', img_size, min_img_size),
+                             ('max_objects', max_objects, 1)):
+        if value < low:
+            raise ValueError(f'{name} must be >= {low}, got {value}')
+    meta = dict(format_version=format_version, classes=list(classes),
+                num_train=num_train, num_val=num_val, img_size=img_size,
+                max_objects=max_objects, seed=seed)
+
+    def write(tmp: str) -> None:
+        write_split(tmp, 'train', num_train, img_size, seed, max_objects)
+        write_split(tmp, 'val', num_val, img_size, seed, max_objects)
+
+    return write_dir_once(out, meta, write, force)
+
+
+def main(argv: Optional[Sequence[str]], make: Callable[..., bool],
+         description: str, name: str, classes: Sequence[str], out: str,
+         num_train: int, num_val: int, img_size: int) -> int:
+    """A generator's command line: ``make(out, num_train, num_val,
+    img_size, max_objects, seed, force)`` with the parsed arguments; exit
+    status 2 and one line naming the bad argument on bad input."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--out', default=out, help='output dir')
+    parser.add_argument('--num-train', type=int, default=num_train)
+    parser.add_argument('--num-val', type=int, default=num_val)
+    parser.add_argument('--img-size', type=int, default=img_size)
+    parser.add_argument('--max-objects', type=int, default=5)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--force', action='store_true',
+                        help='regenerate even if the same data is present')
+    args = parser.parse_args(argv)
+    try:
+        wrote = make(args.out, args.num_train, args.num_val, args.img_size,
+                     args.max_objects, args.seed, args.force)
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(f'{"wrote" if wrote else "kept existing"} {name} dataset at '
+          f'{args.out} ({args.num_train} train / {args.num_val} val images, '
+          f'classes: {", ".join(classes)})')
+    return 0
