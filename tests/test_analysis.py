@@ -7,6 +7,7 @@ import torch
 
 from mmlcnetv2.apis import build_model, load_config, reparameterize
 from mmlcnetv2.apis.complexity import count_flops, count_params
+from mmlcnetv2.utils.batchnorm import randomize_bn
 
 CONFIG = 'configs/cls/pplcnetv2-{}_8xb256_in1k.py'
 DEPLOY = 'configs/cls/deploy/pplcnetv2-{}_deploy_8xb256_in1k.py'
@@ -54,10 +55,7 @@ def test_get_flops_cli_missing_config():
 def test_reparameterize_tool_output_loads_into_deploy_config(tmp_path):
     cfg = load_config(CONFIG.format('small'))
     model = build_model(cfg)
-    for m in model.modules():  # non-trivial BN statistics
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_var.uniform_(0.5, 1.5)
-            m.running_mean.normal_(0, 0.1)
+    randomize_bn(model, var_range=(0.5, 1.5))  # non-trivial BN
     ckpt = tmp_path / 'small.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     out_path = tmp_path / 'small_deploy.pth'

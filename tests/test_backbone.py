@@ -8,6 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmlcnetv2.models import PPLCNetV2
 from mmlcnetv2.models.backbones.pplcnetv2 import RepDepthwise
+from mmlcnetv2.utils.batchnorm import randomize_bn
 
 # Stage widths per arch, from the reference's make_divisible(C * 2 * scale).
 STAGE_CHANNELS = {
@@ -16,18 +17,6 @@ STAGE_CHANNELS = {
     'large': (160, 320, 640, 1280),
 }
 STRIDES = (4, 8, 16, 32)
-
-
-def randomize_bn(model, seed=0):
-    """Non-trivial BN statistics, so fusion and parity are really tested."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=gen) * 0.5 + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
-            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
 
 
 def check_norm_state(modules, train_state):

@@ -16,7 +16,7 @@ import torch
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.deploy import OpenVINOInferencer, export
 from mmlcnetv2.deploy.meta import register_scope
-from tiny_configs import RETINANET  # noqa: E402
+from helpers import RETINANET  # noqa: E402
 
 ov = pytest.importorskip('openvino')
 pytestmark = pytest.mark.slow  # a short training run (~1-2 min on 2 cores)

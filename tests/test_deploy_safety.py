@@ -20,7 +20,7 @@ from mmlcnetv2.deploy import OpenVINOInferencer, export
 from mmlcnetv2.deploy.export import files_to_replace
 from mmlcnetv2.deploy.meta import class_names
 from mmlcnetv2.deploy.schema import DeployFormatError, read_meta
-from tiny_configs import CLASSIFIER, RETINANET  # noqa: E402
+from helpers import CLASSIFIER, RETINANET, snapshot  # noqa: E402
 
 pytest.importorskip('openvino')
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'tools'))
@@ -30,7 +30,7 @@ import reparameterize as reparameterize_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LABEL = 670  # the checkpoint's fc bias makes every image this class
-# tiny_configs.CLASSIFIER as an ImageNet classifier without data.
+# helpers.CLASSIFIER as an ImageNet classifier without data.
 CONFIG = """
 _base_ = './tiny_classifier.py'
 model = dict(head=dict(num_classes=1000, mid_channels=32))
@@ -54,17 +54,6 @@ def _write_config(folder, text: str, name: str) -> str:
     path = folder / name
     path.write_text(text.replace('{root}', str(folder)))
     return str(path)
-
-
-def _snapshot(folder):
-    """{relative path: bytes} of every file under ``folder``."""
-    out = {}
-    for parent, _, files in os.walk(folder):
-        for name in files:
-            path = osp.join(parent, name)
-            with open(path, 'rb') as f:
-                out[osp.relpath(path, folder)] = f.read()
-    return out
 
 
 def _mode(path):
@@ -115,12 +104,12 @@ def test_out_refuses_a_folder_that_is_not_an_export(tiny, tmp_path, capsys):
     sibling = tmp_path / 'mine.old'
     sibling.mkdir()
     (sibling / 'keep.txt').write_text('keep')
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     assert _deploy(tiny, out) == 2
     line = _one_line(capsys.readouterr().err)
     assert str(out) in line and 'not an export of tools/deploy.py' in line
     assert 'deploy.json is missing' in line
-    assert _snapshot(tmp_path) == before
+    assert snapshot(tmp_path) == before
     assert sorted(os.listdir(tmp_path)) == ['mine', 'mine.old']
 
 
@@ -181,12 +170,12 @@ def test_failed_export_leaves_the_previous_one(tiny, tmp_path, capsys):
     shutil.copytree(tiny['ir'], out)
     (out / 'vis').mkdir()
     (out / 'vis' / 'photo.png').write_bytes(b'drawn')
-    before = _snapshot(out)
+    before = snapshot(out)
     # int8 calibrates on the train set, which is missing: it fails after
     # the conversion, while the new files are being written.
     assert _deploy(tiny, out, '--precision', 'int8', '--calib', '2') != 0
     assert 'no-imagenet' in capsys.readouterr().err
-    assert _snapshot(out) == before
+    assert snapshot(out) == before
     assert sorted(os.listdir(out)) == ['deploy.json', 'model.bin',
                                        'model.xml', 'vis']
     assert os.listdir(tmp_path) == ['ir']
@@ -371,7 +360,7 @@ def test_train_test_checks_do_not_relay_the_hint(tiny, evil):
     _says_refused(str(info.value), evil)
 
 
-# tiny_configs.RETINANET, narrower, 3 classes, every box kept.
+# helpers.RETINANET, narrower, 3 classes, every box kept.
 DET_CONFIG = """
 _base_ = './tiny_retinanet.py'
 model = dict(

@@ -11,35 +11,10 @@ import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config
 from mmlcnetv2.deploy import OpenVINOInferencer, export
 from mmlcnetv2.deploy.meta import register_scope
+from mmlcnetv2.utils.batchnorm import randomize_bn
+from helpers import SEGMENTOR as CONFIG
 
 ov = pytest.importorskip('openvino')
-
-CONFIG = """
-default_scope = 'mmseg'
-custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(type='SegDataPreProcessor',
-                           mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
-                           pad_val=0, seg_pad_val=255, size=(64, 64)),
-    backbone=dict(type='PPLCNetV2', arch=dict(scale=0.25,
-                                              depths=[1, 1, 1, 1]),
-                  out_indices=(1, 2, 3)),
-    decode_head=dict(type='FCNHead', in_channels=128, in_index=1,
-                     channels=16, num_convs=1, concat_input=False,
-                     num_classes=4, align_corners=False,
-                     loss_decode=dict(type='CrossEntropyLoss')),
-    test_cfg=dict(mode='whole'))
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(96, 96), keep_ratio=True),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs')]
-test_dataloader = dict(dataset=dict(
-    type='BaseSegDataset',
-    metainfo=dict(classes=('bg', 'a', 'b', 'c')), pipeline=test_pipeline))
-"""
 
 
 def _random_segmentor(root, config: str, **export_kwargs) -> dict:
@@ -51,11 +26,9 @@ def _random_segmentor(root, config: str, **export_kwargs) -> dict:
     register_scope(cfg)
     torch.manual_seed(0)
     model = build_model(cfg)
+    randomize_bn(model, mean_std=0.3, var_range=(0.5, 2.0))
     for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-        elif isinstance(m, torch.nn.Conv2d):
+        if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.normal_(m.weight, std=0.3)
     ckpt = root / 'seg.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmlcnetv2  # noqa: F401  (installs the allowlist)
-from tiny_classification import tiny_runner_cfg
+from helpers import tiny_runner_cfg
 
 
 @pytest.fixture(scope='module')

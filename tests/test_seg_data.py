@@ -6,7 +6,6 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, TRANSFORMS
@@ -14,20 +13,11 @@ from mmseg.registry import DATASETS, TRANSFORMS
 import mmlcnetv2  # noqa: F401  (registers CheckSegMap)
 from mmlcnetv2.datasets import CheckSegMap
 from mmlcnetv2.datasets.transforms import SegMapError
+from helpers import one_thread  # noqa: F401  (autouse fixture)
 from tools.data.make_shapes_seg import CLASSES, make_shapes_seg
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(ROOT, 'configs', 'seg', 'lraspp_lcnetv2-small_shapes-demo.py')
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation, and on a
-    shared 2-core machine OpenMP barriers make it many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

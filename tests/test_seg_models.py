@@ -11,6 +11,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 import mmlcnetv2  # noqa: F401  (registers PPLCNetV2, GlobalPoolLRASPPHead)
+from helpers import one_thread  # noqa: F401  (autouse fixture)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG = osp.join(ROOT, 'configs', 'seg')
@@ -22,16 +23,6 @@ CONFIGS = {
     'lraspp_lcnetv2-small_shapes-demo.py': 5,
 }
 DEMO = 'lraspp_lcnetv2-small_shapes-demo.py'
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation, and on a
-    shared 2-core machine OpenMP barriers make it many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 _LOADED = {}

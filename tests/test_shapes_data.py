@@ -5,19 +5,10 @@ import os.path as osp
 
 import pytest
 
+from helpers import snapshot
 from tools.data import make_shapes as ms
 
 TINY = dict(num_train=6, num_val=3, img_size=96, max_objects=4, seed=3)
-
-
-def _files(root):
-    out = {}
-    for d, _, names in os.walk(root):
-        for n in names:
-            p = osp.join(d, n)
-            with open(p, 'rb') as f:
-                out[osp.relpath(p, root)] = f.read()
-    return out
 
 
 @pytest.fixture(scope='module')
@@ -46,12 +37,12 @@ def test_layout_and_valid_coco(tiny):
 def test_deterministic_and_kept_when_present(tiny, tmp_path):
     other = str(tmp_path / 'again')
     assert ms.make_shapes(other, **TINY) is True
-    assert _files(other) == _files(tiny)
+    assert snapshot(other) == snapshot(tiny)
     # Same arguments: kept (the rerun of an interrupted demo skips it) ...
     assert ms.make_shapes(other, **TINY) is False
     # ... different ones (or --force): rewritten, different content.
     assert ms.make_shapes(other, **dict(TINY, seed=4)) is True
-    assert _files(other) != _files(tiny)
+    assert snapshot(other) != snapshot(tiny)
 
 
 def test_interrupted_run_leaves_nothing_half_written(tmp_path, monkeypatch):

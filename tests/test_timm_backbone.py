@@ -8,7 +8,7 @@ import torch
 from mmpretrain.models.backbones import TIMMBackbone
 
 from mmlcnetv2.models import PPLCNetV2
-from test_backbone import randomize_bn
+from mmlcnetv2.utils.batchnorm import randomize_bn
 
 OUT = (1, 2, 3)  # what the detection configs feed their necks
 

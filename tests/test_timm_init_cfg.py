@@ -16,7 +16,7 @@ from mmlcnetv2.cli.checks import check_before_run
 from mmlcnetv2.converters import WeightsError, convert_weights
 from mmlcnetv2.errors import UserInputError
 from mmlcnetv2.models import PPLCNetV2
-from test_backbone import randomize_bn
+from mmlcnetv2.utils.batchnorm import randomize_bn
 
 # The detection test's tiny backbone; timm builds the same one from kwargs.
 TINY = dict(scale=0.25, depths=(1, 1, 1, 1))

@@ -17,7 +17,7 @@ import torch
 
 from mmlcnetv2.apis import build_model, load_config, reparameterize
 from mmlcnetv2.converters import convert_weights
-from test_backbone import randomize_bn
+from mmlcnetv2.utils.batchnorm import randomize_bn
 
 pytestmark = pytest.mark.slow
 

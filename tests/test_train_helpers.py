@@ -16,7 +16,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from tiny_classification import tiny_runner_cfg  # noqa: E402
+from helpers import tiny_runner_cfg  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TESTS = osp.join(ROOT, 'tests')
@@ -70,11 +70,11 @@ def write_tiny_config(path: str, max_iters: int, checkpoint_interval: int,
                       extra_hooks: Optional[List[dict]] = None,
                       **overrides) -> str:
     """A tools/train.py config for the tiny in-memory task of
-    ``tests/tiny_classification.py``, with a test set."""
+    ``tests/helpers.py``, with a test set."""
     work_dir = osp.join(osp.dirname(path), 'work_dir')
     cfg = tiny_runner_cfg(work_dir, max_iters)
     cfg['custom_imports'] = dict(
-        imports=['mmlcnetv2', 'tiny_classification', 'test_train_helpers'],
+        imports=['mmlcnetv2', 'helpers', 'test_train_helpers'],
         allow_failed_imports=False)
     cfg['default_hooks']['checkpoint'] = dict(
         type='CheckpointHook', interval=checkpoint_interval, by_epoch=False)

@@ -15,7 +15,7 @@ from mmlcnetv2.cli.checks import check_dataset
 from mmlcnetv2.cli.runner_setup import merge_cfg_options, setup_amp
 from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT, run_tool, write_tiny_config
-from tiny_classification import tiny_model_cfg
+from helpers import tiny_model_cfg
 from tools import test as test_tool
 from tools import train as train_tool
 from tools.data.make_digits import make_digits

@@ -74,20 +74,24 @@ def build_cfg(args: argparse.Namespace):
     # An interrupted run continues from its last epoch checkpoint.
     cfg.resume = not args.restart
     cfg.load_from = None
-    # Drawn into a temporary directory, renamed when complete (main()).
-    cfg.default_hooks.visualization.update(
-        draw=True, interval=1,
-        test_out_dir=osp.join(osp.abspath(args.work_dir),
-                              'val_pictures.tmp'))
+    # Into a folder that main() names when the test starts.
+    cfg.default_hooks.visualization.update(draw=True, interval=1)
     return cfg
 
 
 def write_json(path: str, data: dict) -> None:
     """Write ``data`` to ``path`` atomically (temp file + rename)."""
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
+    from mmlcnetv2.utils.atomic import atomic_file
+    with atomic_file(path) as tmp, open(tmp, 'w') as f:
         json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+
+
+def _visualization_hook(runner):
+    """The runner's ``DetVisualizationHook`` (the config's
+    ``default_hooks.visualization``)."""
+    from mmdet.engine.hooks import DetVisualizationHook
+    return next(h for h in runner.hooks
+                if isinstance(h, DetVisualizationHook))
 
 
 def _fmt(value) -> str:
@@ -109,11 +113,11 @@ def main(argv=None) -> int:
     import mmlcnetv2  # noqa: F401  (registers PPLCNetV2, safe loading)
     from mmengine.runner import Runner
 
+    from mmlcnetv2.utils.atomic import atomic_dir
+
     if args.restart and osp.isdir(args.work_dir):
         shutil.rmtree(args.work_dir)
     pictures = osp.join(osp.abspath(args.work_dir), 'val_pictures')
-    if osp.isdir(pictures + '.tmp'):  # left by an interrupted run
-        shutil.rmtree(pictures + '.tmp')
     cfg = build_cfg(args)
     runner = Runner.from_cfg(cfg)
     from mmlcnetv2.utils.denormals import describe_denormals
@@ -121,11 +125,12 @@ def main(argv=None) -> int:
     t1 = time.time()
     runner.train()  # with resume: no-op if training already finished
     t2 = time.time()
-    metrics = runner.test()
+    # Drawn into a temporary folder that replaces the previous run's
+    # pictures as a whole, and only once complete.
+    with atomic_dir(pictures) as tmp:
+        _visualization_hook(runner).test_out_dir = tmp
+        metrics = runner.test()
     t3 = time.time()
-    if osp.isdir(pictures):  # the previous run's, replaced as a whole
-        shutil.rmtree(pictures)
-    os.rename(pictures + '.tmp', pictures)
 
     ckpt_file = osp.join(args.work_dir, 'last_checkpoint')
     with open(ckpt_file) as f:

@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 
 from ..names import check_task
+from ..utils.batchnorm import reset_bn
 
 
 @dataclass
@@ -97,16 +98,11 @@ def realistic_random_init(model: nn.Module) -> nn.Module:
                                     nonlinearity='relu')
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-            m.running_mean.zero_()
-            m.running_var.fill_(1.0)
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-    return model
+    return reset_bn(model)
 
 
 def load_zoo_config(name: str):

@@ -1,12 +1,13 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """A picture of the loss and validation metrics, written during training."""
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+
+from ..utils.atomic import atomic_file
 
 
 @HOOKS.register_module()
@@ -106,8 +107,9 @@ class TrainingCurveHook(Hook):
         ax.set_title(osp.basename(runner.work_dir))
         fig.tight_layout()
         path = osp.join(runner.log_dir, self.out_file)
-        tmp = path + '.partial.png'
-        fig.savefig(tmp)
-        plt.close(fig)
-        os.replace(tmp, path)  # never a half-written picture
+        try:  # never a half-written picture
+            with atomic_file(path, suffix='.png') as tmp:
+                fig.savefig(tmp)  # the suffix tells savefig the format
+        finally:
+            plt.close(fig)
         return path

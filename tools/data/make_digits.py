@@ -18,11 +18,11 @@ output is written to a temporary folder and renamed when complete.
 import argparse
 import os
 import os.path as osp
-import shutil
 import sys
-import tempfile
 
 import numpy as np
+
+from mmlcnetv2.utils.atomic import atomic_dir
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -80,11 +80,8 @@ def make_digits(out: str, size: int = 64, val_fraction: float = 0.2,
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     is_val = split_indices(labels, val_fraction, seed)
-    parent = osp.dirname(osp.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.digits-', dir=parent)
     counts = {'train': 0, 'val': 0}
-    try:
+    with atomic_dir(out) as tmp:  # replaces an old ``out`` (--force)
         for i, (digit, label) in enumerate(zip(images, labels)):
             split = 'val' if is_val[i] else 'train'
             folder = osp.join(tmp, split, str(label))
@@ -92,12 +89,6 @@ def make_digits(out: str, size: int = 64, val_fraction: float = 0.2,
             Image.fromarray(to_image(digit, size)).save(
                 osp.join(folder, f'{i:04d}.png'))
             counts[split] += 1
-        if osp.exists(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if osp.exists(tmp):
-            shutil.rmtree(tmp)
     return counts
 
 

@@ -24,73 +24,30 @@ Rerunnable: the data is written to a temporary sibling directory and renamed
 into place only when complete, so an interrupted run leaves no half-written
 dataset; an existing dataset written with the same arguments is kept.
 """
-import argparse
 import json
-import math
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from mmlcnetv2.utils.atomic import write_dir_once
+try:  # imported as tools.data.make_shapes (the tests)
+    from . import shapes_common
+except ImportError:  # run as a script, or imported from tools/data
+    import shapes_common
 
-CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star')
-# Bumped whenever the drawing changes, so stale data is regenerated.
+CLASSES: Tuple[str, ...] = shapes_common.SHAPES
+# Bumped whenever what is written changes (here or in shapes_common.py),
+# so stale data is regenerated.
 FORMAT_VERSION = 1
 # An object may overlap the union of earlier boxes by at most this IoU, so
 # most of every object stays visible (its box is the full shape's extent).
 MAX_IOU = 0.3
 EMPTY_IMAGE_PROB = 0.05
-
-
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A textured BGR background: gradient + stripes/blobs + noise."""
-    c0, c1 = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
-    angle = rng.uniform(0, 2 * math.pi)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    t = (np.cos(angle) * xx + np.sin(angle) * yy)
-    t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
-    img = c0[None, None] * (1 - t[..., None]) + c1[None, None] * t[..., None]
-    kind = rng.integers(3)
-    if kind == 0:  # stripes
-        period = rng.uniform(6, 30)
-        phase = rng.uniform(0, 2 * math.pi)
-        a = rng.uniform(0, math.pi)
-        s = np.sin((np.cos(a) * xx + np.sin(a) * yy) * size / period * 2 *
-                   math.pi + phase)
-        img += (s * rng.uniform(8, 25))[..., None]
-    elif kind == 1:  # soft blobs
-        for _ in range(rng.integers(3, 9)):
-            cx, cy = rng.uniform(0, 1, 2)
-            r = rng.uniform(0.05, 0.3)
-            blob = np.exp(-((xx - cx)**2 + (yy - cy)**2) / (2 * r * r))
-            img += blob[..., None] * rng.uniform(-40, 40, 3)[None, None]
-    # kind == 2: gradient only, plus the noise below
-    img += rng.normal(0, rng.uniform(3, 12), img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def _polygon(cls: str, cx: float, cy: float, r: float,
-             rot: float) -> Optional[np.ndarray]:
-    """The outline of a shape of circumradius ``r``; None for a circle."""
-    if cls == 'circle':
-        return None
-    if cls == 'square':
-        angles = rot + np.arange(4) * math.pi / 2 + math.pi / 4
-        radii = np.full(4, r)
-    elif cls == 'triangle':
-        angles = rot + np.arange(3) * 2 * math.pi / 3
-        radii = np.full(3, r)
-    elif cls == 'star':
-        angles = rot + np.arange(10) * math.pi / 5
-        radii = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
-    else:
-        raise ValueError(f'unknown shape class {cls!r}; known: {CLASSES}')
-    return np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)],
-                    axis=1)
+# Circumradius as a fraction of the image side: diameters of 10%..44%.
+RADIUS = (0.05, 0.22)
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -119,44 +76,25 @@ def _contrasting_color(rng: np.random.Generator, img: np.ndarray,
 def draw_image(rng: np.random.Generator, size: int, max_objects: int
                ) -> Tuple[np.ndarray, List[Dict]]:
     """One image and its objects (``cls``, ``bbox`` xyxy, ``polygon``)."""
-    img = _background(rng, size)
+    img = shapes_common.background(rng, size)
     objects: List[Dict] = []
     n = 0 if rng.random() < EMPTY_IMAGE_PROB else rng.integers(1, max_objects
                                                                + 1)
     for _ in range(n):
         for _attempt in range(30):
-            cls = CLASSES[rng.integers(len(CLASSES))]
-            r = size * rng.uniform(0.05, 0.22)  # 10%..44% of the side
-            # Mostly inside; a shape may be cut by the border a little.
-            cx, cy = rng.uniform(r * 0.6, size - r * 0.6, 2)
-            rot = rng.uniform(0, 2 * math.pi)
-            poly = _polygon(cls, cx, cy, r, rot)
-            pts = (np.array([[cx - r, cy - r], [cx + r, cy + r]])
-                   if poly is None else poly)
-            box = [
-                max(0.0, float(pts[:, 0].min())),
-                max(0.0, float(pts[:, 1].min())),
-                min(float(size), float(pts[:, 0].max())),
-                min(float(size), float(pts[:, 1].max()))
-            ]
+            shape = shapes_common.random_shape(rng, size, RADIUS)
+            x1, y1, x2, y2 = shape.box()
+            box = [max(0.0, x1), max(0.0, y1), min(float(size), x2),
+                   min(float(size), y2)]
             if box[2] - box[0] < 8 or box[3] - box[1] < 8:
                 continue
             if all(_iou(box, o['bbox']) <= MAX_IOU for o in objects):
                 break
         else:
             continue
-        color = _contrasting_color(rng, img, box)
-        if poly is None:
-            cv2.circle(img, (int(round(cx * 16)), int(round(cy * 16))),
-                       int(round(r * 16)), color, -1, cv2.LINE_AA, shift=4)
-            angles = np.linspace(0, 2 * math.pi, 24, endpoint=False)
-            poly = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)],
-                            axis=1)
-        else:
-            cv2.fillPoly(img, [np.round(poly * 16).astype(np.int32)], color,
-                         cv2.LINE_AA, shift=4)
-        poly = np.clip(poly, 0, size)
-        objects.append(dict(cls=cls, bbox=box, polygon=poly))
+        shape.fill(img, _contrasting_color(rng, img, box))
+        objects.append(dict(cls=shape.kind, bbox=box,
+                            polygon=np.clip(shape.outline(), 0, size)))
     return img, objects
 
 
@@ -236,50 +174,16 @@ def make_shapes(out: str = 'data/shapes',
         >>> make_shapes('/tmp/shapes', num_train=4, num_val=2)
         True
     """
-    for name, value, low in (('num_train', num_train, 1),
-                             ('num_val', num_val, 1),
-                             ('img_size', img_size, 64),
-                             ('max_objects', max_objects, 1)):
-        if value < low:
-            raise ValueError(f'{name} must be >= {low}, got {value}')
-    meta = dict(format_version=FORMAT_VERSION, classes=list(CLASSES),
-                num_train=num_train, num_val=num_val, img_size=img_size,
-                max_objects=max_objects, seed=seed)
-
-    def write(tmp: str) -> None:
-        write_split(tmp, 'train', num_train, img_size, seed, max_objects)
-        write_split(tmp, 'val', num_val, img_size, seed, max_objects)
-
-    return write_dir_once(out, meta, write, force)
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Write the shapes detection dataset (COCO format).')
-    parser.add_argument('--out', default='data/shapes', help='output dir')
-    parser.add_argument('--num-train', type=int, default=800)
-    parser.add_argument('--num-val', type=int, default=100)
-    parser.add_argument('--img-size', type=int, default=256)
-    parser.add_argument('--max-objects', type=int, default=5)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--force', action='store_true',
-                        help='regenerate even if the same data is present')
-    return parser.parse_args(argv)
+    return shapes_common.write_dataset(
+        out, write_split, FORMAT_VERSION, CLASSES, num_train, num_val,
+        img_size, max_objects, seed, force, min_img_size=64)
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        wrote = make_shapes(args.out, args.num_train, args.num_val,
-                            args.img_size, args.max_objects, args.seed,
-                            args.force)
-    except ValueError as e:
-        from mmlcnetv2.cli import bad_input
-        return bad_input(e)
-    print(f'{"wrote" if wrote else "kept existing"} shapes dataset at '
-          f'{args.out} ({args.num_train} train / {args.num_val} val images, '
-          f'classes: {", ".join(CLASSES)})')
-    return 0
+    return shapes_common.main(
+        argv, make_shapes, 'Write the shapes detection dataset (COCO format).',
+        'shapes', CLASSES, out='data/shapes', num_train=800, num_val=100,
+        img_size=256)
 
 
 if __name__ == '__main__':
