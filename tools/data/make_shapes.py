@@ -34,12 +34,12 @@ import cv2
 import numpy as np
 
 try:  # imported as tools.data.make_shapes (the tests)
-    from . import shapes_common
+    from . import _shapes_common
 except ImportError:  # run as a script, or imported from tools/data
-    import shapes_common
+    import _shapes_common
 
-CLASSES: Tuple[str, ...] = shapes_common.SHAPES
-# Bumped whenever what is written changes (here or in shapes_common.py),
+CLASSES: Tuple[str, ...] = _shapes_common.SHAPES
+# Bumped whenever what is written changes (here or in _shapes_common.py),
 # so stale data is regenerated.
 FORMAT_VERSION = 1
 # An object may overlap the union of earlier boxes by at most this IoU, so
@@ -76,13 +76,13 @@ def _contrasting_color(rng: np.random.Generator, img: np.ndarray,
 def draw_image(rng: np.random.Generator, size: int, max_objects: int
                ) -> Tuple[np.ndarray, List[Dict]]:
     """One image and its objects (``cls``, ``bbox`` xyxy, ``polygon``)."""
-    img = shapes_common.background(rng, size)
+    img = _shapes_common.background(rng, size)
     objects: List[Dict] = []
     n = 0 if rng.random() < EMPTY_IMAGE_PROB else rng.integers(1, max_objects
                                                                + 1)
     for _ in range(n):
         for _attempt in range(30):
-            shape = shapes_common.random_shape(rng, size, RADIUS)
+            shape = _shapes_common.random_shape(rng, size, RADIUS)
             x1, y1, x2, y2 = shape.box()
             box = [max(0.0, x1), max(0.0, y1), min(float(size), x2),
                    min(float(size), y2)]
@@ -174,13 +174,13 @@ def make_shapes(out: str = 'data/shapes',
         >>> make_shapes('/tmp/shapes', num_train=4, num_val=2)
         True
     """
-    return shapes_common.write_dataset(
+    return _shapes_common.write_dataset(
         out, write_split, FORMAT_VERSION, CLASSES, num_train, num_val,
         img_size, max_objects, seed, force, min_img_size=64)
 
 
 def main(argv=None) -> int:
-    return shapes_common.main(
+    return _shapes_common.main(
         argv, make_shapes, 'Write the shapes detection dataset (COCO format).',
         'shapes', CLASSES, out='data/shapes', num_train=800, num_val=100,
         img_size=256)

@@ -34,12 +34,12 @@ import cv2
 import numpy as np
 
 try:  # imported as tools.data.make_shapes_seg (the tests)
-    from . import shapes_common
+    from . import _shapes_common
 except ImportError:  # run as a script, or imported from tools/data
-    import shapes_common
+    import _shapes_common
 
-CLASSES: Tuple[str, ...] = ('background', ) + shapes_common.SHAPES
-# Bumped whenever what is written changes (here or in shapes_common.py),
+CLASSES: Tuple[str, ...] = ('background', ) + _shapes_common.SHAPES
+# Bumped whenever what is written changes (here or in _shapes_common.py),
 # so stale data is regenerated. 3: the drawing shared with make_shapes.py
 # (its background colours and textures, squares upright at rotation 0).
 FORMAT_VERSION = 3
@@ -76,10 +76,10 @@ def draw_sample(rng: np.random.Generator, size: int,
         >>> img.shape, mask.shape, int(mask.max()) < len(CLASSES)
         ((64, 64, 3), (64, 64), True)
     """
-    img = shapes_common.background(rng, size)
+    img = _shapes_common.background(rng, size)
     mask = np.zeros((size, size), np.uint8)
     for _ in range(rng.integers(1, max_objects + 1)):
-        shape = shapes_common.random_shape(rng, size, RADIUS)
+        shape = _shapes_common.random_shape(rng, size, RADIUS)
         label = CLASSES.index(shape.kind)
         x1, y1 = max(int(shape.cx - shape.r), 0), max(int(shape.cy - shape.r),
                                                       0)
@@ -137,13 +137,13 @@ def make_shapes_seg(out: str = 'data/shapes_seg',
         >>> make_shapes_seg('/tmp/shapes_seg', num_train=4, num_val=2)
         True
     """
-    return shapes_common.write_dataset(
+    return _shapes_common.write_dataset(
         out, write_split, FORMAT_VERSION, CLASSES, num_train, num_val,
         img_size, max_objects, seed, force, min_img_size=32)
 
 
 def main(argv=None) -> int:
-    return shapes_common.main(
+    return _shapes_common.main(
         argv, make_shapes_seg,
         'Write the shapes segmentation dataset (image + PNG mask folders).',
         'shapes_seg', CLASSES, out='data/shapes_seg', num_train=400,
