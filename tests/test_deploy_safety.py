@@ -387,7 +387,7 @@ def test_detection_labels_beyond_classes_are_named(tiny, tmp_path):
     """A detector's class count is not in its IR: a deploy.json with fewer
     classes than the model's labels is named when a label exceeds them (it
     was an IndexError)."""
-    from mmlcnetv2.deploy.meta import register_scope
+    from mmlcnetv2.apis import register_scope
     cfg_path = _write_config(tmp_path, DET_CONFIG, 'det.py')
     cfg = load_config(str(cfg_path))
     register_scope(cfg)

@@ -10,7 +10,7 @@ import torch
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config
 from mmlcnetv2.deploy import OpenVINOInferencer, export
-from mmlcnetv2.deploy.meta import register_scope
+from mmlcnetv2.apis import register_scope
 
 ov = pytest.importorskip('openvino')
 

@@ -27,9 +27,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # After parsing: torch and mmengine's runner would make --help take s.
     import torch
-    from mmengine.model import revert_sync_batchnorm
 
-    from mmlcnetv2.apis import build_model, load_config, reparameterize
+    from mmlcnetv2.apis import build_model, load_config, prepare_for_export
+    from mmlcnetv2.apis.build import reparameterizable
     from mmlcnetv2.utils.atomic import atomic_file
     try:
         cfg = load_config(args.config, args.cfg_options)
@@ -42,11 +42,11 @@ def main(argv=None) -> int:
     except RuntimeError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
-    model = revert_sync_batchnorm(model)
-    if reparameterize(model) == 0:
+    if not reparameterizable(model):
         print(f'error: nothing in {args.config} can be re-parameterized',
               file=sys.stderr)
         return 1
+    model = prepare_for_export(model)
     with atomic_file(args.out) as tmp:
         torch.save(dict(state_dict=model.state_dict(),
                         meta=dict(reparameterized_from=args.checkpoint)), tmp)

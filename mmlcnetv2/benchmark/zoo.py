@@ -103,22 +103,19 @@ def realistic_random_init(model: nn.Module) -> nn.Module:
 
 
 def _cls_model(arch: str, fused: bool) -> nn.Module:
-    from ..apis.build import build_model, load_config, reparameterize
-    from ..deploy.wrappers import ClassifierExport, use_mean_pooling
+    from ..apis.build import build_model, load_config, prepare_for_export
+    from ..deploy import ClassifierExport
     cfg = load_config(
         osp.join(REPO, f'configs/cls/pplcnetv2-{arch}_8xb256_in1k.py'))
     model = realistic_random_init(build_model(cfg))
     if not fused:
         return UnfusedClassifier(model).eval()
-    reparameterize(model)
-    use_mean_pooling(model)
-    return ClassifierExport(model).eval()
+    return ClassifierExport(prepare_for_export(model)).eval()
 
 
 def _det_model(config: str, fused: bool = True) -> nn.Module:
     from mmengine.hub import get_config
-    from ..apis.build import build_model, load_config, reparameterize
-    from ..deploy.wrappers import use_mean_pooling
+    from ..apis.build import build_model, load_config, prepare_for_export
     if config.startswith('mmdet::'):
         cfg = get_config(config)
     else:
@@ -127,8 +124,7 @@ def _det_model(config: str, fused: bool = True) -> nn.Module:
     cfg.model.backbone.init_cfg = None  # random weights, nothing to read
     model = realistic_random_init(build_model(cfg))
     if fused:
-        reparameterize(model)
-        use_mean_pooling(model)
+        model = prepare_for_export(model)
     return DetNetwork(model).eval()
 
 

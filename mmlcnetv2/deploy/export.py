@@ -16,15 +16,15 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
 
-from ..apis.build import build_model, load_config, reparameterize
+from ..apis.build import (build_model, load_config, prepare_for_export,
+                          register_scope)
 from ..apis.checks import UserInputError
 from ..utils.atomic import atomic_update
 from .meta import (FORMAT_VERSION, class_names, default_shape,
-                   preprocess_spec, register_scope, rescale_steps, save_meta, task_of)
+                   preprocess_spec, rescale_steps, save_meta, task_of)
 from .schema import META_FILE, DeployFormatError, owned_files
-from .wrappers import use_mean_pooling, wrap_for_export
+from .wrappers import wrap_for_export
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
 OUTPUT_NAMES = dict(classification=['logits'], detection=['dets', 'labels'],
@@ -76,10 +76,7 @@ def load_for_export(config: str, checkpoint: Optional[str],
             f'Checkpoint {checkpoint!r} does not match config {config!r} '
             f'(wrong config, or a fused checkpoint for an unfused config?): '
             f'{e}') from e
-    model = revert_sync_batchnorm(model)
-    reparameterize(model)
-    use_mean_pooling(model)
-    return cfg, model.eval(), task
+    return cfg, prepare_for_export(model), task
 
 
 def build_meta(cfg: Config, model: torch.nn.Module, task: str,

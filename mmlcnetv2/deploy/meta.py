@@ -41,19 +41,6 @@ def task_of(cfg: Config) -> str:
     return TASKS[scope]
 
 
-def register_scope(cfg: Config) -> None:
-    """Register the modules of the config's OpenMMLab package (mmdet, ...).
-
-    Building from mmengine's root registry only finds a scope's modules
-    once that package has registered them.
-    """
-    import importlib
-    scope = cfg.get('default_scope', None)
-    if scope in TASKS:
-        importlib.import_module(f'{scope}.utils').register_all_modules(
-            init_default_scope=False)
-
-
 def _pair(value, name: str) -> Tuple[int, int]:
     if isinstance(value, int):
         return value, value

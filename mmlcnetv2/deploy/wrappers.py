@@ -21,46 +21,14 @@ Why the graphs look as they do: OpenVINO's CPU plugin fuses an SE block
 (reduce-mean, 1x1 convs, sigmoid, multiply) into one ``Subgraph`` only when
 the pooling is a plain ``ReduceMean``; ``AdaptiveAvgPool2d(1)`` followed by
 ``view(x.size(0), -1)`` adds shape arithmetic and ``Reshape`` nodes.
-:func:`use_mean_pooling` swaps those for ``x.mean((2, 3), keepdim=True)``.
+:func:`mmlcnetv2.apis.build.use_mean_pooling` swaps those for ``x.mean((2, 3), keepdim=True)``.
 """
 from typing import List, Tuple
 
 import torch
 import torch.nn as nn
 
-
-class GlobalMean(nn.Module):
-    """``x.mean((2, 3), keepdim=...)``: global average pooling as ReduceMean.
-
-    Example:
-        >>> GlobalMean(keepdim=False)(torch.ones(2, 8, 5, 7)).shape
-        torch.Size([2, 8])
-    """
-
-    def __init__(self, keepdim: bool = True) -> None:
-        super().__init__()
-        self.keepdim = keepdim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean((2, 3), keepdim=self.keepdim)
-
-
-def use_mean_pooling(model: nn.Module) -> int:
-    """Replace every ``AdaptiveAvgPool2d(1)`` by :class:`GlobalMean` in place.
-
-    Numerically the same (both average all pixels); the graph is leaner.
-
-    Returns:
-        int: How many pooling layers were replaced.
-    """
-    count = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.AdaptiveAvgPool2d) and \
-                    child.output_size in (1, (1, 1)):
-                setattr(parent, name, GlobalMean(keepdim=True))
-                count += 1
-    return count
+from ..apis.build import GlobalMean, use_mean_pooling  # noqa: F401
 
 
 class PooledConvHead(nn.Module):
@@ -214,6 +182,9 @@ class DetectorExport(nn.Module):
                 'export (a positive size is in original-image pixels).')
         self.detector = detector
         self.head = head
+        # Heads whose box branch is not what their coder decodes (PicoHead:
+        # distributions over distances) turn it into that first.
+        self.decode_distances = getattr(head, 'decode_distances', None)
         self.nms_pre = int(cfg.get('nms_pre', -1))
         self.score_thr = float(cfg.get('score_thr', 0.0))
         self.iou_thr = float(nms['iou_threshold'])
@@ -263,13 +234,9 @@ class DetectorExport(nn.Module):
         """
         feats = self.detector.extract_feat(x)
         cls_scores, bbox_preds = self.head(feats)[:2]
-        if hasattr(self.head, '_distances'):
+        if self.decode_distances is not None:
             # PicoHead: box distributions -> distances, as its predict does.
-            bbox_preds = [
-                self.head._distances(d, s[0]).reshape(
-                    d.shape[0], d.shape[2], d.shape[3], 4).permute(0, 3, 1, 2)
-                for d, s in zip(bbox_preds, self.head.prior_generator.strides)
-            ]
+            bbox_preds = self.decode_distances(bbox_preds)
         sizes = [c.shape[-2:] for c in cls_scores]
         mlvl_priors = self.head.prior_generator.grid_priors(
             sizes, dtype=x.dtype, device=x.device)
