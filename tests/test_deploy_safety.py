@@ -157,7 +157,7 @@ def test_replacing_an_export_keeps_other_files(tiny, tmp_path, capsys):
     assert meta['format'] == 'mmlcnetv2-deploy'
     assert meta['files'] == ['deploy.json', 'model.bin', 'model.onnx',
                              'model.xml']
-    assert meta['precision'] == 'fp16'
+    assert meta['precision'] == 'f16'  # the earlier spelling, written new
     assert (out / 'model.xml').read_bytes() != old_xml
     assert (out / 'vis' / 'photo.png').read_bytes() == b'drawn by infer.py'
     assert (out / 'README').read_text() == 'my notes'
