@@ -71,7 +71,8 @@ if __name__ == '__main__':
                                     '.mim/configs/*/*/*.py',
                                     '.mim/model-index.yml',
                                     '.mim/metafile.yml',
-                                    'model-index.yml', 'metafile.yml']},
+                                    'model-index.yml', 'metafile.yml',
+                                    'benchmark/goals.json']},
         python_requires='>=3.9',
         # mmcv is built from source by tools/setup_env.sh (CPU ops, C++20),
         # so it is not declared here: pip would try to build it without ops.

@@ -1,8 +1,8 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""Make our configs and models known to mmengine and mmpretrain.
+"""Where our configs and model index are, for mmengine and mmpretrain.
 
-After ``import mmlcnetv2`` (which calls :func:`register_config_package`,
-and :func:`register_model_index` once ``mmpretrain.apis.model`` is
+After ``import mmlcnetv2`` (whose :mod:`mmlcnetv2.compat` registers the
+``mmlcnetv2::`` prefix, and our index once ``mmpretrain.apis.model`` is
 imported):
 
 - ``_base_ = 'mmlcnetv2::cls/pplcnetv2-base_8xb256_in1k.py'`` resolves in any
@@ -64,75 +64,9 @@ def resolve_config(relpath: str) -> str:
     return path
 
 
-def register_config_package() -> None:
-    """Let mmengine resolve ``mmlcnetv2::path`` config bases.
-
-    mmengine accepts ``pkg::`` only for the packages in its ``MODULE2PACKAGE``
-    table, so we add ours. It would then (a) look the package up with
-    pkg_resources, which points into site-packages even for an editable
-    install, and (b) tag every dict of the base with ``_scope_='mmlcnetv2'``,
-    so that ``type='ImageClassifier'`` (or mmdet's ``FPN``) would be looked up
-    in our registry, which does not hold them. Our configs are written for
-    their own ``default_scope`` (mmpretrain, mmdet, mmseg), exactly as when
-    they are loaded by path, so for our package we resolve the path
-    ourselves and return no scope.
-    """
-    from mmengine.config import Config
-    from mmengine.config import utils as config_utils
-    config_utils.MODULE2PACKAGE.setdefault(PACKAGE, PACKAGE)
-    original = Config._get_cfg_path
-    if getattr(original, '_mmlcnetv2', False):
-        return
-
-    def _get_cfg_path(cfg_path: str, filename: str):
-        package, sep, relpath = cfg_path.partition('::')
-        if sep and package == PACKAGE:
-            return resolve_config(relpath), None
-        return original(cfg_path, filename)
-
-    _get_cfg_path._mmlcnetv2 = True
-    Config._get_cfg_path = staticmethod(_get_cfg_path)
-
-
 # The scheme of the index's ``Weights`` entries. Nothing can be downloaded:
 # ``get_model(name, pretrained=True)`` raises an error saying how to convert
 # weights locally (mmpretrain would otherwise only warn and return random
-# weights); ``pretrained='path.pth'`` loads the converted file.
+# weights; :func:`mmlcnetv2.compat.register_no_download_scheme`);
+# ``pretrained='path.pth'`` loads the converted file.
 NO_DOWNLOAD_SCHEME = 'mmlcnetv2-local://'
-
-
-def _refuse_download(filename: str, map_location=None):
-    name = filename[len(NO_DOWNLOAD_SCHEME):]
-    arch = name.split('_')[0].replace('pplcnetv2-', '')
-    raise FileNotFoundError(
-        f'{name}: mmlcnetv2 has no downloadable weights. Convert a '
-        f'PaddleClas or timm / Hugging Face file with `python '
-        f'tools/convert_weights.py FILE pplcnetv2-{arch}.pth --arch {arch}` '
-        f'and pass pretrained=\'pplcnetv2-{arch}.pth\' (see the README\'s '
-        '"Weights" section).')
-
-
-def register_no_download_scheme() -> None:
-    """Make our index's ``Weights`` entries raise :func:`_refuse_download`
-    (mmengine's ``CheckpointLoader``; idempotent)."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(
-        NO_DOWNLOAD_SCHEME, _refuse_download, force=True)
-
-
-def register_model_index() -> bool:
-    """Register our model index in mmpretrain's ``ModelHub`` (idempotent).
-
-    Returns:
-        bool: False if there is no config directory to point the index to.
-    """
-    from mmpretrain.apis.model import ModelHub
-    register_no_download_scheme()  # the index's Weights entries need it
-    root = configs_root()
-    if root is None:
-        return False
-    index = osp.join(PACKAGE_DIR, 'model-index.yml')
-    if not ModelHub.has('pplcnetv2-base_8xb256_in1k'):
-        ModelHub.register_model_index(index, config_prefix=root)
-    return True
-

@@ -24,6 +24,9 @@ BENCHMARK_PRECISIONS: Tuple[str, ...] = ('f32', 'bf16', 'int8')
 
 # Earlier spellings (``--precision fp32``, exports written before this module).
 LEGACY_PRECISIONS: Dict[str, str] = {'fp32': 'f32', 'fp16': 'f16'}
+# Task names of benchmark results written before this module
+# (``docs/benchmarks/*.json`` rows say ``'cls'``/``'det'``).
+LEGACY_TASKS: Dict[str, str] = {'cls': 'classification', 'det': 'detection'}
 
 
 def export_precision(name: str) -> str:

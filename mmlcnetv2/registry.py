@@ -12,13 +12,11 @@ without ``custom_imports``: for a scoped type, mmengine imports
 
 Importing our modules means importing torch, mmcv, mmpretrain, mmdet and
 mmseg (5-9 s), which ``import mmlcnetv2`` (``custom_imports``) must not cost
-a tool's ``--help``. So :func:`register_on_first_miss` makes every mmengine
-registry import the package of ours that registers into it the first time
-a name is not found there, then look again: the same names resolve, in any
-scope, only later.
+a tool's ``--help``. So :func:`mmlcnetv2.compat.register_on_first_miss`
+makes every mmengine registry import the package of ours that registers
+into it (:data:`PACKAGES`) the first time a name is not found there, then
+look again: the same names resolve, in any scope, only later.
 """
-import importlib
-
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
@@ -36,25 +34,3 @@ PACKAGES = {
     'hook': 'mmlcnetv2.engine',
     'optim_wrapper': 'mmlcnetv2.engine',
 }
-
-
-def register_on_first_miss() -> None:
-    """Patch ``Registry.get`` to import our modules on a registry's first
-    miss (idempotent)."""
-    original = Registry.get
-    if getattr(original, '_mmlcnetv2', False):
-        return
-    imported = set()
-
-    def get(self, key):
-        found = original(self, key)
-        package = PACKAGES.get(self.name)
-        if found is None and package is not None and package not in imported:
-            imported.add(package)
-            importlib.import_module(package)
-            found = original(self, key)
-        return found
-
-    get._mmlcnetv2 = True
-    get.__doc__ = original.__doc__
-    Registry.get = get

@@ -47,7 +47,7 @@ def test_get_flops_cli_missing_config():
     out = subprocess.run(
         [sys.executable, 'tools/analysis/get_flops.py', 'nope.py'],
         capture_output=True, text=True)
-    assert out.returncode == 1
+    assert out.returncode == 2  # bad input (README: exit status)
     assert "Config file not found: 'nope.py'" in out.stderr
 
 

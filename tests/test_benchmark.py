@@ -212,3 +212,102 @@ def test_random_weights_keep_activations_alive():
     with torch.no_grad():
         feats = model.backbone(torch.randn(1, 3, 64, 64))
     assert 1e-2 < float(feats[-1].abs().max()) < 1e4
+
+
+def test_old_results_with_cls_det_task_names_still_read(tmp_path):
+    """Rows of results written before the task vocabulary (names.TASKS)
+    say 'cls'/'det'; they load with today's names, and the plot groups them
+    (before, it grouped by today's names and found nothing to draw)."""
+    from mmlcnetv2.benchmark.report import load_result, plot
+    with open(OTHER) as f:
+        raw = json.load(f)
+    # the committed file is an old one: this test reads what it says it does
+    assert {r['task'] for r in raw['rows'].values()} == {'cls', 'det'}
+    result = load_result(OTHER)
+    assert {r['task'] for r in result['rows'].values()} == {
+        'classification', 'detection'}
+    assert [r['model'] for r in result['rows'].values()] == [
+        r['model'] for r in raw['rows'].values()]
+    plot(raw, str(tmp_path / 'old.png'))  # as json.load gives it
+    assert (tmp_path / 'old.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_index_of_the_committed_results_is_the_committed_index(tmp_path):
+    """``--index`` rebuilds docs/benchmarks.md from docs/benchmarks/*.json
+    (old task names included) exactly as committed."""
+    import importlib.util
+    import shutil
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', osp.join(REPO, 'tools', 'benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    results = tmp_path / 'benchmarks'
+    results.mkdir()
+    committed = osp.join(REPO, 'docs', 'benchmarks')
+    for name in os.listdir(committed):
+        if name.endswith('.json'):
+            shutil.copy(osp.join(committed, name), results / name)
+    assert tool.write_index(str(tmp_path / 'benchmarks.md'),
+                            str(results)) == 0
+    with open(osp.join(REPO, 'docs', 'benchmarks.md')) as f:
+        assert (tmp_path / 'benchmarks.md').read_text() == f.read()
+
+
+def test_goal_table_is_read_from_its_data_file(tmp_path):
+    from mmlcnetv2.benchmark import report
+    with open(report.GOALS_FILE) as f:
+        data = json.load(f)
+    assert [(g['numerator'], g['denominator'], g['goal'])
+            for g in data['goals']] == [
+        (g.numerator, g.denominator, g.goal) for g in report.GOALS]
+    # the ratios and the reports use that table, and cite it
+    assert [(g['numerator'], g['denominator'], g['goal'])
+            for g in report.goal_ratios({})] == [
+        (g.numerator, g.denominator, g.goal) for g in report.GOALS]
+    cited = f'Goal table: `{report.GOALS_SOURCE}`'
+    assert osp.samefile(osp.join(REPO, report.GOALS_SOURCE),
+                        report.GOALS_FILE)
+    assert cited in report.to_markdown(report.load_result(OTHER))
+    assert cited in report.to_index({'m': report.load_result(OTHER)})
+    # a bad value is named
+    bad = tmp_path / 'goals.json'
+    data['goals'][0]['goal'] = -1
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match='goal -1 .*positive number'):
+        report.load_goals(str(bad))
+    data['goals'][0].update(goal=1, numerator='lcnetv2-base-fused@fp32')
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="'lcnetv2-base-fused@fp32'.*f32"):
+        report.load_goals(str(bad))
+
+
+def test_zoo_configs_come_from_the_package_configs_root(tmp_path,
+                                                        monkeypatch):
+    """Not from the checkout's path: the zoo asks the package's configs
+    root (mmlcnetv2/.mim when installed), here one without our configs."""
+    from mmlcnetv2 import model_index
+    from mmlcnetv2.benchmark.zoo import load_zoo_config
+    (tmp_path / 'configs' / 'cls').mkdir(parents=True)
+    monkeypatch.setattr(model_index, 'configs_root', lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError,
+                       match='mmlcnetv2::cls/pplcnetv2-small'):
+        get_entries(['lcnetv2-small-fused'])[0].build((64, 64))
+    with pytest.raises(ValueError, match="'configs/det/x.py'.*mmlcnetv2::"):
+        load_zoo_config('configs/det/x.py')
+
+
+def test_index_checks_ratios_against_the_goal_table(monkeypatch):
+    """A goal changed in the table shows in the index rebuilt from the
+    saved results (they keep the goal they were run with)."""
+    from mmlcnetv2.benchmark import report
+    pair = ('picodet-small-320@f32', 'retinanet-r50-320@f32')
+    old = report.load_result(OTHER)
+    saved = [g for g in old['ratios']
+             if (g['numerator'], g['denominator']) == pair][0]
+    assert saved['met'] and saved['goal'] == 0.10
+    for goal, mark in ((0.10, '✓'), (saved['median'] / 2, '✗')):
+        monkeypatch.setattr(report, 'GOALS', [report.Goal(*pair, goal)])
+        line = [line for line in report.to_index({'m': old}).splitlines()
+                if line.startswith(f'| `{pair[0]}`')][0]
+        assert line.endswith(f'{mark} |'), line
+        assert f'(goal ≤ {goal:.2f})' in line

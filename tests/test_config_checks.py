@@ -10,7 +10,8 @@ import pytest
 
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import load_config
-from mmlcnetv2.apis.checks import UserInputError, check_constructor_args
+from mmlcnetv2.cli.checks import check_constructor_args
+from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT
 from tools import test as test_tool
 from tools import train as train_tool
@@ -96,7 +97,7 @@ def test_broken_annotation_json_names_the_file(capsys, tmp_path):
 
 def test_unknown_arguments_are_reported_not_guessed():
     """A class whose **kwargs cannot be followed is not judged."""
-    from mmlcnetv2.apis.checks import _accepted_args
+    from mmlcnetv2.cli.checks import _accepted_args
 
     class Takes:
         def __init__(self, a, *, b=1):
@@ -118,5 +119,5 @@ def test_unknown_arguments_are_reported_not_guessed():
     assert _accepted_args(Swallows) is None
     assert _accepted_args(NoInit) == set()
     with pytest.raises(UserInputError, match="did you mean 'a'"):
-        from mmlcnetv2.apis.checks import _check_args
+        from mmlcnetv2.cli.checks import _check_args
         _check_args({'type': 'Takes', 'aa': 1}, Takes, 'x')

@@ -340,5 +340,5 @@ def test_deploy_test_tool_scores_like_torch(tiny, static_ir, dynamic_ir,
     assert deploy_test.main([tiny['config'], static_ir, '--limit', '0']) == 2
     missing = str(tmp_path / 'nothing_here')
     assert deploy_test.main([tiny['config'], missing, '--out',
-                             str(tmp_path / 'no.json')]) == 1
+                             str(tmp_path / 'no.json')]) == 2
     assert not (tmp_path / 'no.json').exists()

@@ -361,7 +361,8 @@ def test_reparameterize_refuses_code_in_one_line(tiny, evil, tmp_path,
 
 
 def test_train_test_checks_do_not_relay_the_hint(tiny, evil):
-    from mmlcnetv2.apis.checks import UserInputError, check_checkpoints
+    from mmlcnetv2.cli.checks import check_checkpoints
+    from mmlcnetv2.errors import UserInputError
     cfg = load_config(tiny['config'])
     cfg.load_from = evil
     with pytest.raises(UserInputError) as info:

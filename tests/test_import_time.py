@@ -86,7 +86,7 @@ def test_setup_happens_when_the_frameworks_are_imported(tmp_path):
 
 
 def test_when_imported(tmp_path, monkeypatch):
-    from mmlcnetv2.utils.import_hooks import when_imported
+    from mmlcnetv2.compat import when_imported
     (tmp_path / 'cli_hook_target.py').write_text('VALUE = 42\n')
     monkeypatch.syspath_prepend(str(tmp_path))
     seen = []

@@ -12,8 +12,9 @@ import timm  # requirements/tests.txt pins 1.0.31
 import torch
 from mmengine.logging import MMLogger
 
-from mmlcnetv2.apis.checks import UserInputError, check_before_run
+from mmlcnetv2.cli.checks import check_before_run
 from mmlcnetv2.converters import WeightsError, convert_weights
+from mmlcnetv2.errors import UserInputError
 from mmlcnetv2.models import PPLCNetV2
 from test_backbone import randomize_bn
 

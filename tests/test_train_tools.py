@@ -1,5 +1,7 @@
 """tools/train.py and tools/test.py in-process: a real short run, --out,
---show-dir, --amp (bf16 autocast on CPU), and bad input caught early."""
+--show-dir, --amp (bf16 autocast on CPU), and bad input caught early; and
+every tool's exit status for bad input (2, one line naming the value)."""
+import glob
 import os
 import os.path as osp
 import pickle
@@ -9,9 +11,10 @@ import torch
 from mmengine.config import Config
 
 import mmlcnetv2  # noqa: F401
-from mmlcnetv2.apis.checks import UserInputError, check_dataset
-from mmlcnetv2.apis.runner_setup import merge_cfg_options, setup_amp
-from test_train_helpers import ROOT, write_tiny_config
+from mmlcnetv2.cli.checks import check_dataset
+from mmlcnetv2.cli.runner_setup import merge_cfg_options, setup_amp
+from mmlcnetv2.errors import UserInputError
+from test_train_helpers import ROOT, run_tool, write_tiny_config
 from tiny_classification import tiny_model_cfg
 from tools import test as test_tool
 from tools import train as train_tool
@@ -202,3 +205,66 @@ def test_amp_training_runs(tmp_path):
     logs = [osp.join(d, f) for d, _, fs in os.walk(tmp_path / 'w')
             for f in fs if f.endswith('.log')]
     assert "type='BF16AutocastOptimWrapper'" in open(logs[0]).read()
+
+
+CLS_CONFIG = 'configs/cls/pplcnetv2-small_8xb256_in1k.py'
+# Each tool with one bad input: (arguments, text the error line must hold).
+# {tmp} is a fresh folder, {ckpt} a checkpoint that fits no config.
+BAD_INPUT = {
+    'tools/benchmark.py': (['--models', 'no-such-model', '--no-progress'],
+                           'no-such-model'),
+    'tools/convert_paddle_weights.py': (
+        ['{tmp}/missing.pdparams', '{tmp}/out.pth', '--arch', 'small'],
+        'missing.pdparams'),
+    'tools/convert_weights.py': (
+        ['{tmp}/missing.safetensors', '{tmp}/out.pth', '--arch', 'small'],
+        'missing.safetensors'),
+    'tools/demo.py': (['--num-train', '0', '--data-root', '{tmp}/shapes',
+                       '--work-dir', '{tmp}/work'], 'num_train'),
+    'tools/deploy.py': ([CLS_CONFIG, '{ckpt}', '--out', '{tmp}/out'],
+                        '{ckpt}'),
+    'tools/deploy_test.py': (['{tmp}/nope.py', '{tmp}'], 'nope.py'),
+    'tools/infer.py': (['{tmp}/no_export', '{tmp}/img.jpg'], 'no_export'),
+    'tools/reparameterize.py': ([CLS_CONFIG, '{ckpt}', '{tmp}/out.pth'],
+                                '{ckpt}'),
+    'tools/test.py': (['{tmp}/nope.py', '{ckpt}'], 'nope.py'),
+    'tools/train.py': (['{tmp}/nope.py'], 'nope.py'),
+    'tools/analysis/compare_profiles.py': (['no-such-a', 'no-such-b'],
+                                           'no-such-a'),
+    'tools/analysis/count_denormals.py': (['{tmp}/nope.py'], 'nope.py'),
+    'tools/analysis/get_flops.py': (['{tmp}/nope.py'], 'nope.py'),
+    'tools/data/make_digits.py': (['--out', '{tmp}/digits',
+                                   '--val-fraction', '1.5'],
+                                  '--val-fraction 1.5'),
+    'tools/data/make_shapes.py': (['--out', '{tmp}/shapes', '--num-train',
+                                   '0'], 'num_train'),
+    'tools/data/make_shapes_seg.py': (['--out', '{tmp}/shapes',
+                                       '--num-train', '0'], 'num_train'),
+}
+
+
+def test_every_tool_has_a_bad_input_case():
+    tools = sorted(
+        osp.relpath(p, ROOT) for p in glob.glob(
+            osp.join(ROOT, 'tools', '**', '*.py'), recursive=True)
+        if not osp.basename(p).startswith('_'))
+    assert tools == sorted(BAD_INPUT)
+
+
+@pytest.mark.parametrize('tool', sorted(BAD_INPUT))
+def test_bad_input_exits_2_with_one_line(tool, tmp_path):
+    """The README's exit-status convention: 2 and one ``error:`` line that
+    names the bad value, no traceback, nothing written."""
+    ckpt = tmp_path / 'fits_nothing.pth'
+    torch.save(dict(state_dict=dict(nothing=torch.zeros(1))), ckpt)
+    argv, named = BAD_INPUT[tool]
+    fill = dict(tmp=str(tmp_path), ckpt=str(ckpt))
+    before = sorted(os.listdir(tmp_path))
+    out = run_tool([tool] + [a.format(**fill) for a in argv])
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert 'Traceback' not in out.stderr, out.stderr[-3000:]
+    errors = [ln for ln in out.stderr.splitlines()
+              if ln.startswith('error:')]
+    assert len(errors) == 1, out.stderr[-3000:]
+    assert named.format(**fill) in errors[0]
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written

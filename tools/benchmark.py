@@ -68,16 +68,15 @@ def parse_args(argv=None):
 def write_index(index: str, results_dir: str) -> int:
     """Rebuild ``index`` from every machine's JSON in ``results_dir``."""
     from mmlcnetv2.benchmark import to_index
-    from mmlcnetv2.benchmark.report import write_atomic
+    from mmlcnetv2.benchmark.report import load_result, write_atomic
     results = {}
     for name in sorted(os.listdir(results_dir)):
         if name.endswith('.json'):
-            with open(osp.join(results_dir, name)) as f:
-                results[name[:-len('.json')]] = json.load(f)
+            results[name[:-len('.json')]] = load_result(
+                osp.join(results_dir, name))
     if not results:
-        print(f'error: no machine results (*.json) in {results_dir}',
-              file=sys.stderr)
-        return 2
+        from mmlcnetv2.cli import bad_input
+        return bad_input(f'no machine results (*.json) in {results_dir}')
     write_atomic(to_index(results), index)
     print(f'index of {len(results)} machine(s): {index}')
     return 0
@@ -116,19 +115,26 @@ def main(argv=None):
     args = parse_args(argv)
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
-    from mmlcnetv2.benchmark import ENTRIES, plot, run_benchmark, to_markdown
-    from mmlcnetv2.benchmark.report import write_atomic
+    from mmlcnetv2.cli import bad_input
     if args.list:
+        from mmlcnetv2.benchmark import ENTRIES
         for name, entry in ENTRIES.items():
-            print(f'{name:34s} {entry.task:4s} {entry.description}')
+            print(f'{name:34s} {entry.task:14s} {entry.description}')
         return 0
     results_dir = args.save or (args.index and args.index[:-len('.md')])
     if args.index and not args.save:
         if not osp.isdir(results_dir):
-            print(f'error: --index {args.index}: no results folder '
-                  f'{results_dir}', file=sys.stderr)
-            return 2
+            return bad_input(f'--index {args.index}: no results folder '
+                             f'{results_dir}')
         return write_index(args.index, results_dir)
+    try:
+        from mmlcnetv2.benchmark import get_entries
+        get_entries(args.models)
+    except ValueError as e:  # an unknown --models name (lists the known)
+        return bad_input(e)
+    # torch and OpenVINO only now: --index alone needs neither
+    from mmlcnetv2.benchmark import plot, run_benchmark, to_markdown
+    from mmlcnetv2.benchmark.report import write_atomic
     result = run_benchmark(
         args.models, args.precisions, threads=args.threads,
         rounds=args.rounds, iters=args.iters, round_time=args.round_time,

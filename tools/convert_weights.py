@@ -44,6 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlcnetv2.cli import bad_input
     from mmlcnetv2.converters import WeightsError, convert_weights
     from mmlcnetv2.converters.paddle import REFERENCE_DROPOUT
     dropout = REFERENCE_DROPOUT if args.dropout is None else args.dropout
@@ -51,8 +52,7 @@ def main(argv=None) -> int:
         ckpt = convert_weights(args.src, args.dst, args.arch, args.source,
                                dropout)
     except (WeightsError, FileNotFoundError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        return bad_input(e)
     meta = ckpt['meta']
     n = sum(v.numel() for k, v in ckpt['state_dict'].items()
             if not k.endswith('num_batches_tracked'))

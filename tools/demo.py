@@ -100,7 +100,11 @@ def main(argv=None) -> int:
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
     t0 = time.time()
-    make_data(args.data_root, args.num_train, args.num_val)
+    from mmlcnetv2.cli import bad_input
+    try:
+        make_data(args.data_root, args.num_train, args.num_val)
+    except ValueError as e:  # a bad count, a --data-root that is not ours
+        return bad_input(e)
 
     import mmlcnetv2  # noqa: F401  (registers PPLCNetV2, safe loading)
     from mmengine.runner import Runner

@@ -67,13 +67,11 @@ def main(argv=None) -> int:
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.deploy import export
-    from mmlcnetv2.utils.upstream_warnings import \
-        ignore_known_upstream_warnings
+    from mmlcnetv2.cli import bad_input, bad_input_or_failure
+    from mmlcnetv2.compat import ignore_known_upstream_warnings
     ignore_known_upstream_warnings()
     if args.calib < 1:
-        print(f'error: --calib must be >= 1, got {args.calib}',
-              file=sys.stderr)
-        return 2
+        return bad_input(f'--calib must be >= 1, got {args.calib}')
     try:
         meta = export(args.config, args.checkpoint, args.out,
                       shape=args.shape, dynamic=args.dynamic,
@@ -82,11 +80,11 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         # Bad input, named: a refused --out folder or checkpoint (both
         # ValueErrors), a missing file, an unsupported pipeline or shape.
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        return bad_input(e)
     except (RuntimeError, NotImplementedError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+        # 2 for a checkpoint that does not fit the config (a UserInputError
+        # under export's RuntimeError), 1 for an op OpenVINO cannot convert.
+        return bad_input_or_failure(e)
     shape = meta['input']['shape']
     print(f"wrote {args.out}: {meta['task']}, input {shape}, "
           f"{args.precision}" + (', model.onnx' if args.onnx else ''))

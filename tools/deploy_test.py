@@ -43,23 +43,20 @@ def main(argv=None) -> int:
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.apis.build import load_config
+    from mmlcnetv2.cli import bad_input
     from mmlcnetv2.deploy.evaluate import evaluate_ir
     from mmlcnetv2.deploy.schema import DeployFormatError
     if args.limit is not None and args.limit < 1:
-        print(f'error: --limit must be >= 1, got {args.limit}',
-              file=sys.stderr)
-        return 2
+        return bad_input(f'--limit must be >= 1, got {args.limit}')
     try:
         cfg = load_config(args.config, args.cfg_options)
         hint = None if args.precision_hint == 'auto' else args.precision_hint
         result = evaluate_ir(args.model_dir, cfg, args.compare_to, hint,
                              args.limit)
-    except DeployFormatError as e:  # names deploy.json and the field
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+    except (DeployFormatError, FileNotFoundError, ValueError, KeyError) as e:
+        # A missing config or export folder, a deploy.json field (named), a
+        # config that does not fit the export.
+        return bad_input(e)
     lines = [f"{args.model_dir}: {result['images']} images"]
     lines += [f'  {k}: {v}' for k, v in result['metrics'].items()]
     if args.compare_to:

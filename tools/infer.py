@@ -102,6 +102,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
+    from mmlcnetv2.cli import BAD_INPUT, OK, bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
     from mmlcnetv2.deploy.pipeline import load_image
     out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
@@ -110,8 +111,8 @@ def main(argv=None) -> int:
                                         args.precision_hint)
         files = collect_images(args.inputs, out_dir)
     except (FileNotFoundError, ValueError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2  # bad input: a missing or invalid export (deploy.json)
+        # bad input: a missing or invalid export (deploy.json)
+        return bad_input(e)
     task = inferencer.task
     handler = inferencer.deploy_task  # summary, console line, drawing
     records = []
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
     print(f'wrote {len(files) - failed} pictures to {out_dir}, skipped '
           f'{failed}' + (f'; results in {args.out_json}'
                          if args.out_json else ''))
-    return 2 if failed else 0
+    return BAD_INPUT if failed else OK
 
 
 if __name__ == '__main__':

@@ -30,22 +30,19 @@ def main(argv=None) -> int:
 
     from mmlcnetv2.apis import build_model, load_config, prepare_for_export
     from mmlcnetv2.apis.build import reparameterizable
+    from mmlcnetv2.cli import bad_input
     from mmlcnetv2.utils.atomic import atomic_file
     try:
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
     except (FileNotFoundError, ValueError) as e:
         # Bad input, named; ValueError covers UnsafeCheckpointError (a
-        # checkpoint that safe loading refused).
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    except RuntimeError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+        # checkpoint that safe loading refused) and CheckpointMismatchError
+        # (one that does not fit the config).
+        return bad_input(e)
     if not reparameterizable(model):
-        print(f'error: nothing in {args.config} can be re-parameterized',
-              file=sys.stderr)
-        return 1
+        return bad_input(f'nothing in {args.config} can be re-parameterized '
+                         '(no module has switch_to_deploy)')
     model = prepare_for_export(model)
     with atomic_file(args.out) as tmp:
         torch.save(dict(state_dict=model.state_dict(),

@@ -51,7 +51,7 @@ def setup_show_dir(cfg, show_dir: str, interval: int = 1) -> str:
         str: Where the pictures go (seg: ``<show_dir>/vis_data/vis_image``,
         the visualizer's storage layout).
     """
-    from mmlcnetv2.apis.checks import UserInputError
+    from mmlcnetv2.errors import UserInputError
     hook = cfg.get('default_hooks', {}).get('visualization')
     if hook is None:
         raise UserInputError('--show-dir: the config has no '
@@ -74,19 +74,11 @@ def setup_show_dir(cfg, show_dir: str, interval: int = 1) -> str:
         'VisualizationHook, DetVisualizationHook, SegVisualizationHook')
 
 
-def build_cfg(args: argparse.Namespace):
-    """Load the config and apply the command line to it."""
-    from mmlcnetv2.apis import load_config
-    from mmlcnetv2.apis.checks import UserInputError
-    from mmlcnetv2.apis.runner_setup import (merge_cfg_options,
-                                             setup_distributed)
-    cfg = load_config(args.config)
-    merge_cfg_options(cfg, args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+def apply_test_args(cfg, args: argparse.Namespace) -> None:
+    """The checkpoint, ``--out`` and ``--show-dir`` (the options
+    tools/train.py has too are applied by
+    ``mmlcnetv2.cli.runner_setup.build_cfg``)."""
+    from mmlcnetv2.errors import UserInputError
     if not osp.isfile(args.checkpoint):
         raise UserInputError(f'checkpoint not found: {args.checkpoint!r}')
     cfg.load_from, cfg.resume = args.checkpoint, False
@@ -95,8 +87,6 @@ def build_cfg(args: argparse.Namespace):
                              '.pickle (mmengine DumpResults)')
     if args.show_dir is not None:
         setup_show_dir(cfg, args.show_dir, args.show_interval)
-    setup_distributed(cfg, args.launcher)
-    return cfg
 
 
 def atomic_dump_results(out_file_path: str):
@@ -123,25 +113,15 @@ def atomic_dump_results(out_file_path: str):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
-    configure_denormals_or_exit()  # first: before torch starts threads
-    import mmlcnetv2  # noqa: F401  (modules, mmlcnetv2:: configs, safe load)
-    from mmengine.runner import Runner
+    from mmlcnetv2.cli.runner_setup import run_runner
 
-    from mmlcnetv2.apis.checks import UserInputError, check_before_run
-    try:
-        cfg = build_cfg(args)
-        check_before_run(cfg, training=False)
-    except (UserInputError, FileNotFoundError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    runner = Runner.from_cfg(cfg)
-    from mmlcnetv2.utils.denormals import describe_denormals
-    runner.logger.info(describe_denormals())
-    if args.out is not None:
-        runner.test_evaluator.metrics.append(atomic_dump_results(args.out))
-    runner.test()
-    return 0
+    def add_dump(runner) -> None:
+        if args.out is not None:
+            runner.test_evaluator.metrics.append(
+                atomic_dump_results(args.out))
+
+    return run_runner(args, apply_test_args, training=False,
+                      prepare=add_dump)
 
 
 if __name__ == '__main__':

@@ -51,19 +51,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def build_cfg(args: argparse.Namespace):
-    """Load the config and apply the command line to it."""
-    from mmlcnetv2.apis import load_config
-    from mmlcnetv2.apis.runner_setup import (merge_cfg_options, setup_amp,
-                                             setup_auto_scale_lr,
-                                             setup_distributed)
-    cfg = load_config(args.config)
-    merge_cfg_options(cfg, args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+def apply_train_args(cfg, args: argparse.Namespace) -> None:
+    """``--amp``, ``--auto-scale-lr``, ``--resume``, ``--seed`` and
+    ``--deterministic`` (the options tools/test.py has too are applied by
+    ``mmlcnetv2.cli.runner_setup.build_cfg``)."""
+    from mmlcnetv2.cli.runner_setup import setup_amp, setup_auto_scale_lr
     if args.amp:
         setup_amp(cfg)
     if args.auto_scale_lr:
@@ -81,31 +73,12 @@ def build_cfg(args: argparse.Namespace):
             randomness['seed'] = args.seed
         randomness['deterministic'] = args.deterministic
         cfg.randomness = randomness
-    setup_distributed(cfg, args.launcher)
-    return cfg
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
-    configure_denormals_or_exit()  # first: before torch starts threads
-    # Before the config is read: registers our modules, the `mmlcnetv2::`
-    # config prefix and safe loading of Runner checkpoints.
-    import mmlcnetv2  # noqa: F401
-    from mmengine.runner import Runner
-
-    from mmlcnetv2.apis.checks import UserInputError, check_before_run
-    try:
-        cfg = build_cfg(args)
-        check_before_run(cfg, training=True)
-    except (UserInputError, FileNotFoundError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    runner = Runner.from_cfg(cfg)
-    from mmlcnetv2.utils.denormals import describe_denormals
-    runner.logger.info(describe_denormals())
-    runner.train()
-    return 0
+    from mmlcnetv2.cli.runner_setup import run_runner
+    return run_runner(args, apply_train_args, training=True)
 
 
 if __name__ == '__main__':

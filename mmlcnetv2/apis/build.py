@@ -1,6 +1,7 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Config loading, model building, and getting a built model ready for
-export (re-parameterized, SyncBN reverted, pooling as ``ReduceMean``)."""
+export (re-parameterized, SyncBN reverted, pooling as ``ReduceMean``), for
+Python users and the tools alike."""
 import copy
 import importlib
 import os.path as osp
@@ -13,6 +14,8 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
+from ..errors import CheckpointMismatchError
+from ..extras import explain_config_error, require_for_config
 from ..utils.safe_load import explain_refusal
 
 
@@ -22,10 +25,20 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     Args:
         path (str): The config file.
         cfg_options (dict, optional): ``--cfg-options`` overrides.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        MissingExtraError: The config needs mmdet or mmseg, which is not
+            installed (names the extra to install).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Config file not found: {path!r}')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except ImportError as e:  # e.g. an mmdet:: base without mmdet
+        explain_config_error(path, e)
+        raise
+    require_for_config(cfg, path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -61,8 +74,12 @@ def build_model(cfg: Config,
     Raises:
         FileNotFoundError: ``checkpoint`` does not exist.
         UnsafeCheckpointError: safe loading refused ``checkpoint``.
-        RuntimeError: ``checkpoint`` does not fit the model.
+        CheckpointMismatchError: ``checkpoint`` does not fit the model (a
+            RuntimeError; one line, strict loading's message shortened).
+        MissingExtraError: The config needs mmdet or mmseg, which is not
+            installed.
     """
+    require_for_config(cfg, cfg.filename or 'the config')
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model_cfg = copy.deepcopy(cfg.model)
     # mmpretrain configs keep the normalization in a top-level
@@ -74,8 +91,13 @@ def build_model(cfg: Config,
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
         with explain_refusal(checkpoint):
-            load_checkpoint(model, checkpoint, map_location='cpu',
-                            strict=True)
+            try:
+                load_checkpoint(model, checkpoint, map_location='cpu',
+                                strict=True)
+            except RuntimeError as e:
+                raise CheckpointMismatchError(
+                    f'checkpoint {checkpoint!r} does not fit the model: '
+                    f'{_one_line(e)}') from e
     return model.to(device).eval()
 
 
@@ -83,6 +105,13 @@ def reparameterizable(model: nn.Module) -> List[nn.Module]:
     """The modules of ``model`` that have ``switch_to_deploy()``, outermost
     first."""
     return [m for m in model.modules() if hasattr(m, 'switch_to_deploy')]
+
+
+def _one_line(error: BaseException, limit: int = 600) -> str:
+    """``error``'s message on one line, cut after ``limit`` characters
+    (strict loading lists every missing key of a model)."""
+    text = ' '.join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + ' ...'
 
 
 def reparameterize(model: nn.Module) -> int:

@@ -1,25 +1,97 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""Statistics, the issue's goal ratios, markdown table and plot."""
-from typing import Dict, List, Optional
+"""Statistics, the goal ratios (the data file ``goals.json``), markdown
+table, machines index and plot."""
+import json
+import os.path as osp
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from ..names import BENCHMARK_PRECISIONS, LEGACY_TASKS, TASKS
 from ..utils.atomic import atomic_file
 
-#: (numerator, denominator, goal): each is the median of per-round ratios
-#: of the two rows' round medians (rows are ``model@precision``).
-GOALS = [
-    ('lcnetv2-base-fused@f32', 'paddle-pplcnetv2-base@f32', 1.00),
-    ('lcnetv2-base-fused@bf16', 'paddle-pplcnetv2-base@bf16', 1.00),
-    ('lcnetv2-base-fused@int8', 'lcnetv2-base-fused@f32', 0.40),
-    ('lcnetv2-base-fused@bf16', 'paddle-mobilenetv3-large-x1.25@bf16', 0.83),
-    ('retinanet-lcnetv2-640@f32', 'retinanet-r50-640@f32', 0.75),
-    ('picodet-small-320@f32', 'retinanet-r50-320@f32', 0.10),
-    # Informative (no goal): what fusing buys, and the f32 anchor pair.
-    ('lcnetv2-base-fused@f32', 'lcnetv2-base-unfused@f32', None),
-    ('lcnetv2-base-fused@f32', 'paddle-mobilenetv3-large-x1.25@f32', None),
-    ('retinanet-lcnetv2-320@f32', 'retinanet-r50-320@f32', None),
-]
+#: The goal table: data, beside this module (shipped with the package), read
+#: here and only here; every report cites it by :data:`GOALS_SOURCE`.
+GOALS_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'goals.json')
+GOALS_SOURCE = 'mmlcnetv2/benchmark/goals.json'
+
+
+class Goal(NamedTuple):
+    """One ratio of two rows (``model@precision``): the median of per-round
+    ratios of their round medians, with ``goal`` its bound (``None``:
+    informative only) and ``why`` what it says in words."""
+    numerator: str
+    denominator: str
+    goal: Optional[float]
+    why: str = ''
+
+
+def _check_row_name(name, path: str) -> str:
+    model, sep, precision = str(name).rpartition('@')
+    if not (isinstance(name, str) and sep and model
+            and precision in BENCHMARK_PRECISIONS):
+        raise ValueError(f'{path}: row {name!r} is not model@precision with '
+                         f'a precision in {BENCHMARK_PRECISIONS}')
+    return name
+
+
+def load_goals(path: str = GOALS_FILE
+               ) -> Tuple[List[Goal], List[Tuple[str, str]]]:
+    """The goal ratios and the index's headline rows of a goals file.
+
+    Example:
+        >>> goals, headline = load_goals()
+        >>> goals[0].numerator, goals[0].denominator, goals[0].goal
+        ('lcnetv2-base-fused@f32', 'paddle-pplcnetv2-base@f32', 1.0)
+
+    Raises:
+        ValueError: A row name that is not ``model@precision`` or a goal
+            that is not a positive number or null (names the file and the
+            value).
+    """
+    with open(path) as f:
+        data = json.load(f)
+    goals = []
+    for item in data['goals']:
+        goal = item.get('goal')
+        if goal is not None and not (isinstance(goal, (int, float))
+                                     and goal > 0):
+            raise ValueError(f'{path}: goal {goal!r} of {item} must be a '
+                             'positive number or null')
+        goals.append(Goal(_check_row_name(item['numerator'], path),
+                          _check_row_name(item['denominator'], path),
+                          None if goal is None else float(goal),
+                          item.get('why', '')))
+    headline = [(_check_row_name(item['row'], path), item['label'])
+                for item in data['headline_rows']]
+    return goals, headline
+
+
+#: The goal ratios, and the index's latency rows ``(model@precision,
+#: label)``, of :data:`GOALS_FILE`.
+GOALS, HEADLINE_ROWS = load_goals()
+
+
+def row_task(row: Dict) -> str:
+    """A result row's task as one of :data:`~mmlcnetv2.names.TASKS`, also
+    for results written when rows said ``'cls'``/``'det'``."""
+    return LEGACY_TASKS.get(row['task'], row['task'])
+
+
+def load_result(path: str) -> Dict:
+    """A machine's result JSON (``--json``/``--save``), its rows' task names
+    in today's vocabulary whatever version wrote it.
+
+    Example:
+        >>> result = load_result('docs/benchmarks/amd-epyc_avx2.json')
+        >>> sorted({row['task'] for row in result['rows'].values()})
+        ['classification', 'detection']
+    """
+    with open(path) as f:
+        result = json.load(f)
+    for row in result['rows'].values():
+        row['task'] = row_task(row)
+    return result
 
 
 def latency_stats(rounds: List[List[float]]) -> Dict:
@@ -53,10 +125,10 @@ def pair_ratio(a: Dict, b: Dict) -> Dict:
 
 
 def goal_ratios(rows: Dict[str, Dict]) -> List[Dict]:
-    """Every pair of :data:`GOALS`; a pair with a missing/skipped row says
-    which row, instead of a number."""
+    """Every pair of :data:`GOALS` (read from :data:`GOALS_FILE`); a pair
+    with a missing/skipped row says which row, instead of a number."""
     out = []
-    for num, den, goal in GOALS:
+    for num, den, goal, _ in GOALS:
         item = dict(numerator=num, denominator=den, goal=goal)
         missing = [n for n in (num, den)
                    if n not in rows or 'latency' not in rows[n]]
@@ -116,6 +188,7 @@ def to_markdown(result: Dict) -> str:
         'quantization on random calibration inputs. Detection rows time the '
         'network up to the head outputs (decoding/NMS excluded).', '',
         '## Goals (median of per-round ratios, [min, max] over rounds)', '',
+        f'Goal table: `{GOALS_SOURCE}`.', '',
         '| ratio | goal | measured | spread [min, max] | IQR | met |',
         '| --- | --- | --- | --- | --- | --- |']
     for g in result['ratios']:
@@ -157,23 +230,14 @@ def to_markdown(result: Dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-#: Rows of the index's latency table: (model@precision, label).
-HEADLINE_ROWS = [
-    ('lcnetv2-base-fused@f32', 'PP-LCNetV2-base fused, f32'),
-    ('lcnetv2-base-fused@bf16', 'PP-LCNetV2-base fused, bf16'),
-    ('lcnetv2-base-fused@int8', 'PP-LCNetV2-base fused, int8'),
-    ('paddle-pplcnetv2-base@f32', 'PaddleClas PP-LCNetV2-base, f32'),
-    ('paddle-pplcnetv2-base@bf16', 'PaddleClas PP-LCNetV2-base, bf16'),
-    ('picodet-small-320@f32', 'PicoDet-style small 320, f32'),
-]
-
-
-def _ratio_cell(g: Optional[Dict]) -> str:
+def _ratio_cell(g: Optional[Dict], goal: Optional[float]) -> str:
+    """A measured ratio, checked against ``goal`` of today's table (not the
+    goal the run was made with: a changed goal shows in the index)."""
     if g is None:
         return '–'
     if 'missing' in g:
         return 'not measured'
-    met = '' if g.get('goal') is None else (' ✓' if g['met'] else ' ✗')
+    met = '' if goal is None else (' ✓' if g['median'] <= goal else ' ✗')
     return f"{g['median']:.3f} [{g['min']:.3f}, {g['max']:.3f}]{met}"
 
 
@@ -216,15 +280,16 @@ def to_index(results: Dict[str, Dict]) -> str:
             f"→ {m.get('load_average_end')} | "
             f"{results[slug].get('date', '–')} |")
     lines += ['', '## Ratios (median of per-round ratios [min, max]; '
-              '✓/✗ = goal met/missed)', '', head, rule]
-    for num, den, goal in GOALS:
+              '✓/✗ = goal met/missed)', '',
+              f'Goal table: `{GOALS_SOURCE}`.', '', head, rule]
+    for num, den, goal, _ in GOALS:
         label = f'`{num}` / `{den}`' + ('' if goal is None
                                         else f' (goal ≤ {goal:.2f})')
         cells = []
         for slug in slugs:
             found = [g for g in results[slug]['ratios']
                      if (g['numerator'], g['denominator']) == (num, den)]
-            cells.append(_ratio_cell(found[0] if found else None))
+            cells.append(_ratio_cell(found[0] if found else None, goal))
         lines.append(f"| {label} | {' | '.join(cells)} |")
     lines += ['', '## Latency (median) and throughput (median [min, max] '
               'over rounds)', '', head, rule]
@@ -241,6 +306,11 @@ def write_atomic(text: str, path: str) -> None:
             f.write(text)
 
 
+#: Panel titles of :func:`plot` (detection rows stop at the head outputs).
+PLOT_TITLES = dict(classification='classification',
+                   detection='detection (network only)')
+
+
 def plot(result: Dict, path: str) -> None:
     """Horizontal bars: median latency (p90 as error bar) per model and
     precision, classification and detection in separate panels."""
@@ -248,7 +318,7 @@ def plot(result: Dict, path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = [r for r in result['rows'].values() if 'latency' in r]
-    groups = [(t, [r for r in rows if r['task'] == t]) for t in ('cls', 'det')]
+    groups = [(t, [r for r in rows if row_task(r) == t]) for t in TASKS]
     groups = [(t, g) for t, g in groups if g]
     if not groups:
         raise ValueError('Nothing measured: no plot')
@@ -267,8 +337,7 @@ def plot(result: Dict, path: str) -> None:
         ax.set_yticks(range(len(group)), names, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel('latency, ms (batch 1, median; bar to p90)')
-        ax.set_title('classification' if task == 'cls' else
-                     'detection (network only)', fontsize=10)
+        ax.set_title(PLOT_TITLES.get(task, task), fontsize=10)
         for i, v in enumerate(med):
             ax.text(v, i, f' {v:.1f}', va='center', fontsize=7)
     m = result['machine']

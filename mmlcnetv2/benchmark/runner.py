@@ -1,10 +1,18 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Build every requested (model, precision), time them interleaved in
-rounds, then throughput and torch eager; one result dict."""
+rounds, then throughput and torch eager; one result dict.
+
+:func:`run_benchmark` runs four phases, one function each: build
+(:func:`_build_rows`: every row converted, quantized, compiled, as a
+:class:`Timed`), sync latency (:func:`_time_latency`), async throughput
+(:func:`_time_throughput`), torch eager (:func:`_time_torch`); the two OpenVINO
+phases interleave all rows in rounds (:func:`_in_rounds`).
+"""
 import os
 import shutil
 import tempfile
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -25,9 +33,19 @@ def _progress(total: int, enabled: bool):
                 dynamic_ncols=True)
 
 
-def quantize_int8(ov_model, shape: Sequence[int], count: int = 16):
-    """NNCF's default post-training quantization on random inputs (enough
-    to place the quantizers; the values matter for accuracy, not speed)."""
+def quantize_on_random_inputs(ov_model, shape: Sequence[int],
+                              count: int = 16):
+    """NNCF's default post-training quantization calibrated on ``count``
+    random normal inputs of ``shape``: for timing only.
+
+    Random inputs are enough to place the quantizers, which is all latency
+    depends on; the scales they give are meaningless for accuracy. An int8
+    model to ship is calibrated on real images by ``tools/deploy.py
+    --precision int8`` (:mod:`mmlcnetv2.deploy.quantize`).
+
+    Example:
+        >>> int8 = quantize_on_random_inputs(ov_model, [1, 3, 224, 224])
+    """
     import nncf
     rng = np.random.default_rng(0)
     data = [rng.standard_normal(shape).astype(np.float32)
@@ -71,6 +89,180 @@ def _convert(entry: Entry, size: Tuple[int, int], work: str):
     return ov_model, module
 
 
+@dataclass
+class Timed:
+    """A row ready to time: the model compiled for latency, its request and
+    input, and the graph that the throughput phase compiles again.
+
+    The latency phase asks every row only for :meth:`latencies`: a new kind
+    of row (say, end to end from an image file) is another class with that
+    method, built by the build phase, and timed in the same rounds.
+    """
+    compiled: Any
+    request: Any
+    inputs: np.ndarray
+    graph: Any  # the ov.Model (quantized for int8)
+    precision: str
+
+    def latencies(self, iters: int, max_time: float) -> List[float]:
+        """One round's sync latencies (ms); see :func:`.sync_latencies`."""
+        return sync_latencies(self.request, self.inputs, iters, max_time)
+
+
+def _check_args(precisions: Sequence[str], threads: int, rounds: int,
+                iters: int) -> None:
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad:
+        raise ValueError(f'Unknown precision(s) {bad}; allowed {PRECISIONS}')
+    if threads < 1 or rounds < 1 or iters < 1:
+        raise ValueError(f'threads, rounds and iters must be >= 1, got '
+                         f'{threads}, {rounds}, {iters}')
+
+
+def _compile_row(core, ov_model, row: Dict, threads: int,
+                 inputs: np.ndarray) -> Timed:
+    """Quantize (int8) and compile one row's model; record in ``row`` what
+    the CPU plugin made of it."""
+    p = row['precision']
+    model = (quantize_on_random_inputs(ov_model, row['input_shape'])
+             if p == 'int8' else ov_model)
+    c = compile_model(core, model, p, threads)
+    row['used_precision'] = used_precision(c)
+    if p == 'int8':
+        row['used_precision'] = f"int8 (float parts {row['used_precision']})"
+    row['runtime_ops'] = runtime_ops(c)
+    row['conv_kernels'] = conv_kernels(c)
+    return Timed(c, c.create_infer_request(), inputs, model, p)
+
+
+def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
+                 core, threads: int, bf16: bool, work: str, rows: Dict,
+                 timed: Dict, modules: Dict) -> None:
+    """Phase 1 for one entry: its rows (skipped ones say why), a
+    :class:`Timed` per measurable row, its torch module."""
+    size = entry.size or (cls_size, cls_size)
+    shape = [1, 3, *size]
+    wanted = [p for p in precisions if p != 'int8' or entry.int8]
+    try:
+        ov_model, module = _convert(entry, size, work)
+    except (ModuleNotFoundError, ImportError) as e:
+        for p in wanted:
+            rows[f'{entry.name}@{p}'] = dict(
+                model=entry.name, precision=p, task=entry.task,
+                input_shape=shape, skipped=str(e).split('\n')[0])
+        return
+    if module is not None:
+        modules[entry.name] = (module, torch.randn(*shape))
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    for p in wanted:
+        key = f'{entry.name}@{p}'
+        rows[key] = dict(model=entry.name, precision=p, task=entry.task,
+                         input_shape=shape, description=entry.description)
+        if p == 'bf16' and not bf16:
+            rows[key]['skipped'] = 'CPU has no BF16'
+            continue
+        timed[key] = _compile_row(core, ov_model, rows[key], threads, x)
+
+
+def _build_rows(entries: List[Entry], precisions: Sequence[str],
+                cls_size: int, core, threads: int, bf16: bool, work: str,
+                bar) -> Tuple[Dict[str, Dict], Dict[str, Timed], Dict]:
+    """Phase 1: build, convert, quantize and compile everything first.
+
+    Returns:
+        tuple: ``rows`` (every ``model@precision``), ``timed`` (the rows to
+        time), ``modules`` (entry name -> (torch module, input)).
+    """
+    rows: Dict[str, Dict] = {}
+    timed: Dict[str, Timed] = {}
+    modules: Dict[str, Tuple] = {}
+    for entry in entries:
+        bar.set_description(f'build {entry.name}')
+        _build_entry(entry, precisions, cls_size, core, threads, bf16, work,
+                     rows, timed, modules)
+        bar.update(1)
+    return rows, timed, modules
+
+
+def _in_rounds(keys: List[str], rounds: int, measure: Callable[[str], Any],
+               label: str, bar) -> Dict[str, List]:
+    """``measure(key)`` for every key in every round, the order rotated per
+    round: a busy moment of the machine hits every row alike."""
+    out: Dict[str, List] = {k: [] for k in keys}
+    for r in range(rounds):
+        shift = r % max(len(keys), 1)
+        for key in keys[shift:] + keys[:shift]:
+            bar.set_description(f'{label} {r + 1}/{rounds} {key}')
+            out[key].append(measure(key))
+            bar.update(1)
+    return out
+
+
+def _time_latency(timed: Dict[str, Timed], rows: Dict[str, Dict],
+                  rounds: int, iters: int, round_time: float, bar) -> None:
+    """Phase 2: sync latency, all rows in every round."""
+    samples = _in_rounds(
+        list(timed), rounds,
+        lambda key: timed[key].latencies(iters, round_time), 'round', bar)
+    for key, per_round in samples.items():
+        rows[key]['latency'] = latency_stats(per_round)
+
+
+def _time_throughput(core, timed: Dict[str, Timed], rows: Dict[str, Dict],
+                     rounds: int, threads: int, tput_time: float,
+                     bar) -> None:
+    """Phase 3: THROUGHPUT hint, async requests, interleaved in rounds like
+    latency: one busy second must not move one model 2x."""
+    compiled = {}
+    for key, t in timed.items():
+        bar.set_description(f'compile throughput {key}')
+        compiled[key] = compile_model(core, t.graph, t.precision, threads,
+                                      hint='THROUGHPUT')
+    fps = _in_rounds(
+        list(compiled), rounds,
+        lambda key: async_throughput(compiled[key], timed[key].inputs,
+                                     tput_time), 'throughput', bar)
+    for key, per_round in fps.items():
+        rows[key]['throughput'] = throughput_stats(per_round)
+
+
+def _time_torch(modules: Dict[str, Tuple], rows: Dict[str, Dict],
+                threads: int, iters: int, round_time: float, enabled: bool,
+                bar) -> None:
+    """Phase 4: torch eager (f32) per model, on every measured row of it."""
+    for name, (module, x) in modules.items():
+        bar.set_description(f'torch {name}')
+        if enabled:
+            times = torch_latencies(module, x, threads, iters, round_time)
+            stats = dict(median_ms=float(np.median(times)),
+                         samples=len(times))
+            for row in rows.values():
+                if row['model'] == name and 'latency' in row:
+                    row['torch'] = stats
+        bar.update(1)
+
+
+def _result(machine: Dict, settings: Dict, rows: Dict[str, Dict],
+            notes: List[str]) -> Dict:
+    """The result dict: machine (with the load at the end), settings, rows,
+    the goal ratios and the notes."""
+    machine['load_average_start'] = machine.pop('load_average')
+    try:
+        machine['load_average_end'] = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        machine['load_average_end'] = None
+    result = dict(machine=machine, settings=settings, rows=rows, notes=notes)
+    result['ratios'] = goal_ratios(rows)
+    note = _int8_note(rows, machine.get('isa') or [])
+    if note:
+        result['notes'].append(note)
+    skipped = {r['skipped'] for r in rows.values() if 'skipped' in r}
+    for s in sorted(skipped):
+        if 'BF16' not in s:
+            result['notes'].append(f'Skipped rows: {s}')
+    return result
+
+
 def run_benchmark(names: Optional[List[str]] = None,
                   precisions: Sequence[str] = PRECISIONS,
                   threads: int = 2, rounds: int = 5, iters: int = 20,
@@ -78,6 +270,11 @@ def run_benchmark(names: Optional[List[str]] = None,
                   cls_size: int = 224, torch_eager: bool = True,
                   progress: bool = True) -> Dict:
     """Run the benchmark; see ``tools/benchmark.py`` for the options.
+
+    Four phases: build every row (:func:`_build_rows`), then sync latency
+    (:func:`_time_latency`) and async throughput (:func:`_time_throughput`),
+    each with all rows interleaved in rounds, then torch eager
+    (:func:`_time_torch`).
 
     Example:
         >>> result = run_benchmark(['lcnetv2-small-fused'], ['f32'],
@@ -89,12 +286,7 @@ def run_benchmark(names: Optional[List[str]] = None,
         ``ratios`` (the goal pairs) and ``notes``.
     """
     import openvino as ov
-    bad = [p for p in precisions if p not in PRECISIONS]
-    if bad:
-        raise ValueError(f'Unknown precision(s) {bad}; allowed {PRECISIONS}')
-    if threads < 1 or rounds < 1 or iters < 1:
-        raise ValueError(f'threads, rounds and iters must be >= 1, got '
-                         f'{threads}, {rounds}, {iters}')
+    _check_args(precisions, threads, rounds, iters)
     entries = get_entries(names)
     machine = machine_info()
     notes: List[str] = []
@@ -103,117 +295,21 @@ def run_benchmark(names: Optional[List[str]] = None,
                      f"OPTIMIZATION_CAPABILITIES = "
                      f"{', '.join(machine['cpu_capabilities'])} (no BF16).")
     core = ov.Core()
-    rows: Dict[str, Dict] = {}
-    compiled: Dict[str, Tuple] = {}   # key -> (latency compiled, input)
-    graphs: Dict[str, object] = {}    # key -> ov.Model (for throughput)
-    modules: Dict[str, Tuple] = {}    # entry name -> (torch module, input)
     work = tempfile.mkdtemp(prefix='mmlcnetv2-bench-')
     bar = _progress(len(entries), progress)
     try:
-        # 1. Build, convert, quantize and compile everything first.
-        for entry in entries:
-            bar.set_description(f'build {entry.name}')
-            size = entry.size or (cls_size, cls_size)
-            shape = [1, 3, *size]
-            wanted = [p for p in precisions
-                      if p != 'int8' or entry.int8]
-            try:
-                ov_model, module = _convert(entry, size, work)
-            except (ModuleNotFoundError, ImportError) as e:
-                for p in wanted:
-                    rows[f'{entry.name}@{p}'] = dict(
-                        model=entry.name, precision=p, task=entry.task,
-                        input_shape=shape, skipped=str(e).split('\n')[0])
-                bar.update(1)
-                continue
-            if module is not None:
-                modules[entry.name] = (module, torch.randn(*shape))
-            x = np.random.default_rng(0).standard_normal(shape).astype(
-                np.float32)
-            for p in wanted:
-                key = f'{entry.name}@{p}'
-                row = dict(model=entry.name, precision=p, task=entry.task,
-                           input_shape=shape, description=entry.description)
-                rows[key] = row
-                if p == 'bf16' and not machine['bf16_supported']:
-                    row['skipped'] = 'CPU has no BF16'
-                    continue
-                model = quantize_int8(ov_model, shape) if p == 'int8' \
-                    else ov_model
-                c = compile_model(core, model, p, threads)
-                row['used_precision'] = used_precision(c)
-                if p == 'int8':
-                    row['used_precision'] = (
-                        f"int8 (float parts {row['used_precision']})")
-                row['runtime_ops'] = runtime_ops(c)
-                row['conv_kernels'] = conv_kernels(c)
-                compiled[key] = (c, c.create_infer_request(), x)
-                graphs[key] = model
-            bar.update(1)
-        keys = list(compiled)
-        bar.reset(total=2 * rounds * len(keys) + len(modules))
-        # 2. Latency: all models in every round, order rotated per round.
-        samples: Dict[str, List[List[float]]] = {k: [] for k in keys}
-        for r in range(rounds):
-            shift = r % max(len(keys), 1)
-            for key in keys[shift:] + keys[:shift]:
-                bar.set_description(f'round {r + 1}/{rounds} {key}')
-                _, request, x = compiled[key]
-                samples[key].append(
-                    sync_latencies(request, x, iters, round_time))
-                bar.update(1)
-        for key in keys:
-            rows[key]['latency'] = latency_stats(samples[key])
-        # 3. Throughput: THROUGHPUT hint, async requests, interleaved in
-        # rounds like latency: one busy second must not move one model 2x.
-        throughput_compiled = {}
-        for key in keys:
-            bar.set_description(f'compile throughput {key}')
-            throughput_compiled[key] = compile_model(
-                core, graphs[key], rows[key]['precision'], threads,
-                hint='THROUGHPUT')
-        tput: Dict[str, List[Dict]] = {k: [] for k in keys}
-        for r in range(rounds):
-            shift = r % max(len(keys), 1)
-            for key in keys[shift:] + keys[:shift]:
-                bar.set_description(f'throughput {r + 1}/{rounds} {key}')
-                tput[key].append(async_throughput(
-                    throughput_compiled[key], compiled[key][2], tput_time))
-                bar.update(1)
-        for key in keys:
-            rows[key]['throughput'] = throughput_stats(tput[key])
-        del throughput_compiled
-        # 4. torch eager (f32) per model.
-        for name, (module, x) in modules.items():
-            bar.set_description(f'torch {name}')
-            if torch_eager:
-                times = torch_latencies(module, x, threads, iters, round_time)
-                stats = dict(median_ms=float(np.median(times)),
-                             samples=len(times))
-                for row in rows.values():
-                    if row['model'] == name and 'latency' in row:
-                        row['torch'] = stats
-            bar.update(1)
+        rows, timed, modules = _build_rows(
+            entries, precisions, cls_size, core, threads,
+            machine['bf16_supported'], work, bar)
+        bar.reset(total=2 * rounds * len(timed) + len(modules))
+        _time_latency(timed, rows, rounds, iters, round_time, bar)
+        _time_throughput(core, timed, rows, rounds, threads, tput_time, bar)
+        _time_torch(modules, rows, threads, iters, round_time, torch_eager,
+                    bar)
     finally:
         bar.close()
         shutil.rmtree(work, ignore_errors=True)
-    machine['load_average_start'] = machine.pop('load_average')
-    try:
-        machine['load_average_end'] = [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        machine['load_average_end'] = None
-    result = dict(
-        machine=machine,
-        settings=dict(threads=threads, rounds=rounds, iters=iters,
-                      round_time=round_time, tput_time=tput_time,
-                      cls_size=cls_size, precisions=list(precisions)),
-        rows=rows, notes=notes)
-    result['ratios'] = goal_ratios(rows)
-    note = _int8_note(rows, machine.get('isa') or [])
-    if note:
-        result['notes'].append(note)
-    skipped = {r['skipped'] for r in rows.values() if 'skipped' in r}
-    for s in sorted(skipped):
-        if 'BF16' not in s:
-            result['notes'].append(f'Skipped rows: {s}')
-    return result
+    settings = dict(threads=threads, rounds=rounds, iters=iters,
+                    round_time=round_time, tput_time=tput_time,
+                    cls_size=cls_size, precisions=list(precisions))
+    return _result(machine, settings, rows, notes)

@@ -13,6 +13,10 @@ the values) and wraps it as ``tensor -> tensors``:
   anchors); unavailable without ``paddle2onnx``;
 * detection entries: the network up to the head outputs (no decoding/NMS:
   their cost depends on the weights' score distribution, not the network).
+
+Configs are named as in a ``_base_``: ``mmlcnetv2::`` (ours, from the
+package's configs root, :func:`mmlcnetv2.model_index.configs_root`) or
+``mmdet::``, so the zoo works from an installed package as from the checkout.
 """
 import copy
 import importlib.util
@@ -24,7 +28,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from ..names import check_task
 
 
 @dataclass
@@ -33,7 +37,7 @@ class Entry:
 
     Attributes:
         name: The name used by ``--models``.
-        task: ``'cls'`` or ``'det'``.
+        task: One of :data:`mmlcnetv2.names.TASKS`.
         size: Input ``(H, W)``; ``None`` takes ``--cls-size``.
         build: Returns a torch module or, for ``source='paddle'``, the path
             of an ONNX file; called with the input size.
@@ -49,6 +53,9 @@ class Entry:
     source: str = 'torch'
     int8: bool = False
     tags: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_task(self.task)
 
 
 class UnfusedClassifier(nn.Module):
@@ -102,11 +109,39 @@ def realistic_random_init(model: nn.Module) -> nn.Module:
     return model
 
 
+def load_zoo_config(name: str):
+    """The config ``name`` (``mmlcnetv2::<path>`` or ``mmdet::<path>``, as
+    in a ``_base_``) from the installed packages' configs.
+
+    Example:
+        >>> cfg = load_zoo_config(
+        ...     'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py')
+        >>> cfg = load_zoo_config(
+        ...     'mmlcnetv2::cls/pplcnetv2-base_8xb256_in1k.py')
+
+    Raises:
+        FileNotFoundError: No such config (names it and the available ones).
+        ValueError: ``name`` has another prefix.
+    """
+    from mmengine.hub import get_config
+    from ..apis.build import load_config
+    from ..model_index import PACKAGE, resolve_config
+    package, sep, relpath = name.partition('::')
+    if sep and package == PACKAGE:
+        # mmengine's get_config would look in site-packages, which is not
+        # where an editable install keeps our configs.
+        return load_config(resolve_config(relpath))
+    if sep and package == 'mmdet':
+        return get_config(name)
+    raise ValueError(f"zoo config {name!r}: expected 'mmlcnetv2::<path>' "
+                     "or 'mmdet::<path>'")
+
+
 def _cls_model(arch: str, fused: bool) -> nn.Module:
-    from ..apis.build import build_model, load_config, prepare_for_export
+    from ..apis.build import build_model, prepare_for_export
     from ..deploy import ClassifierExport
-    cfg = load_config(
-        osp.join(REPO, f'configs/cls/pplcnetv2-{arch}_8xb256_in1k.py'))
+    cfg = load_zoo_config(
+        f'mmlcnetv2::cls/pplcnetv2-{arch}_8xb256_in1k.py')
     model = realistic_random_init(build_model(cfg))
     if not fused:
         return UnfusedClassifier(model).eval()
@@ -114,13 +149,8 @@ def _cls_model(arch: str, fused: bool) -> nn.Module:
 
 
 def _det_model(config: str, fused: bool = True) -> nn.Module:
-    from mmengine.hub import get_config
-    from ..apis.build import build_model, load_config, prepare_for_export
-    if config.startswith('mmdet::'):
-        cfg = get_config(config)
-    else:
-        cfg = load_config(osp.join(REPO, config))
-    cfg = copy.deepcopy(cfg)
+    from ..apis.build import build_model, prepare_for_export
+    cfg = copy.deepcopy(load_zoo_config(config))
     cfg.model.backbone.init_cfg = None  # random weights, nothing to read
     model = realistic_random_init(build_model(cfg))
     if fused:
@@ -176,12 +206,12 @@ def _entries() -> Dict[str, Entry]:
     entries = []
     for arch in ('small', 'base', 'large'):
         entries.append(Entry(
-            f'lcnetv2-{arch}-fused', 'cls',
+            f'lcnetv2-{arch}-fused', 'classification',
             lambda size, arch=arch: _cls_model(arch, True),
             f'PPLCNetV2-{arch} as tools/deploy.py exports it (fused)',
             int8=True, tags=['ours']))
         entries.append(Entry(
-            f'lcnetv2-{arch}-unfused', 'cls',
+            f'lcnetv2-{arch}-unfused', 'classification',
             lambda size, arch=arch: _cls_model(arch, False),
             f'PPLCNetV2-{arch} mmpretrain classifier as built (unfused)',
             tags=['ours']))
@@ -192,33 +222,33 @@ def _entries() -> Dict[str, Entry]:
             ('paddle-mobilenetv3-large-x1.25', 'mobilenet_v3',
              'MobileNetV3_large_x1_25')):
         entries.append(Entry(
-            name, 'cls',
+            name, 'classification',
             lambda size, out, factory=f'{legendary}.{module}.{cls}':
             _paddle_onnx(factory, size, out),
             f'PaddleClas {cls} via paddle2onnx (anchor)',
             source='paddle', tags=['anchor']))
     for s in (320, 640):
         entries.append(Entry(
-            f'retinanet-lcnetv2-{s}', 'det',
-            lambda size: _det_model('configs/det/retinanet_lcnetv2.py'),
-            f'RetinaNet + PPLCNetV2-base (configs/det/retinanet_lcnetv2.py)'
+            f'retinanet-lcnetv2-{s}', 'detection',
+            lambda size: _det_model('mmlcnetv2::det/retinanet_lcnetv2.py'),
+            f'RetinaNet + PPLCNetV2-base (mmlcnetv2::det/retinanet_lcnetv2.py)'
             f', {s}x{s}, network only', size=(s, s)))
         entries.append(Entry(
-            f'retinanet-r50-{s}', 'det',
+            f'retinanet-r50-{s}', 'detection',
             lambda size: _det_model(
                 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'),
             f"mmdet's RetinaNet-R50-FPN, {s}x{s}, network only",
             size=(s, s)))
     entries.append(Entry(
-        'picodet-small-320', 'det',
+        'picodet-small-320', 'detection',
         lambda size: _det_model(
-            'configs/det/picodet-style_lcnetv2-small_320_coco.py'),
+            'mmlcnetv2::det/picodet-style_lcnetv2-small_320_coco.py'),
         'PicoDet-style PPLCNetV2-small, 320x320, network only',
         size=(320, 320)))
     entries.append(Entry(
-        'picodet-base-416', 'det',
+        'picodet-base-416', 'detection',
         lambda size: _det_model(
-            'configs/det/picodet-style_lcnetv2-base_416_coco.py'),
+            'mmlcnetv2::det/picodet-style_lcnetv2-base_416_coco.py'),
         'PicoDet-style PPLCNetV2-base, 416x416, network only',
         size=(416, 416)))
     return {e.name: e for e in entries}

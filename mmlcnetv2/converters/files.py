@@ -5,7 +5,7 @@
 - a torch zip (``torch.save``: ``.pth``, ``.bin``, ``.pt``): read with
   ``torch.load(weights_only=True)``, which refuses any object but tensors
   and plain containers (and the mmengine Runner data allowed by
-  :mod:`mmlcnetv2.utils.safe_load`);
+  :mod:`mmlcnetv2.compat`);
 - a bare pickle (PaddlePaddle's ``.pdparams``): numpy arrays only, see
   :func:`mmlcnetv2.converters.paddle.load_pdparams`.
 
@@ -70,7 +70,7 @@ def _read_safetensors(path: str) -> Dict[str, torch.Tensor]:
 
 def _read_torch(path: str):
     # Importing mmlcnetv2 allows mmengine's Runner data; nothing else.
-    from mmlcnetv2.utils import allow_mmengine_checkpoints
+    from mmlcnetv2.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
     try:
         return torch.load(path, map_location='cpu', weights_only=True)

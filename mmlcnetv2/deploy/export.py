@@ -23,7 +23,7 @@ from mmengine.config import Config
 
 from ..apis.build import (build_model, load_config, prepare_for_export,
                           register_scope)
-from ..apis.checks import UserInputError
+from ..errors import UserInputError
 from ..names import EXPORT_PRECISIONS, export_precision
 from ..utils.atomic import atomic_update
 from .meta import build_meta, save_meta

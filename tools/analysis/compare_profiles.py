@@ -62,12 +62,17 @@ def main(argv=None) -> int:
     from mmlcnetv2.benchmark import get_entries
     from mmlcnetv2.benchmark.runner import _convert
     from mmlcnetv2.benchmark.timing import PRECISION_HINTS
+    from mmlcnetv2.cli import bad_input
+    try:
+        entries = get_entries(args.models)
+    except ValueError as e:  # an unknown model name (lists the known)
+        return bad_input(e)
     core = ov.Core()
     x = np.random.default_rng(0).standard_normal(
         (1, 3, args.size, args.size)).astype(np.float32)
     runs = []  # (model, instance, request)
     with tempfile.TemporaryDirectory() as work:
-        for entry in get_entries(args.models):
+        for entry in entries:
             model, _ = _convert(entry, (args.size, args.size), work)
             for i in range(args.instances):
                 c = core.compile_model(model, 'CPU', {

@@ -82,11 +82,16 @@ def main(argv=None) -> int:
 
     import mmlcnetv2  # noqa: F401
     from mmlcnetv2.apis import load_config
-    from mmlcnetv2.apis.runner_setup import merge_cfg_options
+    from mmlcnetv2.cli import bad_input
+    from mmlcnetv2.cli.runner_setup import merge_cfg_options
+    from mmlcnetv2.errors import UserInputError
     from mmlcnetv2.utils.denormals import configure_denormals
     configure_denormals()  # 'keep'
-    cfg = load_config(args.config)
-    merge_cfg_options(cfg, args.cfg_options)
+    try:
+        cfg = load_config(args.config)
+        merge_cfg_options(cfg, args.cfg_options)
+    except (FileNotFoundError, UserInputError) as e:
+        return bad_input(e)
     cfg.work_dir = args.work_dir or tempfile.mkdtemp(prefix='denormals-')
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.default_hooks.checkpoint = None

@@ -27,15 +27,15 @@ def main(argv=None) -> int:
     # After parsing: torch and mmengine's runner would make --help take s.
     from mmlcnetv2.apis import build_model, load_config, reparameterize
     from mmlcnetv2.apis.complexity import count_flops, count_params
+    from mmlcnetv2.cli import bad_input
+    from mmlcnetv2.errors import UserInputError
     if min(args.shape) < 32:
-        print(f'error: --shape {args.shape} is too small (each side >= 32)',
-              file=sys.stderr)
-        return 1
+        return bad_input(f'--shape {args.shape} is too small (each side '
+                         '>= 32)')
     try:
         cfg = load_config(args.config, args.cfg_options)
-    except FileNotFoundError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+    except (FileNotFoundError, UserInputError) as e:
+        return bad_input(e)
     model = build_model(cfg)
     if args.deploy:
         reparameterize(model)

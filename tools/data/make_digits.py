@@ -107,8 +107,8 @@ def main(argv=None) -> int:
         counts = make_digits(args.out, args.size, args.val_fraction,
                              args.seed, args.limit, args.force)
     except (ValueError, FileExistsError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        from mmlcnetv2.cli import bad_input
+        return bad_input(e)
     print(f'wrote {counts["train"]} train and {counts["val"]} val images '
           f'({args.size}x{args.size}) to {args.out}')
     return 0

@@ -227,8 +227,8 @@ def main(argv=None) -> int:
                                 args.img_size, args.max_objects, args.seed,
                                 args.force)
     except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        from mmlcnetv2.cli import bad_input
+        return bad_input(e)
     print(f'{"wrote" if wrote else "kept existing"} shapes_seg dataset at '
           f'{args.out} ({args.num_train} train / {args.num_val} val images, '
           f'classes: {", ".join(CLASSES)})')

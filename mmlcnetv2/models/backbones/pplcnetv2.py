@@ -442,7 +442,7 @@ class PPLCNetV2(BaseModule):
                    **others) -> None:
         """Validate the arguments without building anything.
 
-        ``__init__`` calls it first; ``mmlcnetv2.apis.checks`` calls it on a
+        ``__init__`` calls it first; ``mmlcnetv2.cli.checks`` calls it on a
         config's backbone dict before the Runner starts. Arguments not
         listed (``others``: the layer configs, ``init_cfg``) are checked by
         the layers that use them.

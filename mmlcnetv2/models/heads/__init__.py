@@ -1,4 +1,5 @@
-from .lraspp_head import GlobalPoolLRASPPHead
 from .pplcnetv2_head import PPLCNetV2Head
 
-__all__ = ['GlobalPoolLRASPPHead', 'PPLCNetV2Head']
+# GlobalPoolLRASPPHead (lraspp_head.py) needs mmseg: mmlcnetv2.models
+# imports it when mmseg is installed.
+__all__ = ['PPLCNetV2Head']

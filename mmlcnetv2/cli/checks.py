@@ -11,7 +11,7 @@ written.
 
 Example:
     >>> from mmlcnetv2.apis import load_config
-    >>> from mmlcnetv2.apis.checks import check_before_run
+    >>> from mmlcnetv2.cli.checks import check_before_run
     >>> cfg = load_config('configs/cls/pplcnetv2-small_digits.py')
     >>> check_before_run(cfg, training=True)  # raises UserInputError
 """
@@ -25,14 +25,12 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 import torch
 from mmengine.config import Config
 
+from ..errors import UserInputError
+
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                     '.tiff', '.webp')
 # Wrappers whose inner datasets are checked instead.
 _WRAPPER_KEYS = ('dataset', 'datasets')
-
-
-class UserInputError(ValueError):
-    """A bad config value, path or checkpoint, named in the message."""
 
 
 # ---------------------------------------------------------------- datasets
@@ -260,7 +258,7 @@ def check_checkpoints(cfg: Config,
     if not targets and not pretrained:
         return
     if model is None:
-        from .build import build_model
+        from ..apis.build import build_model
         model = build_model(cfg)
     what = 'load_from' if training else 'checkpoint'
     for path in targets:

@@ -2,16 +2,19 @@
 """What tools/train.py and tools/test.py do to a config before the Runner.
 
 Each function edits the config in place and fails early, naming the problem,
-rather than letting mmengine fail deep inside.
+rather than letting mmengine fail deep inside. :func:`run_runner` is what
+both tools run.
 """
+import argparse
 import os
-from typing import Optional
+import os.path as osp
+from typing import Callable, Optional
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 
-from .checks import UserInputError
+from ..errors import UserInputError
 
 
 class ConfigOptionError(UserInputError, KeyError):
@@ -148,3 +151,68 @@ def _slurm_env_to_torch_env(cfg: Config) -> None:
             f'scontrol show hostname {node_list} | head -n1')
     port = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('port', 29500)
     env.setdefault('MASTER_PORT', str(port))
+
+
+def build_cfg(args: argparse.Namespace,
+              apply_args: Callable[[Config, argparse.Namespace], None]
+              ) -> Config:
+    """Load ``args.config`` and apply a train/test command line to it.
+
+    The options both tools have: ``--cfg-options`` (each key checked),
+    ``--work-dir`` (default: the config's, else
+    ``./work_dirs/<config name>``) and ``--launcher``; ``apply_args(cfg,
+    args)`` applies the tool's own (``--resume``, ``--out``, ...).
+
+    Raises:
+        FileNotFoundError: The config does not exist.
+        UserInputError: A bad option, named.
+    """
+    from ..apis import load_config
+    cfg = load_config(args.config)
+    merge_cfg_options(cfg, args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    apply_args(cfg, args)
+    setup_distributed(cfg, args.launcher)
+    return cfg
+
+
+def run_runner(args: argparse.Namespace,
+               apply_args: Callable[[Config, argparse.Namespace], None],
+               training: bool,
+               prepare: Optional[Callable[[object], None]] = None) -> int:
+    """What ``tools/train.py`` and ``tools/test.py`` run: :func:`build_cfg`,
+    every check that can fail before the Runner
+    (:func:`mmlcnetv2.cli.checks.check_before_run`), then mmengine's Runner
+    (``prepare(runner)`` first, if given) trains or tests.
+
+    Returns:
+        int: The exit status: 0, or 2 for bad input (one line on stderr).
+    """
+    from ..utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
+    # Before the config is read: registers our modules, the `mmlcnetv2::`
+    # config prefix and safe loading of Runner checkpoints.
+    import mmlcnetv2  # noqa: F401
+    from mmengine.runner import Runner
+
+    from ..utils.denormals import describe_denormals
+    from . import OK, bad_input
+    from .checks import check_before_run
+    try:
+        cfg = build_cfg(args, apply_args)
+        check_before_run(cfg, training=training)
+    except (UserInputError, FileNotFoundError) as e:
+        return bad_input(e)
+    runner = Runner.from_cfg(cfg)
+    runner.logger.info(describe_denormals())
+    if prepare is not None:
+        prepare(runner)
+    if training:
+        runner.train()
+    else:
+        runner.test()
+    return OK

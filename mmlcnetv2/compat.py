@@ -1,0 +1,337 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""Every change this package makes to its dependencies, in one place.
+
+``import mmlcnetv2`` calls :func:`install`; nothing else in the package
+changes a dependency (registering our modules in mmengine's registries is
+mmengine's own way, not a patch). Each patch below says what upstream behaviour it
+works around, for which upstream version it was written, and how to remove
+it. All are idempotent (a second ``install()`` changes nothing) and none
+imports torch, mmcv or mmpretrain itself: the ones that concern those run
+when the user's code imports them (:func:`when_imported`).
+
+The patches (upstream, version; when applied):
+
+- registry first miss: mmengine 0.10.7 ``Registry``; ``install()``;
+- ``mmlcnetv2::`` config bases: mmengine 0.10.7 ``Config``; ``install()``;
+- safe-load allowlist: torch >= 2.6 with mmengine 0.10.7 checkpoints; when
+  torch is imported;
+- ModelHub index: mmpretrain 1.2.0 ``ModelHub``; when mmpretrain is
+  imported;
+- known-harmless warnings: OpenVINO 2024+, mmdet 3.3.0; by
+  ``tools/deploy.py`` (not at import).
+
+Example:
+    >>> import mmlcnetv2  # calls mmlcnetv2.compat.install()
+    >>> from mmlcnetv2.compat import when_imported
+    >>> when_imported('torch', lambda: print('torch is here'))
+"""
+import importlib
+import importlib.abc
+import os.path as osp
+import sys
+import warnings
+from typing import Callable, Dict, List, Tuple, Type
+
+
+def install() -> None:
+    """Apply every import-time patch (idempotent; ``import mmlcnetv2``)."""
+    register_on_first_miss()
+    register_config_package()
+    when_imported('torch', allow_mmengine_checkpoints)
+    when_imported('mmpretrain.apis.model', register_model_index)
+
+
+# ------------------------------------------------------ post-import hooks
+# Not a patch, the mechanism of two: ``import mmlcnetv2`` must stay cheap (no
+# torch, no mmpretrain), yet the safe-loading allowlist and the ModelHub
+# index concern those modules. A finder at the front of ``sys.meta_path``
+# wraps the loader of a module that has callbacks pending and runs them
+# right after the module is executed. Python has no public post-import hook
+# (PEP 369 was withdrawn); remove this with the last patch that uses it.
+_pending: Dict[str, List[Callable[[], None]]] = {}
+
+
+class _RunAfterExec(importlib.abc.Loader):
+    """Delegates to the module's own loader, then runs the callbacks."""
+
+    def __init__(self, loader, name: str) -> None:
+        self._loader = loader
+        self._name = name
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        # Later readers (inspect, importlib.resources) see the real loader.
+        module.__loader__ = module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        for callback in _pending.pop(self._name, []):
+            callback()
+
+    def __getattr__(self, name: str):
+        return getattr(self._loader, name)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps the loader the other finders return for
+    a module that has callbacks pending."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in _pending:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader,
+                                                       'exec_module'):
+                    spec.loader = _RunAfterExec(spec.loader, fullname)
+                return spec
+        return None
+
+
+_finder = _Finder()
+
+
+def when_imported(name: str, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` once module ``name`` is imported.
+
+    At once if it already is; otherwise right after its import finishes
+    (an exception in ``callback`` then propagates from that import).
+
+    Example:
+        >>> when_imported('torch', lambda: print('torch is here'))
+    """
+    if name in sys.modules:
+        callback()
+        return
+    _pending.setdefault(name, []).append(callback)
+    if _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
+
+
+# ----------------------------------------------------- registry first miss
+# Upstream: mmengine 0.10.7's root registries (``mmengine.registry.MODELS``,
+# TRANSFORMS, HOOKS, OPTIM_WRAPPERS) have no ``locations``: a module
+# registered there is found only once its package was imported, and
+# ``custom_imports=['mmlcnetv2.models']`` would cost every tool's ``--help``
+# the import of torch, mmcv and mmpretrain (5-9 s). Our modules register in
+# the root registries so that mmpretrain's, mmdet's and mmseg's registries
+# (which search their parents, never their siblings) all see them.
+# The patch: the first time a name is not found in one of those registries,
+# import the package of ours that registers there
+# (:data:`mmlcnetv2.registry.PACKAGES`) and look again.
+# Remove: when mmengine's root registries take ``locations`` (or lazy
+# registration), give them ours and delete this function and its call.
+def register_on_first_miss() -> None:
+    """Patch ``Registry.get`` to import our modules on a registry's first
+    miss (idempotent)."""
+    from mmengine.registry import Registry
+
+    from .registry import PACKAGES
+    original = Registry.get
+    if getattr(original, '_mmlcnetv2', False):
+        return
+    imported = set()
+
+    def get(self, key):
+        found = original(self, key)
+        package = PACKAGES.get(self.name)
+        if found is None and package is not None and package not in imported:
+            imported.add(package)
+            importlib.import_module(package)
+            found = original(self, key)
+        return found
+
+    get._mmlcnetv2 = True
+    get.__doc__ = original.__doc__
+    Registry.get = get
+
+
+# ---------------------------------------------------- mmlcnetv2:: configs
+# Upstream: mmengine 0.10.7 accepts ``pkg::path`` config bases only for the
+# packages in ``mmengine.config.utils.MODULE2PACKAGE``; it would then
+# (a) find the package with pkg_resources, which points into site-packages
+# even for an editable install, and (b) tag every dict of the base with
+# ``_scope_='mmlcnetv2'``, so that ``type='ImageClassifier'`` (or mmdet's
+# ``FPN``) would be looked up in our registry, which does not hold them.
+# The patch: our name goes into the table, and ``Config._get_cfg_path``
+# resolves ``mmlcnetv2::`` itself (:func:`mmlcnetv2.model_index.
+# resolve_config`) and returns no scope: our configs are written for their
+# own ``default_scope``, exactly as when they are loaded by path.
+# Remove: when mmengine lets a package register its config root and scope
+# (no such API up to 0.10.7); then delete this function and its call.
+def register_config_package() -> None:
+    """Let mmengine resolve ``mmlcnetv2::path`` config bases (idempotent)."""
+    from mmengine.config import Config
+    from mmengine.config import utils as config_utils
+
+    from .model_index import PACKAGE, resolve_config
+    config_utils.MODULE2PACKAGE.setdefault(PACKAGE, PACKAGE)
+    original = Config._get_cfg_path
+    if getattr(original, '_mmlcnetv2', False):
+        return
+
+    def _get_cfg_path(cfg_path: str, filename: str):
+        package, sep, relpath = cfg_path.partition('::')
+        if sep and package == PACKAGE:
+            return resolve_config(relpath), None
+        return original(cfg_path, filename)
+
+    _get_cfg_path._mmlcnetv2 = True
+    Config._get_cfg_path = staticmethod(_get_cfg_path)
+
+
+# ---------------------------------------------------- safe-load allowlist
+# Upstream: torch >= 2.6 loads with ``weights_only=True`` by default;
+# mmengine 0.10.7 calls ``torch.load`` without the argument, and a Runner
+# checkpoint pickles objects the safe unpickler refuses:
+# - the message hub's ``HistoryBuffer`` and the numpy arrays and scalars in
+#   it: plain data, added to torch's allowlist here;
+# - ``HistoryBuffer``'s table of statistics methods, pickled as
+#   ``getattr(HistoryBuffer, 'min')``. Allowing ``getattr`` would allow
+#   almost anything, so instead the four default methods (which
+#   ``HistoryBuffer.__setstate__`` registers again by itself) are left out
+#   of the pickled state.
+# Safe loading stays on: a checkpoint naming anything else is still refused
+# (:func:`mmlcnetv2.utils.safe_load.explain_refusal` says why in one line).
+# Checkpoints written by a process that did not import mmlcnetv2 still hold
+# the ``getattr`` entries.
+# Remove: when mmengine's Runner checkpoints save and load under
+# ``torch.load(weights_only=True)`` unaided; delete these functions and the
+# ``when_imported('torch', ...)`` in :func:`install`, then run
+# tests/test_safe_load.py, which must still pass.
+MMENGINE_CHECKPOINT_GLOBALS: List[object] = []
+
+
+def _numpy_globals() -> List[object]:
+    import numpy as np
+    multiarray = np._core.multiarray if hasattr(
+        np, '_core') else np.core.multiarray
+    scalar_types = [np.float64, np.float32, np.float16, np.int64, np.int32,
+                    np.int16, np.int8, np.uint8, np.bool_]
+    dtype_types = [type(np.dtype(t)) for t in scalar_types]
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
+            *dtype_types]
+
+
+def _leave_default_statistics_out_of_history_buffer_state() -> None:
+    from mmengine.logging.history_buffer import HistoryBuffer
+    original = HistoryBuffer.__getstate__
+    if getattr(original, '_mmlcnetv2', False):
+        return
+    defaults = {name: getattr(HistoryBuffer, name)
+                for name in ('min', 'max', 'current', 'mean')}
+
+    def __getstate__(self) -> dict:
+        state = dict(original(self))
+        custom = {
+            name: method
+            for name, method in state.pop('statistics_methods', {}).items()
+            if defaults.get(name) is not method
+        }
+        if custom:  # user-registered statistics are kept (need getattr)
+            state['statistics_methods'] = custom
+        return state
+
+    __getstate__._mmlcnetv2 = True
+    HistoryBuffer.__getstate__ = __getstate__
+
+
+def allow_mmengine_checkpoints() -> List[object]:
+    """Make mmengine Runner checkpoints save and load under safe loading.
+
+    Idempotent; called when torch is imported after :mod:`mmlcnetv2`.
+
+    Returns:
+        list: The globals added to torch's allowlist.
+    """
+    if not MMENGINE_CHECKPOINT_GLOBALS:
+        import torch
+        from mmengine.logging.history_buffer import HistoryBuffer
+        _leave_default_statistics_out_of_history_buffer_state()
+        MMENGINE_CHECKPOINT_GLOBALS.extend(_numpy_globals() + [HistoryBuffer])
+        torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS)
+    return MMENGINE_CHECKPOINT_GLOBALS
+
+
+# --------------------------------------------------------- ModelHub index
+# Upstream: mmpretrain 1.2.0's ``get_model``/``list_models`` know only the
+# models of mmpretrain's own index; ``ModelHub.register_model_index`` is its
+# public way to add one (not a patch). Our index's ``Weights`` entries use a
+# scheme of our own, registered with mmengine's ``CheckpointLoader``:
+# nothing can be downloaded, and mmpretrain would otherwise only warn and
+# return random weights for ``get_model(name, pretrained=True)``; the
+# scheme raises an error that says how to convert weights locally.
+# Remove the scheme (and :data:`mmlcnetv2.model_index.NO_DOWNLOAD_SCHEME`
+# in the index) when the weights are published at a URL; the index
+# registration stays as long as mmpretrain's ModelHub is how users find
+# models.
+def _refuse_download(filename: str, map_location=None):
+    from .model_index import NO_DOWNLOAD_SCHEME
+    name = filename[len(NO_DOWNLOAD_SCHEME):]
+    arch = name.split('_')[0].replace('pplcnetv2-', '')
+    raise FileNotFoundError(
+        f'{name}: mmlcnetv2 has no downloadable weights. Convert a '
+        f'PaddleClas or timm / Hugging Face file with `python '
+        f'tools/convert_weights.py FILE pplcnetv2-{arch}.pth --arch {arch}` '
+        f'and pass pretrained=\'pplcnetv2-{arch}.pth\' (see the README\'s '
+        '"Weights" section).')
+
+
+def register_no_download_scheme() -> None:
+    """Make our index's ``Weights`` entries raise :func:`_refuse_download`
+    (mmengine's ``CheckpointLoader``; idempotent)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from .model_index import NO_DOWNLOAD_SCHEME
+    CheckpointLoader.register_scheme(
+        NO_DOWNLOAD_SCHEME, _refuse_download, force=True)
+
+
+def register_model_index() -> bool:
+    """Register our model index in mmpretrain's ``ModelHub`` (idempotent).
+
+    Returns:
+        bool: False if there is no config directory to point the index to.
+    """
+    from mmpretrain.apis.model import ModelHub
+
+    from .model_index import PACKAGE_DIR, configs_root
+    register_no_download_scheme()  # the index's Weights entries need it
+    root = configs_root()
+    if root is None:
+        return False
+    index = osp.join(PACKAGE_DIR, 'model-index.yml')
+    if not ModelHub.has('pplcnetv2-base_8xb256_in1k'):
+        ModelHub.register_model_index(index, config_prefix=root)
+    return True
+
+
+# ------------------------------------------------ known-harmless warnings
+# Not applied at import: ``tools/deploy.py`` calls it (an export printed
+# seven distinct warnings). Only noise we checked is listed, each with why
+# it is harmless. Warnings that can mean a wrong export stay visible:
+# mmdet's ``TracerWarning``s (a shape value frozen into a static graph) and
+# torch's "traced function does not match" check.
+# Remove an entry when its upstream stops warning (upgrade, then export a
+# detector with ``-W error::FutureWarning`` to see which are left).
+KNOWN_HARMLESS: Tuple[Tuple[Type[Warning], str, str], ...] = (
+    # OpenVINO's PyTorch frontend (ov.convert_model, 2024+) traces with
+    # TorchScript by itself, which the torch of our stack (2.14) deprecates;
+    # which tracer it uses is not ours to choose.
+    (FutureWarning,
+     r'`torch\.jit\.(trace|trace_method|script)` is deprecated', 'openvino'),
+    # torch.jit's scan for @torch.jit.export methods reads every attribute
+    # of every module, including mmdet 3.3.0's deprecated aliases of
+    # AnchorHead; no code of ours or of the config uses them.
+    (UserWarning, r'DeprecationWarning: (`num_anchors`|anchor_generator) is '
+     r'deprecated', 'torch.jit attribute scan of mmdet heads'),
+)
+
+
+def ignore_known_upstream_warnings() -> None:
+    """Add ``ignore`` filters for :data:`KNOWN_HARMLESS` (idempotent)."""
+    for category, message, _why in KNOWN_HARMLESS:
+        warnings.filterwarnings('ignore', message=message, category=category)
