@@ -15,7 +15,7 @@ import torch
 
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.deploy import OpenVINOInferencer, export
-from mmlcnetv2.deploy.meta import register_scope
+from mmlcnetv2.apis import register_scope
 from helpers import RETINANET  # noqa: E402
 
 ov = pytest.importorskip('openvino')

@@ -146,7 +146,7 @@ def test_replacing_an_export_keeps_other_files(tiny, tmp_path, capsys):
     assert meta['format'] == 'mmlcnetv2-deploy'
     assert meta['files'] == ['deploy.json', 'model.bin', 'model.onnx',
                              'model.xml']
-    assert meta['precision'] == 'fp16'
+    assert meta['precision'] == 'f16'  # the earlier spelling, written new
     assert (out / 'model.xml').read_bytes() != old_xml
     assert (out / 'vis' / 'photo.png').read_bytes() == b'drawn by infer.py'
     assert (out / 'README').read_text() == 'my notes'
@@ -377,7 +377,7 @@ def test_detection_labels_beyond_classes_are_named(tiny, tmp_path):
     """A detector's class count is not in its IR: a deploy.json with fewer
     classes than the model's labels is named when a label exceeds them (it
     was an IndexError)."""
-    from mmlcnetv2.deploy.meta import register_scope
+    from mmlcnetv2.apis import register_scope
     cfg_path = _write_config(tmp_path, DET_CONFIG, 'det.py')
     cfg = load_config(str(cfg_path))
     register_scope(cfg)

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 import mmlcnetv2  # noqa: F401
-from mmlcnetv2.apis import build_model, load_config
+from mmlcnetv2.apis import build_model, load_config, register_scope
 from mmlcnetv2.deploy import OpenVINOInferencer, export
-from mmlcnetv2.deploy.meta import register_scope
 from mmlcnetv2.utils.batchnorm import randomize_bn
 from helpers import SEGMENTOR as CONFIG
 

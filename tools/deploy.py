@@ -2,7 +2,7 @@
 """Export an OpenMMLab config + checkpoint to OpenVINO IR (and ONNX).
 
     python tools/deploy.py CONFIG CHECKPOINT --out DIR [--shape H W]
-        [--dynamic | --static] [--precision fp32|fp16|int8] [--calib N] [--onnx]
+        [--dynamic | --static] [--precision f32|f16|int8] [--calib N] [--onnx]
 
 Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
 the task (classifier / detector / segmentor) comes from the config. The
@@ -22,6 +22,7 @@ from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
+    from mmlcnetv2.names import EXPORT_PRECISIONS, LEGACY_PRECISIONS
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -46,11 +47,13 @@ def parse_args(argv=None):
                       'results differ from torch on images of another '
                       'aspect ratio (see docs/deploy.md)')
     parser.set_defaults(dynamic=None)  # None: per task (see --help above)
-    parser.add_argument('--precision', default='fp32',
-                        choices=['fp32', 'fp16', 'int8'],
-                        help='fp32: weights fp32; fp16: weights stored fp16 '
+    parser.add_argument('--precision', default='f32',
+                        choices=EXPORT_PRECISIONS,
+                        type=lambda v: LEGACY_PRECISIONS.get(v, v),
+                        help='f32: weights f32; f16: weights stored f16 '
                         '(compute chosen by the device); int8: NNCF '
-                        'post-training quantization')
+                        'post-training quantization. The earlier spellings '
+                        'fp32 and fp16 are accepted')
     parser.add_argument('--calib', type=int, default=300,
                         help='int8: calibration images from the train set')
     parser.add_argument('--onnx', action='store_true',

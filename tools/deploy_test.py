@@ -7,7 +7,7 @@
 Runs the IR through OpenVINOInferencer on every test image (original files,
 deployed preprocessing) and scores it with the config's own evaluator:
 top-1 (classification), COCO bbox mAP (detection), mIoU (segmentation).
-With --compare-to (e.g. the fp32 export when DIR is int8) the second IR is
+With --compare-to (e.g. the f32 export when DIR is int8) the second IR is
 scored too and the agreement of the two is reported: same top-1, same
 pixel class, or boxes (score >= 0.3) matched by class and IoU >= 0.5.
 """

@@ -89,46 +89,6 @@ def collect_images(inputs, out_dir: str = '') -> List[Tuple[str, str]]:
     return [(f, osp.relpath(osp.abspath(f), base)) for f in files]
 
 
-def summarize(result: dict, task: str, classes, score_thr: float) -> dict:
-    """The JSON-friendly record of one result (what --out-json writes)."""
-    if task == 'classification':
-        top = np.argsort(-result['scores'])[:5]
-        return dict(label=int(result['label']), class_name=classes[
-            result['label']], score=float(result['score']),
-            top5=[dict(label=int(i), class_name=classes[i],
-                       score=float(result['scores'][i])) for i in top])
-    if task == 'detection':
-        keep = result['scores'] >= score_thr
-        return dict(detections=[
-            dict(bbox=[round(float(v), 2) for v in box], score=float(score),
-                 label=int(label), class_name=classes[label])
-            for box, score, label in zip(result['bboxes'][keep],
-                                         result['scores'][keep],
-                                         result['labels'][keep])])
-    seg = result['seg']
-    labels, counts = np.unique(seg, return_counts=True)
-    return dict(shape=list(seg.shape), class_pixels={
-        classes[i] if 0 <= i < len(classes) else str(int(i)): int(n)
-        for i, n in zip(labels, counts)})
-
-
-def one_line(record: dict, task: str, score_thr: float) -> str:
-    """The console line of one image's record."""
-    if task == 'classification':
-        return ', '.join(f"{t['class_name']} {t['score']:.4f}"
-                         for t in record['top5'])
-    if task == 'detection':
-        dets = record['detections']
-        return f'{len(dets)} detections >= {score_thr:g}' + (
-            ': ' + ', '.join(f"{d['class_name']} {d['score']:.2f}"
-                             for d in dets[:10]) if dets else '') + (
-            ', ...' if len(dets) > 10 else '')
-    total = max(sum(record['class_pixels'].values()), 1)
-    parts = sorted(record['class_pixels'].items(), key=lambda kv: -kv[1])
-    return (f"{record['shape'][0]}x{record['shape'][1]}: " + ', '.join(
-        f'{name} {100 * n / total:.1f} %' for name, n in parts[:5]))
-
-
 def write_picture(path: str, img: np.ndarray) -> None:
     """``img`` to ``path`` in the format of its extension, atomically."""
     from mmlcnetv2.utils.atomic import atomic_file
@@ -138,50 +98,13 @@ def write_picture(path: str, img: np.ndarray) -> None:
             raise ValueError(f'OpenCV cannot write {path!r}')
 
 
-def _palette(n: int) -> np.ndarray:
-    rng = np.random.default_rng(42)
-    return rng.integers(40, 256, (max(n, 1), 3), dtype=np.uint8)
-
-
-def draw(img: np.ndarray, result: dict, task: str, classes,
-         score_thr: float) -> np.ndarray:
-    """The result drawn on a copy of the BGR image."""
-    img = img.copy()
-    colors = _palette(len(classes))
-    if task == 'classification':
-        top = np.argsort(-result['scores'])[:5]
-        for row, i in enumerate(top):
-            text = f'{classes[i]}: {result["scores"][i]:.3f}'
-            y = 18 + 18 * row
-            cv2.putText(img, text, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(img, text, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        (255, 255, 255), 1, cv2.LINE_AA)
-    elif task == 'detection':
-        for box, score, label in zip(result['bboxes'], result['scores'],
-                                     result['labels']):
-            if score < score_thr:
-                continue
-            color = tuple(int(c) for c in colors[label])
-            x1, y1, x2, y2 = (int(round(v)) for v in box)
-            cv2.rectangle(img, (x1, y1), (x2, y2), color, 2)
-            cv2.putText(img, f'{classes[label]} {score:.2f}',
-                        (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                        color, 1, cv2.LINE_AA)
-    else:
-        seg = result['seg']
-        color = colors[np.clip(seg, 0, len(colors) - 1)]
-        img = cv2.addWeighted(img, 0.5, color, 0.5, 0)
-    return img
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.cli import BAD_INPUT, OK, bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
-    from mmlcnetv2.deploy.preprocess import load_image
+    from mmlcnetv2.deploy.pipeline import load_image
     out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
     try:
         inferencer = OpenVINOInferencer(args.model_dir, args.device,
@@ -191,6 +114,7 @@ def main(argv=None) -> int:
         # bad input: a missing or invalid export (deploy.json)
         return bad_input(e)
     task = inferencer.task
+    handler = inferencer.deploy_task  # summary, console line, drawing
     records = []
     failed = 0
     for path, name in files:
@@ -198,10 +122,10 @@ def main(argv=None) -> int:
         try:
             img = load_image(path)
             result = inferencer(img)
-            record = summarize(result, task, inferencer.classes,
+            record = handler.summarize(result, inferencer.classes,
+                                       args.score_thr)
+            vis = handler.draw(img, result, inferencer.classes,
                                args.score_thr)
-            vis = draw(img, result, task, inferencer.classes,
-                       args.score_thr)
             write_picture(out_path, vis)
         except (ValueError, OSError, cv2.error, RuntimeError) as e:
             # One bad image (undecodable, degenerate, unwritable) must not
@@ -213,12 +137,12 @@ def main(argv=None) -> int:
             failed += 1
             continue
         records.append(dict(image=path, output=out_path, **record))
-        if not (task == 'classification' and len(files) == 1):
-            print(f'{name}: {one_line(record, task, args.score_thr)}')
-        if inferencer.task == 'classification' and len(files) == 1:
-            top = np.argsort(-result['scores'])[:5]
-            print('\n'.join(f'{inferencer.classes[i]}\t'
-                            f'{result["scores"][i]:.4f}' for i in top))
+        # One image: the task may say more than its line (a classifier's
+        # top-5, one per line).
+        text = handler.single_image_text(
+            result, inferencer.classes) if len(files) == 1 else None
+        print(f'{name}: {handler.one_line(record, args.score_thr)}'
+              if text is None else text)
     if args.out_json:
         from mmlcnetv2.utils.atomic import atomic_file
         with atomic_file(args.out_json) as tmp, open(tmp, 'w') as f:

@@ -27,9 +27,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # After parsing: torch and mmengine's runner would make --help take s.
     import torch
-    from mmengine.model import revert_sync_batchnorm
 
-    from mmlcnetv2.apis import build_model, load_config, reparameterize
+    from mmlcnetv2.apis import build_model, load_config, prepare_for_export
+    from mmlcnetv2.apis.build import reparameterizable
     from mmlcnetv2.cli import bad_input
     from mmlcnetv2.utils.atomic import atomic_file
     try:
@@ -40,10 +40,10 @@ def main(argv=None) -> int:
         # checkpoint that safe loading refused) and CheckpointMismatchError
         # (one that does not fit the config).
         return bad_input(e)
-    model = revert_sync_batchnorm(model)
-    if reparameterize(model) == 0:
+    if not reparameterizable(model):
         return bad_input(f'nothing in {args.config} can be re-parameterized '
                          '(no module has switch_to_deploy)')
+    model = prepare_for_export(model)
     with atomic_file(args.out) as tmp:
         torch.save(dict(state_dict=model.state_dict(),
                         meta=dict(reparameterized_from=args.checkpoint)), tmp)

@@ -1,11 +1,16 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""Config loading and model building, for Python users and the tools alike."""
+"""Config loading, model building, and getting a built model ready for
+export (re-parameterized, SyncBN reverted, pooling as ``ReduceMean``), for
+Python users and the tools alike."""
 import copy
+import importlib
 import os.path as osp
-from typing import Optional
+from typing import List, Optional
 
+import torch
 import torch.nn as nn
 from mmengine.config import Config, DictAction  # noqa: F401  (re-export)
+from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
@@ -37,6 +42,25 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
+
+
+# The OpenMMLab packages whose configs we build (``default_scope``).
+SCOPES = ('mmpretrain', 'mmdet', 'mmseg')
+
+
+def register_scope(cfg: Config) -> None:
+    """Register the modules of the config's OpenMMLab package (mmdet, ...).
+
+    Building from mmengine's root registry only finds a scope's modules
+    once that package has registered them.
+
+    Example:
+        >>> register_scope(Config(dict(default_scope='mmdet')))
+    """
+    scope = cfg.get('default_scope', None)
+    if scope in SCOPES:
+        importlib.import_module(f'{scope}.utils').register_all_modules(
+            init_default_scope=False)
 
 
 def build_model(cfg: Config,
@@ -77,6 +101,12 @@ def build_model(cfg: Config,
     return model.to(device).eval()
 
 
+def reparameterizable(model: nn.Module) -> List[nn.Module]:
+    """The modules of ``model`` that have ``switch_to_deploy()``, outermost
+    first."""
+    return [m for m in model.modules() if hasattr(m, 'switch_to_deploy')]
+
+
 def _one_line(error: BaseException, limit: int = 600) -> str:
     """``error``'s message on one line, cut after ``limit`` characters
     (strict loading lists every missing key of a model)."""
@@ -92,9 +122,73 @@ def reparameterize(model: nn.Module) -> int:
     Returns:
         int: How many modules were switched.
     """
-    targets = [m for m in model.modules() if hasattr(m, 'switch_to_deploy')]
+    targets = reparameterizable(model)
     # Outermost first; a backbone's switch_to_deploy covers its blocks, and
     # the blocks' own are idempotent.
     for module in targets:
         module.switch_to_deploy()
     return len(targets)
+
+
+class GlobalMean(nn.Module):
+    """``x.mean((2, 3), keepdim=...)``: global average pooling as ReduceMean.
+
+    Example:
+        >>> GlobalMean(keepdim=False)(torch.ones(2, 8, 5, 7)).shape
+        torch.Size([2, 8])
+    """
+
+    def __init__(self, keepdim: bool = True) -> None:
+        super().__init__()
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3), keepdim=self.keepdim)
+
+
+def use_mean_pooling(model: nn.Module) -> int:
+    """Replace every ``AdaptiveAvgPool2d(1)`` by :class:`GlobalMean` in place.
+
+    Numerically the same (both average all pixels); the graph is leaner:
+    OpenVINO's CPU plugin fuses an SE block (reduce-mean, 1x1 convs,
+    sigmoid, multiply) into one ``Subgraph`` only when the pooling is a
+    plain ``ReduceMean``, and ``AdaptiveAvgPool2d(1)`` does not convert to
+    one.
+
+    Returns:
+        int: How many pooling layers were replaced.
+    """
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.AdaptiveAvgPool2d) and \
+                    child.output_size in (1, (1, 1)):
+                setattr(parent, name, GlobalMean(keepdim=True))
+                count += 1
+    return count
+
+
+def prepare_for_export(model: nn.Module) -> nn.Module:
+    """A built model as it is exported: SyncBN reverted to BN,
+    re-parameterized (``switch_to_deploy``), pooling as ``ReduceMean``
+    (:func:`use_mean_pooling`), in eval mode.
+
+    The one sequence ``tools/deploy.py``, ``tools/reparameterize.py`` and
+    the benchmark's fused models go through. The state dict keeps its keys
+    apart from the fused branches (pooling has no parameters), so a
+    prepared model saves the checkpoint of the config's deploy variant.
+
+    Args:
+        model (nn.Module): A built model (see :func:`build_model`).
+
+    Returns:
+        nn.Module: ``model`` changed in place (or, if it holds SyncBN, the
+        copy ``revert_sync_batchnorm`` makes).
+
+    Example:
+        >>> model = prepare_for_export(build_model(cfg, ckpt))  # doctest: +SKIP
+    """
+    model = revert_sync_batchnorm(model)
+    reparameterize(model)
+    use_mean_pooling(model)
+    return model.eval()

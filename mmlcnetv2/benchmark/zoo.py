@@ -134,27 +134,23 @@ def load_zoo_config(name: str):
 
 
 def _cls_model(arch: str, fused: bool) -> nn.Module:
-    from ..apis.build import build_model, reparameterize
-    from ..deploy.wrappers import ClassifierExport, use_mean_pooling
+    from ..apis.build import build_model, prepare_for_export
+    from ..deploy import ClassifierExport
     cfg = load_zoo_config(
         f'mmlcnetv2::cls/pplcnetv2-{arch}_8xb256_in1k.py')
     model = realistic_random_init(build_model(cfg))
     if not fused:
         return UnfusedClassifier(model).eval()
-    reparameterize(model)
-    use_mean_pooling(model)
-    return ClassifierExport(model).eval()
+    return ClassifierExport(prepare_for_export(model)).eval()
 
 
 def _det_model(config: str, fused: bool = True) -> nn.Module:
-    from ..apis.build import build_model, reparameterize
-    from ..deploy.wrappers import use_mean_pooling
+    from ..apis.build import build_model, prepare_for_export
     cfg = copy.deepcopy(load_zoo_config(config))
     cfg.model.backbone.init_cfg = None  # random weights, nothing to read
     model = realistic_random_init(build_model(cfg))
     if fused:
-        reparameterize(model)
-        use_mean_pooling(model)
+        model = prepare_for_export(model)
     return DetNetwork(model).eval()
 
 

@@ -9,54 +9,40 @@ as ``tools/test.py`` sees it; the predictions come from
 cover the whole deployed path (preprocessing, IR, mapping back).
 """
 import copy
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
-import torch
 from mmengine.config import Config
 
 from .inferencer import OpenVINOInferencer
 
 
-def _fill_prediction(task: str, sample, result: Dict) -> None:
-    """Write an inferencer result into a packed data sample, as the torch
-    model's ``predict`` would."""
-    from mmengine.structures import InstanceData, PixelData
-    if task == 'classification':
-        sample.set_pred_score(torch.from_numpy(result['scores']).float())
-        sample.set_pred_label(torch.tensor([result['label']]))
-    elif task == 'detection':
-        sample.pred_instances = InstanceData(
-            bboxes=torch.from_numpy(result['bboxes']).float(),
-            scores=torch.from_numpy(result['scores']).float(),
-            labels=torch.from_numpy(result['labels']).long())
-    else:
-        sample.pred_sem_seg = PixelData(
-            data=torch.from_numpy(result['seg'])[None])
+def _test_set(cfg: Config, limit: Optional[int]):
+    """The config's test dataset and how many of its images to use."""
+    from mmengine.registry import DATASETS, init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    loader = cfg.get('test_dataloader', None)
+    if not loader or 'dataset' not in loader:
+        raise ValueError('The config has no test_dataloader.dataset to '
+                         'evaluate on.')
+    dataset = DATASETS.build(copy.deepcopy(loader['dataset']))
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n == 0:
+        raise ValueError('The test dataset is empty.')
+    return dataset, n
 
 
-def _agreement(task: str, a: Dict, b: Dict, iou_thr: float = 0.5,
-               score_thr: float = 0.3) -> np.ndarray:
-    """Per-image agreement of two results: classification, same top-1 (0/1);
-    segmentation, pixel fraction; detection, the fraction of boxes (score
-    >= ``score_thr`` in either) matched by a same-class box of the other
-    with IoU >= ``iou_thr``."""
-    if task == 'classification':
-        return np.array([float(a['label'] == b['label'])])
-    if task == 'segmentation':
-        return np.array([float((a['seg'] == b['seg']).mean())])
-    from torchvision.ops import box_iou
-    ka, kb = a['scores'] >= score_thr, b['scores'] >= score_thr
-    ba, bb = a['bboxes'][ka], b['bboxes'][kb]
-    la, lb = a['labels'][ka], b['labels'][kb]
-    if len(ba) == 0 and len(bb) == 0:
-        return np.array([1.0])
-    if len(ba) == 0 or len(bb) == 0:
-        return np.array([0.0])
-    iou = box_iou(torch.from_numpy(ba), torch.from_numpy(bb)).numpy()
-    iou[la[:, None] != lb[None, :]] = 0
-    matched = (iou.max(1) >= iou_thr).sum() + (iou.max(0) >= iou_thr).sum()
-    return np.array([matched / (len(ba) + len(bb))])
+def _inferencers(dirs: List[str], precision_hint: Optional[str]
+                 ) -> List[OpenVINOInferencer]:
+    """One inferencer per export folder, all of the same task."""
+    inferencers = [OpenVINOInferencer(d, precision_hint=precision_hint)
+                   for d in dirs]
+    first = inferencers[0]
+    for d, inf in zip(dirs, inferencers):
+        if inf.deploy_task is not first.deploy_task:
+            raise ValueError(f'{d!r} is a {inf.task} export, {dirs[0]!r} a '
+                             f'{first.task} one: they cannot be compared.')
+    return inferencers
 
 
 def evaluate_ir(model_dir: str,
@@ -84,31 +70,16 @@ def evaluate_ir(model_dir: str,
         ``compare_dir`` ``compare_metrics`` and ``agreement`` (mean).
     """
     from mmengine.evaluator import Evaluator
-    from mmengine.registry import DATASETS, init_default_scope
     from tqdm import tqdm
 
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    loader = cfg.get('test_dataloader', None)
-    if not loader or 'dataset' not in loader:
-        raise ValueError('The config has no test_dataloader.dataset to '
-                         'evaluate on.')
-    dataset = DATASETS.build(copy.deepcopy(loader['dataset']))
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    if n == 0:
-        raise ValueError('The test dataset is empty.')
-    dirs = [model_dir] + ([compare_dir] if compare_dir else [])
-    inferencers = [OpenVINOInferencer(d, precision_hint=precision_hint)
-                   for d in dirs]
-    task = inferencers[0].task
-    if task == 'detection' and n != len(dataset):
-        # CocoMetric scores against every image of its annotation file.
-        raise ValueError(f'limit={limit} cannot be used for detection: '
-                         'CocoMetric evaluates every image of the '
-                         'annotation file; evaluate the whole test set.')
-    for d, inf in zip(dirs, inferencers):
-        if inf.task != task:
-            raise ValueError(f'{d!r} is a {inf.task} export, {dirs[0]!r} a '
-                             f'{task} one: they cannot be compared.')
+    dataset, n = _test_set(cfg, limit)
+    inferencers = _inferencers(
+        [model_dir] + ([compare_dir] if compare_dir else []), precision_hint)
+    task = inferencers[0].deploy_task
+    if task.whole_test_set and n != len(dataset):
+        raise ValueError(f'limit={limit} cannot be used for {task.name}: '
+                         f'{task.whole_test_set}; evaluate the whole test '
+                         'set.')
     evaluators = []
     for _ in inferencers:
         evaluator = Evaluator(copy.deepcopy(cfg.test_evaluator))
@@ -117,19 +88,15 @@ def evaluate_ir(model_dir: str,
     agreements = []
     for i in tqdm(range(n), disable=not progress, unit='img',
                   desc='evaluate'):
-        item = dataset[i]
-        sample = item['data_samples']
-        results = []
-        for inf, evaluator in zip(inferencers, evaluators):
-            result = inf(sample.img_path)
-            results.append(result)
+        sample = dataset[i]['data_samples']
+        results = [inf(sample.img_path) for inf in inferencers]
+        for result, evaluator in zip(results, evaluators):
             s = copy.deepcopy(sample)
-            _fill_prediction(task, s, result)
+            task.to_data_sample(s, result)
             evaluator.process(data_samples=[s.to_dict()])
         if len(results) == 2:
-            agreements.append(_agreement(task, results[0], results[1]))
-    out = dict(task=task, images=n,
-               metrics=evaluators[0].evaluate(n))
+            agreements.append(task.agreement(results[0], results[1]))
+    out = dict(task=task.name, images=n, metrics=evaluators[0].evaluate(n))
     if compare_dir:
         out['compare_metrics'] = evaluators[1].evaluate(n)
         out['agreement'] = float(np.concatenate(agreements).mean())

@@ -7,7 +7,11 @@ inside OpenVINO's PyTorch frontend) rather than ONNX -> OpenVINO: it keeps
 no rows on empty input (the legacy ONNX route returns a bogus row), and the
 pooling needs no ONNX ``Shape/Gather/Concat/Reshape`` arithmetic, so the CPU
 plugin fuses each SE block into one ``Subgraph`` (see
-:func:`~mmlcnetv2.deploy.wrappers.use_mean_pooling`).
+:func:`~mmlcnetv2.apis.build.use_mean_pooling`).
+
+What is task-specific (the export graph, its names, the ``deploy.json``
+fields) is asked of the task object (:mod:`mmlcnetv2.deploy.tasks`); the
+preprocessing part of ``deploy.json`` is :mod:`mmlcnetv2.deploy.pipeline`'s.
 """
 import os
 import os.path as osp
@@ -16,29 +20,18 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
 
-from ..apis.build import build_model, load_config, reparameterize
+from ..apis.build import (build_model, load_config, prepare_for_export,
+                          register_scope)
 from ..errors import UserInputError
+from ..names import EXPORT_PRECISIONS, export_precision
 from ..utils.atomic import atomic_update
-from .meta import (FORMAT_VERSION, class_names, default_shape,
-                   preprocess_spec, register_scope, rescale_steps, save_meta, task_of)
+from .meta import build_meta, save_meta
+from .pipeline import export_preprocess
 from .schema import META_FILE, DeployFormatError, owned_files
-from .wrappers import use_mean_pooling, wrap_for_export
+from .tasks import get_task, task_of
 
-PRECISIONS = ('fp32', 'fp16', 'int8')
-OUTPUT_NAMES = dict(classification=['logits'], detection=['dets', 'labels'],
-                    segmentation=['seg_logits'])
-INPUT_NAMES = dict(classification=['input'], detection=['input', 'img_shape'],
-                   segmentation=['input'])
-# What a static detection/segmentation export gives up, in deploy.json.
-STATIC_TRADE = (
-    'static input: every image is resized to fit {h}x{w} and padded to '
-    '{h}x{w}, where the test pipeline pads only to the size divisor; the '
-    'network (its global pools, FPN, head) sees that padding, so results '
-    'equal torch only on images whose padded size is {h}x{w}; export '
-    'without --static for the exact form (docs/deploy.md, "Static or '
-    'dynamic")')
+PRECISIONS = EXPORT_PRECISIONS  # (re-exported: mmlcnetv2.deploy.PRECISIONS)
 
 
 def default_dynamic(task: str) -> bool:
@@ -50,7 +43,7 @@ def default_dynamic(task: str) -> bool:
     Classification ends in a centre crop: one fixed shape, static is exact
     (and faster: OpenVINO fuses more with static shapes).
     """
-    return task != 'classification'
+    return get_task(task).default_dynamic
 
 
 def load_for_export(config: str, checkpoint: Optional[str],
@@ -76,64 +69,7 @@ def load_for_export(config: str, checkpoint: Optional[str],
             f'Checkpoint {checkpoint!r} does not match config {config!r} '
             f'(wrong config, or a fused checkpoint for an unfused config?): '
             f'{e}') from e
-    model = revert_sync_batchnorm(model)
-    reparameterize(model)
-    use_mean_pooling(model)
-    return cfg, model.eval(), task
-
-
-def build_meta(cfg: Config, model: torch.nn.Module, task: str,
-               shape: Tuple[int, int], dynamic: bool, precision: str,
-               steps: List[dict], config: str, checkpoint: str) -> dict:
-    pre = preprocess_spec(cfg, task)
-    pre['steps'] = steps
-    postprocess = None
-    if task == 'segmentation':
-        head = model.decode_head
-        postprocess = dict(
-            align_corners=bool(head.align_corners),
-            threshold=float(getattr(head, 'threshold', None) or 0.3)
-            if head.out_channels == 1 else None)
-    if task == 'classification':
-        num_classes = model.head.num_classes
-        score_thr = None
-    elif task == 'detection':
-        num_classes = model.bbox_head.num_classes
-        score_thr = float(model.bbox_head.test_cfg.get('score_thr', 0.0))
-    else:
-        num_classes = model.decode_head.num_classes
-        score_thr = None
-    inputs = dict(name='input', shape=[-1, 3, -1, -1] if dynamic else
-                  [1, 3, shape[0], shape[1]], dynamic=dynamic,
-                  export_size=list(shape), layout='NCHW', dtype='float32')
-    if not dynamic and task != 'classification':
-        inputs['static_trade'] = STATIC_TRADE.format(h=shape[0], w=shape[1])
-    return dict(
-        format_version=FORMAT_VERSION,
-        task=task,
-        input=inputs,
-        input_names=INPUT_NAMES[task],
-        outputs=OUTPUT_NAMES[task],
-        postprocess=postprocess,
-        preprocess=pre,
-        classes=class_names(cfg, num_classes),
-        score_threshold=score_thr,
-        max_per_img=int(model.bbox_head.test_cfg['max_per_img'])
-        if task == 'detection' else None,
-        precision=precision,
-        source=dict(config=osp.abspath(config),
-                    checkpoint=osp.abspath(checkpoint) if checkpoint else None),
-    )
-
-
-def example_inputs(task: str, shape: Tuple[int, int],
-                   batch: int) -> Tuple[torch.Tensor, ...]:
-    """The tracing inputs: a seeded image batch (+ ``img_shape``)."""
-    x = torch.randn(batch, 3, *shape,
-                    generator=torch.Generator().manual_seed(0))
-    if task != 'detection':
-        return (x, )
-    return x, torch.tensor([list(shape)] * batch, dtype=torch.float32)
+    return cfg, prepare_for_export(model), task
 
 
 def convert(wrapper: torch.nn.Module, example: Tuple[torch.Tensor, ...],
@@ -247,7 +183,7 @@ def export(config: str,
            out_dir: str,
            shape: Optional[Tuple[int, int]] = None,
            dynamic: Optional[bool] = None,
-           precision: str = 'fp32',
+           precision: str = 'f32',
            calib: int = 300,
            onnx: bool = False,
            cfg_options: Optional[dict] = None,
@@ -263,55 +199,60 @@ def export(config: str,
     ``dynamic=None`` (the default) picks :func:`default_dynamic`: dynamic
     for detection and segmentation (exact: the input follows each image's
     padded shape, as in mmdet/mmseg), static for classification.
+    ``precision`` is one of :data:`PRECISIONS` (``f32``, ``f16``, ``int8``;
+    the earlier spellings ``fp32``/``fp16`` are accepted), written to
+    ``deploy.json`` in the new spelling.
 
     Example:
         >>> export('configs/cls/pplcnetv2-base_8xb256_in1k.py', 'ckpt.pth',
-        ...        'deploy/pplcnetv2-base', precision='fp16')  # doctest: +SKIP
+        ...        'deploy/pplcnetv2-base', precision='f16')  # doctest: +SKIP
 
     Returns:
         dict: The ``deploy.json`` content.
     """
-    import openvino as ov
-    if precision not in PRECISIONS:
-        raise ValueError(f'precision must be one of {PRECISIONS}, got '
-                         f'{precision!r}')
+    precision = export_precision(precision)
     if shape is not None and (len(shape) != 2 or min(shape) < 8):
         raise ValueError(f'shape must be (H, W) with both >= 8, got {shape}')
     writes = [META_FILE, 'model.xml', 'model.bin'] + (['model.onnx']
                                                        if onnx else [])
     # Before the (minutes of) conversion: refuse a folder we must not touch.
     replaces = files_to_replace(out_dir, writes, overwrite)
-    cfg, model, task = load_for_export(config, checkpoint, cfg_options)
-    if dynamic is None:
-        dynamic = default_dynamic(task)
-    steps = preprocess_spec(cfg, task)['steps']
-    if shape is None:
-        shape = default_shape(steps, task)
-        if shape is None:
-            raise ValueError('The test pipeline fixes no input size; pass '
-                             '--shape H W.')
-    else:
-        steps = rescale_steps(steps, tuple(shape), task)
-    shape = tuple(int(s) for s in shape)
-    wrapper = wrap_for_export(model, task)
-    names, input_names = OUTPUT_NAMES[task], INPUT_NAMES[task]
-    example = example_inputs(task, shape, 2 if dynamic else 1)
-    meta = build_meta(cfg, model, task, shape, dynamic, precision, steps,
+    cfg, model, name = load_for_export(config, checkpoint, cfg_options)
+    task = get_task(name)
+    dynamic = task.default_dynamic if dynamic is None else dynamic
+    preprocess, shape = export_preprocess(cfg, task, shape)
+    wrapper = task.wrap(model)
+    example = task.example_inputs(shape, 2 if dynamic else 1)
+    meta = build_meta(cfg, model, task, shape, dynamic, precision, preprocess,
                       config, checkpoint)
-    ov_model = convert(wrapper, example, dynamic, names, input_names)
-
+    ov_model = convert(wrapper, example, dynamic, task.output_names,
+                       task.input_names)
     with atomic_update(out_dir, replaces, last=META_FILE) as tmp:
-        if precision == 'int8':
-            from .quantize import quantize_int8
-            ov_model, meta['calibration'] = quantize_int8(
-                ov_model, cfg, meta, calib)
-        ov.save_model(ov_model, osp.join(tmp, 'model.xml'),
-                      compress_to_fp16=(precision == 'fp16'))
-        if onnx:
-            onnx_path = osp.join(tmp, 'model.onnx')
-            export_onnx(wrapper, example, onnx_path, dynamic, names,
-                        input_names)
-            meta['onnx_max_abs_diff'] = check_onnx(onnx_path, wrapper,
-                                                   example, input_names)
-        save_meta(meta, osp.join(tmp, 'deploy.json'))
+        _write_export(tmp, ov_model, meta, cfg, calib,
+                      (wrapper, example) if onnx else None)
     return meta
+
+
+def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
+                  calib: int, onnx: Optional[Tuple[torch.nn.Module,
+                                                   Tuple[torch.Tensor, ...]]]
+                  ) -> None:
+    """Write the IR (quantized first for int8), the ONNX file (if ``onnx``
+    gives the wrapper and its tracing inputs) and ``deploy.json`` into
+    ``folder``; ``meta`` gains ``calibration`` / ``onnx_max_abs_diff``."""
+    import openvino as ov
+    task = get_task(meta['task'])
+    if meta['precision'] == 'int8':
+        from .quantize import quantize_with_calibration
+        ov_model, meta['calibration'] = quantize_with_calibration(
+            ov_model, cfg, meta, calib)
+    ov.save_model(ov_model, osp.join(folder, 'model.xml'),
+                  compress_to_fp16=(meta['precision'] == 'f16'))
+    if onnx is not None:
+        wrapper, example = onnx
+        path = osp.join(folder, 'model.onnx')
+        export_onnx(wrapper, example, path, meta['input']['dynamic'],
+                    task.output_names, task.input_names)
+        meta['onnx_max_abs_diff'] = check_onnx(path, wrapper, example,
+                                               task.input_names)
+    save_meta(meta, osp.join(folder, META_FILE))

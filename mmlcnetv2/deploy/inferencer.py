@@ -6,18 +6,19 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .preprocess import ImageLike, load_image, prepare
-
+from ..names import COMPUTE_PRECISIONS
+from .pipeline import ImageLike, prepare
 from .schema import DeployFormatError, read_meta  # noqa: F401  (re-export)
+from .tasks import get_task
 
-PRECISION_HINTS = (None, 'f32', 'bf16', 'f16')
+PRECISION_HINTS = (None, ) + COMPUTE_PRECISIONS
 
 
 def check_meta_fits_model(meta: dict, compiled, path: str) -> None:
     """Fail when ``deploy.json`` does not describe the compiled IR.
 
     The checks that need the IR: the output names (a ``task`` that is not the
-    model's) and, for a classifier, one class name per logit.
+    model's) and the task's own (a classifier: one class name per logit).
 
     Raises:
         DeployFormatError: Naming ``path`` and the field.
@@ -29,12 +30,7 @@ def check_meta_fits_model(meta: dict, compiled, path: str) -> None:
             f"{path}: 'task' {meta['task']!r} expects the outputs "
             f"{meta['outputs']}, but model.xml has "
             f'{[sorted(n)[0] if n else "?" for n in names]}')
-    if meta['task'] == 'classification':
-        width = compiled.outputs[0].get_partial_shape()[-1]
-        if width.is_static and width.get_length() != len(meta['classes']):
-            raise DeployFormatError(
-                f"{path}: 'classes' has {len(meta['classes'])} names but "
-                f'model.xml has {width.get_length()} outputs (logits)')
+    get_task(meta['task']).check_ir(meta, compiled, path)
 
 
 class OpenVINOInferencer:
@@ -87,6 +83,7 @@ class OpenVINOInferencer:
                                                           'model.bin')):
             raise FileNotFoundError(f'{model_dir!r} lacks model.xml/model.bin')
         self.task = self.meta['task']
+        self.deploy_task = get_task(self.task)
         self.classes: List[str] = self.meta['classes']
         self.dynamic = bool(self.meta['input']['dynamic'])
         self.input_size = tuple(self.meta['input']['export_size'])
@@ -136,80 +133,16 @@ class OpenVINOInferencer:
             self._requests.put(request)
 
     def preprocess(self, image: ImageLike) -> Dict:
-        """Image -> ``input [1, 3, H, W]`` plus what maps results back."""
-        img = load_image(image)
-        info = prepare(img, self.meta['preprocess'],
-                       None if self.dynamic else self.input_size)
-        info['input'] = info['input'][None]
-        info['ori_shape'] = img.shape[:2]
-        return info
+        """Image -> ``input [1, 3, H, W]`` plus what maps results back
+        (:func:`~mmlcnetv2.deploy.pipeline.prepare`)."""
+        return prepare(image, self.meta)
 
     # ---- results ---------------------------------------------------------
-    def _check_labels(self, labels: np.ndarray) -> None:
-        """A detection label beyond ``classes``: a ``deploy.json`` that does
-        not belong to the IR (a detector's class count is not in its
-        outputs' shapes, so this cannot be checked at load)."""
-        if len(labels) and int(labels.max()) >= len(self.classes):
-            raise DeployFormatError(
-                f"{self.meta_path}: 'classes' has {len(self.classes)} names "
-                f'but the model returned label {int(labels.max())}')
-
     def postprocess(self, outputs: List[np.ndarray], info: Dict,
                     index: int = 0) -> Dict:
         """Outputs of image ``index`` of a batch -> results (see class doc)."""
-        if self.task == 'classification':
-            logits = outputs[0][index].astype(np.float64)
-            e = np.exp(logits - logits.max())
-            scores = e / e.sum()
-            label = int(scores.argmax())
-            return dict(logits=outputs[0][index], scores=scores, label=label,
-                        score=float(scores[label]),
-                        class_name=self.classes[label])
-        if self.task == 'detection':
-            dets, labels = outputs[0][index], outputs[1][index]
-            keep = labels >= 0
-            dets, labels = dets[keep], labels[keep]
-            self._check_labels(labels)
-            h, w = info['img_shape']
-            boxes = dets[:, :4].copy()
-            # As mmdet: clip to the resized (unpadded) image, then rescale.
-            boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
-            boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-            sx, sy = info['scale']
-            boxes /= np.array([sx, sy, sx, sy], np.float32)
-            return dict(bboxes=boxes, scores=dets[:, 4],
-                        labels=labels.astype(np.int64),
-                        class_names=[self.classes[i] for i in labels])
-        return dict(seg=self._class_map(outputs[0][index], info))
-
-    def _class_map(self, output: np.ndarray, info: Dict) -> np.ndarray:
-        """The ``(H, W)`` int64 class map at the original size.
-
-        ``seg_logits`` IRs: as mmseg's ``postprocess_result``, the padding
-        cropped, the logits resized bilinearly to the original size (with
-        torch, as mmseg, so the numbers are the same), then argmax (sigmoid
-        > threshold for a one-channel head). Older ``seg`` IRs carry a class
-        map at the input size, resized with nearest neighbour.
-        """
-        h, w = info['img_shape']
-        oh, ow = info['ori_shape']
-        if self.meta['outputs'][0] != 'seg_logits':
-            import cv2
-            seg = output[:h, :w].astype(np.int32)
-            return cv2.resize(seg, (ow, oh),
-                              interpolation=cv2.INTER_NEAREST).astype(np.int64)
-        import torch
-        post = self.meta.get('postprocess', None) or {}
-        logits = torch.from_numpy(np.ascontiguousarray(output[:, :h, :w]))
-        with torch.no_grad():
-            logits = torch.nn.functional.interpolate(
-                logits[None], size=(oh, ow), mode='bilinear',
-                align_corners=bool(post.get('align_corners', False)))[0]
-        if logits.shape[0] == 1:
-            threshold = post.get('threshold', None)
-            threshold = 0.3 if threshold is None else threshold
-            return (logits[0].sigmoid() > threshold).numpy().astype(np.int64)
-        return logits.argmax(0).numpy().astype(np.int64)
+        return self.deploy_task.postprocess(outputs, info, index, self.meta,
+                                            self.meta_path)
 
     def __call__(self, image: Union[ImageLike, Sequence[ImageLike]]):
         """Results of one image (a dict) or of a list of images (a list)."""

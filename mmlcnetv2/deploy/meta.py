@@ -1,175 +1,73 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""``deploy.json``: what inference needs besides the IR, read from a config.
+"""``deploy.json``: what inference needs besides the IR, read from a config
+and the built model.
 
-The config's test pipeline is translated into a short list of plain steps
-(``resize_edge``, ``resize``, ``center_crop``) that
-:class:`~mmlcnetv2.deploy.OpenVINOInferencer` replays with the same mmcv image
-functions the OpenMMLab transforms call, then normalization and padding as
-the data preprocessor does them. A transform without a deployment meaning
-is refused at export time, by name.
+The preprocessing part is :mod:`mmlcnetv2.deploy.pipeline`'s, the
+task-dependent fields the task's (:mod:`mmlcnetv2.deploy.tasks`); this
+module puts them together with the class names, input description,
+precision and source, and writes the file.
 """
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
+import torch
 from mmengine.config import Config
 
+from ..apis.build import SCOPES
 from .schema import FORMAT, FORMAT_VERSION  # noqa: F401  (re-exported)
+from .tasks import DeployTask
 
-TASKS = {'mmpretrain': 'classification', 'mmdet': 'detection',
-         'mmseg': 'segmentation'}
-# Transforms that load, annotate or pack: nothing to replay at inference.
-_SKIPPED = {'LoadImageFromFile', 'LoadAnnotations', 'PackInputs',
-            'PackDetInputs', 'PackSegInputs', 'mmdet.LoadAnnotations',
-            'mmdet.PackDetInputs', 'CheckSegMap'}
+# What a static detection/segmentation export gives up, in deploy.json.
+STATIC_TRADE = (
+    'static input: every image is resized to fit {h}x{w} and padded to '
+    '{h}x{w}, where the test pipeline pads only to the size divisor; the '
+    'network (its global pools, FPN, head) sees that padding, so results '
+    'equal torch only on images whose padded size is {h}x{w}; export '
+    'without --static for the exact form (docs/deploy.md, "Static or '
+    'dynamic")')
 
 
-def task_of(cfg: Config) -> str:
-    """``classification``, ``detection`` or ``segmentation`` from the scope.
+def build_meta(cfg: Config, model: torch.nn.Module, task: DeployTask,
+               shape: Tuple[int, int], dynamic: bool, precision: str,
+               preprocess: dict, config: str,
+               checkpoint: Optional[str]) -> dict:
+    """The content of ``deploy.json`` (without ``format`` and ``files``,
+    which :func:`save_meta` adds).
 
-    Example:
-        >>> task_of(Config(dict(default_scope='mmdet')))
-        'detection'
+    Args:
+        cfg (Config): The model's config (class names).
+        model (nn.Module): The built model (class count, task fields).
+        task (DeployTask): Its task.
+        shape (tuple): The input size (h, w).
+        dynamic (bool): Dynamic batch, height and width.
+        precision (str): One of :data:`mmlcnetv2.names.EXPORT_PRECISIONS`.
+        preprocess (dict): :func:`pipeline.export_preprocess`'s.
+        config (str): The config file, recorded as ``source``.
+        checkpoint (str, optional): The checkpoint, recorded as ``source``.
     """
-    scope = cfg.get('default_scope', None)
-    if scope not in TASKS:
-        raise ValueError(
-            f'Cannot tell the task of a config with default_scope={scope!r}; '
-            f'expected one of {sorted(TASKS)} (mmpretrain classifier, mmdet '
-            'detector, mmseg segmentor).')
-    return TASKS[scope]
-
-
-def register_scope(cfg: Config) -> None:
-    """Register the modules of the config's OpenMMLab package (mmdet, ...).
-
-    Building from mmengine's root registry only finds a scope's modules
-    once that package has registered them.
-    """
-    import importlib
-    scope = cfg.get('default_scope', None)
-    if scope in TASKS:
-        importlib.import_module(f'{scope}.utils').register_all_modules(
-            init_default_scope=False)
-
-
-def _pair(value, name: str) -> Tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, Sequence) and len(value) == 2:
-        return int(value[0]), int(value[1])
-    raise ValueError(f'{name} must be an int or (w, h), got {value!r}')
-
-
-def _data_preprocessor(cfg: Config) -> dict:
-    # mmpretrain configs keep it at the top level; mmdet/mmseg in the model.
-    pre = dict(cfg.get('data_preprocessor', None) or {})
-    pre.update(cfg.model.get('data_preprocessor', None) or {})
-    return pre
-
-
-def preprocess_spec(cfg: Config, task: str) -> dict:
-    """Mean, std, colour order, padding and resize steps of the test path."""
-    pre = _data_preprocessor(cfg)
-    to_rgb = bool(pre.get('to_rgb', pre.get('bgr_to_rgb', False)))
-    mean = pre.get('mean', None)
-    std = pre.get('std', None)
-    if mean is None or std is None:
-        mean, std = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
-    pipeline = (cfg.get('test_dataloader', None) or cfg.get(
-        'val_dataloader', None) or {}).get('dataset', {}).get('pipeline', None)
-    if pipeline is None:
-        pipeline = cfg.get('test_pipeline', None)
-    if pipeline is None:
-        raise ValueError('The config has no test pipeline (test_dataloader.'
-                         'dataset.pipeline or test_pipeline).')
-    steps: List[dict] = []
-    for t in pipeline:
-        kind = t['type'] if isinstance(t['type'], str) else t['type'].__name__
-        kind = kind.split('.')[-1]
-        if kind in {k.split('.')[-1] for k in _SKIPPED}:
-            continue
-        interp = t.get('interpolation', 'bilinear')
-        if t.get('backend', 'cv2') != 'cv2':
-            raise ValueError(f'{kind}: only backend="cv2" is supported, got '
-                             f'{t.get("backend")!r}')
-        if kind == 'ResizeEdge':
-            steps.append(dict(op='resize_edge', scale=int(t['scale']),
-                              edge=t.get('edge', 'short'),
-                              interpolation=interp))
-        elif kind == 'Resize' and t.get('scale', None) is not None:
-            steps.append(dict(op='resize', scale=list(_pair(t['scale'],
-                                                            'scale')),
-                              keep_ratio=bool(t.get('keep_ratio', False)),
-                              interpolation=interp))
-        elif kind == 'CenterCrop':
-            if t.get('auto_pad', False):
-                raise ValueError('CenterCrop(auto_pad=True) is not supported')
-            steps.append(dict(op='center_crop',
-                              crop_size=list(_pair(t['crop_size'],
-                                                   'crop_size'))))
-        else:
-            raise ValueError(
-                f'Test-pipeline transform {kind!r} has no deployment '
-                'equivalent; supported: ResizeEdge, Resize(scale=...), '
-                f'CenterCrop, and the loading/packing transforms '
-                f'{sorted(_SKIPPED)}.')
-    if task == 'segmentation':
-        # mmseg pads test images only through data_preprocessor.test_cfg
-        # (size / size_divisor are for training batches).
-        test_cfg = pre.get('test_cfg', None) or {}
-        if test_cfg.get('size', None) is not None:
-            raise ValueError('data_preprocessor.test_cfg.size (pad test '
-                             'images to a fixed size) is not supported; use '
-                             '--shape H W for a fixed input size.')
-        divisor = int(test_cfg.get('size_divisor', 0) or 0)
-    else:
-        divisor = int(pre.get('pad_size_divisor', 0) or 0)
-    return dict(mean=[float(v) for v in mean], std=[float(v) for v in std],
-                color_order='RGB' if to_rgb else 'BGR', steps=steps,
-                pad_size_divisor=divisor,
-                pad_value=float(pre.get('pad_value', pre.get('pad_val', 0))
-                                or 0))
-
-
-def rescale_steps(steps: List[dict], shape: Tuple[int, int],
-                  task: str) -> List[dict]:
-    """The steps adapted to a requested input ``shape`` (h, w).
-
-    Classification: the centre crop becomes ``shape`` and the resize grows by
-    the same factor (224 -> 256 becomes e.g. 288 -> 329). Detection and
-    segmentation: a keep-ratio resize to fit ``shape``.
-    """
-    h, w = shape
-    out = []
-    for step in steps:
-        step = dict(step)
-        if task == 'classification' and step['op'] == 'center_crop':
-            ratio = h / step['crop_size'][1]
-            step['crop_size'] = [w, h]
-            for prev in out:
-                if prev['op'] == 'resize_edge':
-                    prev['scale'] = int(round(prev['scale'] * ratio))
-                elif prev['op'] == 'resize':
-                    prev['scale'] = [int(round(s * ratio))
-                                     for s in prev['scale']]
-        elif task != 'classification' and step['op'] == 'resize':
-            step['scale'] = [w, h]
-        out.append(step)
-    return out
-
-
-def default_shape(steps: List[dict], task: str) -> Optional[Tuple[int, int]]:
-    """The (h, w) the test pipeline produces, if it fixes one."""
-    for step in reversed(steps):
-        if step['op'] == 'center_crop':
-            return step['crop_size'][1], step['crop_size'][0]
-        if step['op'] == 'resize':
-            w, h = step['scale']
-            return (h, w) if not step['keep_ratio'] or w == h else (
-                min(w, h), max(w, h))
-    return None
+    fields = task.meta_fields(model)
+    inputs = dict(name='input', shape=[-1, 3, -1, -1] if dynamic else
+                  [1, 3, shape[0], shape[1]], dynamic=dynamic,
+                  export_size=list(shape), layout='NCHW', dtype='float32')
+    if not dynamic and not task.fixed_input_shape:
+        inputs['static_trade'] = STATIC_TRADE.format(h=shape[0], w=shape[1])
+    return dict(
+        format_version=FORMAT_VERSION,
+        task=task.name,
+        input=inputs,
+        input_names=list(task.input_names),
+        outputs=list(task.output_names),
+        postprocess=fields['postprocess'],
+        preprocess=preprocess,
+        classes=class_names(cfg, task.num_classes(model)),
+        score_threshold=fields['score_threshold'],
+        max_per_img=fields['max_per_img'],
+        precision=precision,
+        source=dict(config=osp.abspath(config),
+                    checkpoint=osp.abspath(checkpoint) if checkpoint else None),
+    )
 
 
 def _dataset_metainfo(cfg: Config, dataset: dict) -> dict:
@@ -185,7 +83,7 @@ def _dataset_metainfo(cfg: Config, dataset: dict) -> dict:
     if not isinstance(kind, str):
         return dict(getattr(kind, 'METAINFO', None) or {})
     scope = cfg.get('default_scope', None)
-    if scope not in TASKS:
+    if scope not in SCOPES:
         return {}
     importlib.import_module(f'{scope}.datasets')  # registers the classes
     registry = importlib.import_module(f'{scope}.registry').DATASETS

@@ -1,11 +1,14 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""INT8 post-training quantization with NNCF on train-set images."""
+"""INT8 post-training quantization with NNCF on train-set images, each
+prepared as inference prepares it (:func:`mmlcnetv2.deploy.pipeline.prepare`).
+"""
 from typing import Iterator, List, Tuple
 
 import numpy as np
 from mmengine.config import Config
 
-from .preprocess import load_image, prepare
+from .pipeline import prepare
+from .tasks import get_task
 
 
 def calibration_images(cfg: Config, count: int) -> List:
@@ -58,20 +61,13 @@ def _strip_pipelines(dataset_cfg: dict) -> None:
 
 def _inputs(images: List, meta: dict) -> Iterator[object]:
     """The IR's inputs for ``images``, prepared as inference prepares them."""
-    fit = None if meta['input']['dynamic'] else tuple(
-        meta['input']['export_size'])
+    task = get_task(meta['task'])
     for image in images:
-        info = prepare(load_image(image), meta['preprocess'], fit)
-        if meta['task'] == 'detection':
-            # The detection IR's second input: where its boxes are clipped.
-            yield [info['input'][None],
-                   np.array([info['img_shape']], np.float32)]
-        else:
-            yield info['input'][None]
+        yield task.calibration_item(prepare(image, meta))
 
 
-def quantize_int8(ov_model, cfg: Config, meta: dict,
-                  count: int) -> Tuple[object, dict]:
+def quantize_with_calibration(ov_model, cfg: Config, meta: dict,
+                              count: int) -> Tuple[object, dict]:
     """NNCF post-training quantization: the default (performance) preset
     with NNCF's full bias correction instead of its fast one.
 

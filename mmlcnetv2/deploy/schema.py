@@ -26,11 +26,6 @@ META_FILE = 'deploy.json'
 # What a version-1 export could have written (it did not list its files).
 V1_FILES = ('deploy.json', 'model.xml', 'model.bin', 'model.onnx')
 REQUIRED_FILES = ('deploy.json', 'model.xml', 'model.bin')
-# The output names an export of each task may have ('seg': a class map;
-# 'seg_logits': logits, resized and argmax-ed by the inferencer).
-TASK_OUTPUTS = dict(classification=[['logits']],
-                    detection=[['dets', 'labels']],
-                    segmentation=[['seg'], ['seg_logits']])
 INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 EDGES = ('short', 'long', 'width', 'height')
 
@@ -161,10 +156,12 @@ def validate_meta(meta: Any, path: str) -> dict:
                 and set(REQUIRED_FILES) <= set(v),
                 f'a list of file names including {list(REQUIRED_FILES)}'),
                path)
-    _check(meta, 'task', (lambda v: v in TASK_OUTPUTS,
-                          f'one of {list(TASK_OUTPUTS)}'), path)
+    from .tasks import TASKS  # they import this module
+    _check(meta, 'task', (lambda v: v in TASKS, f'one of {list(TASKS)}'),
+           path)
     task = meta['task']
-    outputs = TASK_OUTPUTS[task]
+    # The output names an export of the task may have (earlier ones too).
+    outputs = TASKS[task].accepted_outputs
     _check(meta, 'outputs', (lambda v: v in outputs, ' or '.join(
         map(str, outputs)) + f' for task {task!r}'), path)
     _check(meta, 'classes',

@@ -173,6 +173,39 @@ class PicoHead(RTMDetHead):
         flat = bbox_dist.permute(0, 2, 3, 1).reshape(-1, 4 * (self.reg_max + 1))
         return self.integral(flat).reshape(n, -1, 4) * stride
 
+    def decode_distances(self, bbox_dists: Sequence[Tensor]) -> List[Tensor]:
+        """Box distributions -> distance maps, per level.
+
+        What ``bbox_coder`` (``DistancePointBBoxCoder``) decodes: the
+        distances from each cell centre to the four sides, in pixels, laid
+        out as the box predictions of other dense heads. mmdet's
+        ``predict_by_feat`` and the detection export
+        (:class:`~mmlcnetv2.deploy.DetectorExport`) both start from these.
+
+        Args:
+            bbox_dists (Sequence[Tensor]): Per level, the
+                ``(N, 4 * (reg_max + 1), H, W)`` distribution logits of
+                :meth:`forward`.
+
+        Returns:
+            list[Tensor]: Per level, ``(N, 4, H, W)`` distances.
+
+        Example:
+            >>> import torch
+            >>> head = PicoHead(num_classes=3, in_channels=8, feat_channels=8)
+            >>> dists = [torch.zeros(1, 32, 4, 4) for _ in range(4)]
+            >>> maps = head.decode_distances(dists)
+            >>> tuple(maps[0].shape), float(maps[0][0, 0, 0, 0])  # 3.5 * 8
+            ((1, 4, 4, 4), 28.0)
+        """
+        maps = []
+        for dist, stride in zip(bbox_dists, self.prior_generator.strides):
+            n, _, h, w = dist.shape
+            maps.append(
+                self._distances(dist, stride[0]).reshape(n, h, w, 4)
+                .permute(0, 3, 1, 2))
+        return maps
+
     def loss_by_feat(self,
                      cls_scores: List[Tensor],
                      bbox_preds: List[Tensor],
@@ -275,15 +308,9 @@ class PicoHead(RTMDetHead):
         """mmdet's ``predict_by_feat`` on the distances the distributions
         decode to (boxes in the input image, or the original one if
         ``rescale``)."""
-        distances = []
-        for dist, stride in zip(bbox_preds, self.prior_generator.strides):
-            n, _, h, w = dist.shape
-            distances.append(
-                self._distances(dist, stride[0]).reshape(n, h, w, 4)
-                .permute(0, 3, 1, 2))
         return super().predict_by_feat(
             cls_scores,
-            distances,
+            self.decode_distances(bbox_preds),
             score_factors=None,
             batch_img_metas=batch_img_metas,
             cfg=cfg,

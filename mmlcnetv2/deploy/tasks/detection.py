@@ -1,168 +1,23 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""Export graphs: an OpenMMLab model as ``tensor in -> arrays out``.
+"""Detection: an mmdet single-stage detector with decoding and NMS in the
+graph (mmdeploy's convention).
 
-Each wrapper takes the normalized ``float32 [B, 3, H, W]`` RGB/BGR input the
-config's data preprocessor would produce (padding included) and returns what
-a deployed model needs, with no Python-side post-processing left but the
-mapping back to the original image:
-
-* classification: ``logits [B, num_classes]``;
-* detection (mmdeploy's convention): inputs ``input`` and ``img_shape
-  [B, 2]`` (h, w of each resized image before padding); ``dets [B, K, 5]``
-  (x1, y1, x2, y2, score) and ``labels [B, K]``, ``K = test_cfg.max_per_img``,
-  padded with score 0 and label -1; decoding, clipping to ``img_shape``,
-  score threshold and NMS are in the graph;
-* segmentation: ``seg_logits [B, C, H, W]`` at the input size, as mmseg's
-  ``encode_decode``; the crop of the padding, the bilinear resize to the
-  original image and the argmax are the inferencer's (mmseg's
-  ``postprocess_result``): a class map resized afterwards is not the same.
-
-Why the graphs look as they do: OpenVINO's CPU plugin fuses an SE block
-(reduce-mean, 1x1 convs, sigmoid, multiply) into one ``Subgraph`` only when
-the pooling is a plain ``ReduceMean``; ``AdaptiveAvgPool2d(1)`` followed by
-``view(x.size(0), -1)`` adds shape arithmetic and ``Reshape`` nodes.
-:func:`use_mean_pooling` swaps those for ``x.mean((2, 3), keepdim=True)``.
+The IR's inputs are ``input`` and ``img_shape [B, 2]`` (h, w of each
+resized image before padding); its outputs ``dets [B, K, 5]`` (x1, y1, x2,
+y2, score) and ``labels [B, K]``, ``K = test_cfg.max_per_img``, padded with
+score 0 and label -1. Decoding, clipping to ``img_shape``, score threshold
+and NMS are in the graph; the inferencer keeps the real rows and rescales
+them to the original image.
 """
-from typing import List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
+import cv2
+import numpy as np
 import torch
 import torch.nn as nn
 
-
-class GlobalMean(nn.Module):
-    """``x.mean((2, 3), keepdim=...)``: global average pooling as ReduceMean.
-
-    Example:
-        >>> GlobalMean(keepdim=False)(torch.ones(2, 8, 5, 7)).shape
-        torch.Size([2, 8])
-    """
-
-    def __init__(self, keepdim: bool = True) -> None:
-        super().__init__()
-        self.keepdim = keepdim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean((2, 3), keepdim=self.keepdim)
-
-
-def use_mean_pooling(model: nn.Module) -> int:
-    """Replace every ``AdaptiveAvgPool2d(1)`` by :class:`GlobalMean` in place.
-
-    Numerically the same (both average all pixels); the graph is leaner.
-
-    Returns:
-        int: How many pooling layers were replaced.
-    """
-    count = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.AdaptiveAvgPool2d) and \
-                    child.output_size in (1, (1, 1)):
-                setattr(parent, name, GlobalMean(keepdim=True))
-                count += 1
-    return count
-
-
-class PooledConvHead(nn.Module):
-    """:class:`PPLCNetV2Head` as PaddleClas's inference graph has it: the
-    expansion is a 1x1 conv on the ``[B, C, 1, 1]`` pooled map, and the
-    flattening a mean over that 1x1 map (no ``Reshape``).
-
-    Same numbers as ``mean -> Linear``; OpenVINO's CPU plugin runs the 1x1
-    conv with its convolution kernel, a little faster than the
-    fully-connected kernel it picks for ``Linear`` + activation (0.39 vs
-    0.45 ms for base's 512 -> 1280 on 2 AVX2 cores).
-
-    Example:
-        >>> from mmlcnetv2.models.heads import PPLCNetV2Head
-        >>> head = PPLCNetV2Head(num_classes=5, in_channels=8,
-        ...                      mid_channels=16).eval()
-        >>> x = torch.randn(2, 8, 3, 3)
-        >>> ref = head((x.mean((2, 3)),))
-        >>> torch.allclose(PooledConvHead(head)(x), ref, atol=1e-6)
-        True
-    """
-
-    def __init__(self, head: nn.Module) -> None:
-        super().__init__()
-        linear = head.expand
-        self.expand = nn.Conv2d(linear.in_features, linear.out_features, 1,
-                                bias=linear.bias is not None)
-        self.expand.weight.data = linear.weight.detach()[:, :, None, None]
-        if linear.bias is not None:
-            self.expand.bias.data = linear.bias.detach()
-        self.act = head.act
-        self.fc = head.fc
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.expand(x.mean((2, 3), keepdim=True)))
-        return self.fc(x.mean((2, 3)))  # dropout: identity in eval
-
-
-class ClassifierExport(nn.Module):
-    """An mmpretrain ``ImageClassifier`` as ``image -> logits``.
-
-    The neck (``GlobalAveragePooling``) is replaced by a plain mean over the
-    spatial dims, which gives ``[B, C]`` without a ``Reshape``; a
-    :class:`PPLCNetV2Head` behind it runs as :class:`PooledConvHead`.
-    """
-
-    def __init__(self, classifier: nn.Module) -> None:
-        super().__init__()
-        from mmpretrain.models.necks import GlobalAveragePooling
-        neck = getattr(classifier, 'neck', None)
-        if neck is not None and not isinstance(neck, GlobalAveragePooling):
-            raise NotImplementedError(
-                f'Exporting a classifier with neck {type(neck).__name__} is '
-                'not supported; supported: GlobalAveragePooling or no neck.')
-        if neck is not None and neck.gap.__class__.__name__ not in (
-                'AdaptiveAvgPool2d', 'GlobalMean'):
-            raise NotImplementedError(
-                f'Only 2-D GlobalAveragePooling exports, got {neck.gap}')
-        from ..models.heads import PPLCNetV2Head
-        self.backbone = classifier.backbone
-        self.pool = GlobalMean(keepdim=False) if neck is not None else None
-        self.head = classifier.head
-        self.conv_head = None
-        if neck is not None and isinstance(classifier.head, PPLCNetV2Head):
-            self.conv_head = PooledConvHead(classifier.head)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = self.backbone(x)
-        if self.conv_head is not None:
-            return self.conv_head(feats[-1])
-        if self.pool is not None:
-            feats = tuple(self.pool(f) for f in feats)
-        return self.head(feats)
-
-
-class SegmentorExport(nn.Module):
-    """An mmseg ``EncoderDecoder`` as ``image -> logits at input size``.
-
-    As mmseg's ``encode_decode`` in ``mode='whole'``: the head's logits
-    resized bilinearly to the input size. Why not the class map: mmseg
-    resizes these logits again, to the original image, before its argmax
-    (``postprocess_result``); argmax first and a nearest resize of the map
-    after disagrees along every class border (LR-ASPP on 427x640 photos:
-    98.4-98.8 % of pixels equal to mmseg, against 99.999 % this way).
-    """
-
-    def __init__(self, segmentor: nn.Module) -> None:
-        super().__init__()
-        if segmentor.test_cfg.get('mode', 'whole') != 'whole':
-            raise NotImplementedError(
-                f"test_cfg.mode={segmentor.test_cfg.get('mode')!r}: only "
-                "'whole' inference exports (sliding windows are a loop over "
-                'crops outside the graph).')
-        self.segmentor = segmentor
-        self.align_corners = segmentor.decode_head.align_corners
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = self.segmentor.extract_feat(x)
-        logits = self.segmentor.decode_head.forward(feats)
-        return nn.functional.interpolate(
-            logits, size=x.shape[2:], mode='bilinear',
-            align_corners=self.align_corners)
+from ..schema import DeployFormatError
+from .base import DeployTask, palette
 
 
 def flat_len(scores: torch.Tensor) -> torch.Tensor:
@@ -214,6 +69,9 @@ class DetectorExport(nn.Module):
                 'export (a positive size is in original-image pixels).')
         self.detector = detector
         self.head = head
+        # Heads whose box branch is not what their coder decodes (PicoHead:
+        # distributions over distances) turn it into that first.
+        self.decode_distances = getattr(head, 'decode_distances', None)
         self.nms_pre = int(cfg.get('nms_pre', -1))
         self.score_thr = float(cfg.get('score_thr', 0.0))
         self.iou_thr = float(nms['iou_threshold'])
@@ -263,13 +121,9 @@ class DetectorExport(nn.Module):
         """
         feats = self.detector.extract_feat(x)
         cls_scores, bbox_preds = self.head(feats)[:2]
-        if hasattr(self.head, '_distances'):
+        if self.decode_distances is not None:
             # PicoHead: box distributions -> distances, as its predict does.
-            bbox_preds = [
-                self.head._distances(d, s[0]).reshape(
-                    d.shape[0], d.shape[2], d.shape[3], 4).permute(0, 3, 1, 2)
-                for d, s in zip(bbox_preds, self.head.prior_generator.strides)
-            ]
+            bbox_preds = self.decode_distances(bbox_preds)
         sizes = [c.shape[-2:] for c in cls_scores]
         mlvl_priors = self.head.prior_generator.grid_priors(
             sizes, dtype=x.dtype, device=x.device)
@@ -334,18 +188,122 @@ class DetectorExport(nn.Module):
                 out_labels.reshape(batch, self.max_per_img))
 
 
-def wrap_for_export(model: nn.Module, task: str) -> nn.Module:
-    """The export wrapper of ``task`` around a built, eval-mode ``model``."""
-    wrappers = dict(classification=ClassifierExport,
-                    detection=DetectorExport,
-                    segmentation=SegmentorExport)
-    if task not in wrappers:
-        raise ValueError(f'task must be one of {sorted(wrappers)}, got '
-                         f'{task!r}')
-    return wrappers[task](model).eval()
+class DetectionTask(DeployTask):
+    """mmdet single-stage detectors; the input follows each image's aspect
+    ratio (keep-ratio resize, padding to the size divisor)."""
 
+    name = 'detection'
+    scope = 'mmdet'
+    model_kind = 'detector'
+    input_names = ('input', 'img_shape')
+    output_names = ('dets', 'labels')
+    whole_test_set = ('CocoMetric evaluates every image of the annotation '
+                      'file')
 
-__all__: List[str] = [
-    'GlobalMean', 'use_mean_pooling', 'ClassifierExport', 'DetectorExport',
-    'SegmentorExport', 'wrap_for_export'
-]
+    def wrap(self, model: nn.Module) -> nn.Module:
+        return DetectorExport(model).eval()
+
+    def num_classes(self, model: nn.Module) -> int:
+        return model.bbox_head.num_classes
+
+    def meta_fields(self, model: nn.Module) -> Dict:
+        test_cfg = model.bbox_head.test_cfg
+        return dict(postprocess=None,
+                    score_threshold=float(test_cfg.get('score_thr', 0.0)),
+                    max_per_img=int(test_cfg['max_per_img']))
+
+    def example_inputs(self, shape: Tuple[int, int],
+                       batch: int) -> Tuple[torch.Tensor, ...]:
+        """The image batch and ``img_shape``: the whole input."""
+        x, = super().example_inputs(shape, batch)
+        return x, torch.tensor([list(shape)] * batch, dtype=torch.float32)
+
+    def calibration_item(self, info: Dict):
+        """The image and the IR's second input: where its boxes are
+        clipped."""
+        return [info['input'], np.array([info['img_shape']], np.float32)]
+
+    def postprocess(self, outputs: List[np.ndarray], info: Dict, index: int,
+                    meta: Dict, path: str) -> Dict:
+        """``bboxes`` (n, 4) x1y1x2y2 in original pixels, ``scores``,
+        ``labels``, ``class_names``."""
+        classes = meta['classes']
+        dets, labels = outputs[0][index], outputs[1][index]
+        keep = labels >= 0
+        dets, labels = dets[keep], labels[keep]
+        # A label beyond 'classes': a deploy.json that does not belong to
+        # the IR (a detector's class count is not in its outputs' shapes,
+        # so this cannot be checked at load).
+        if len(labels) and int(labels.max()) >= len(classes):
+            raise DeployFormatError(
+                f"{path}: 'classes' has {len(classes)} names "
+                f'but the model returned label {int(labels.max())}')
+        h, w = info['img_shape']
+        boxes = dets[:, :4].copy()
+        # As mmdet: clip to the resized (unpadded) image, then rescale.
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+        sx, sy = info['scale']
+        boxes /= np.array([sx, sy, sx, sy], np.float32)
+        return dict(bboxes=boxes, scores=dets[:, 4],
+                    labels=labels.astype(np.int64),
+                    class_names=[classes[i] for i in labels])
+
+    def to_data_sample(self, sample, result: Dict) -> None:
+        from mmengine.structures import InstanceData
+        sample.pred_instances = InstanceData(
+            bboxes=torch.from_numpy(result['bboxes']).float(),
+            scores=torch.from_numpy(result['scores']).float(),
+            labels=torch.from_numpy(result['labels']).long())
+
+    def agreement(self, a: Dict, b: Dict, iou_thr: float = 0.5,
+                  score_thr: float = 0.3) -> np.ndarray:
+        """The fraction of boxes (score >= ``score_thr`` in either) matched
+        by a same-class box of the other with IoU >= ``iou_thr``."""
+        from torchvision.ops import box_iou
+        ka, kb = a['scores'] >= score_thr, b['scores'] >= score_thr
+        ba, bb = a['bboxes'][ka], b['bboxes'][kb]
+        la, lb = a['labels'][ka], b['labels'][kb]
+        if len(ba) == 0 and len(bb) == 0:
+            return np.array([1.0])
+        if len(ba) == 0 or len(bb) == 0:
+            return np.array([0.0])
+        iou = box_iou(torch.from_numpy(ba), torch.from_numpy(bb)).numpy()
+        iou[la[:, None] != lb[None, :]] = 0
+        matched = (iou.max(1) >= iou_thr).sum() + (iou.max(0) >= iou_thr).sum()
+        return np.array([matched / (len(ba) + len(bb))])
+
+    def summarize(self, result: Dict, classes: Sequence[str],
+                  score_thr: float) -> Dict:
+        keep = result['scores'] >= score_thr
+        return dict(detections=[
+            dict(bbox=[round(float(v), 2) for v in box], score=float(score),
+                 label=int(label), class_name=classes[label])
+            for box, score, label in zip(result['bboxes'][keep],
+                                         result['scores'][keep],
+                                         result['labels'][keep])])
+
+    def one_line(self, record: Dict, score_thr: float) -> str:
+        dets = record['detections']
+        return f'{len(dets)} detections >= {score_thr:g}' + (
+            ': ' + ', '.join(f"{d['class_name']} {d['score']:.2f}"
+                             for d in dets[:10]) if dets else '') + (
+            ', ...' if len(dets) > 10 else '')
+
+    def draw(self, img: np.ndarray, result: Dict, classes: Sequence[str],
+             score_thr: float) -> np.ndarray:
+        """Boxes at or above ``score_thr`` with class and score, one colour
+        per class."""
+        img = img.copy()
+        colors = palette(len(classes))
+        for box, score, label in zip(result['bboxes'], result['scores'],
+                                     result['labels']):
+            if score < score_thr:
+                continue
+            color = tuple(int(c) for c in colors[label])
+            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            cv2.rectangle(img, (x1, y1), (x2, y2), color, 2)
+            cv2.putText(img, f'{classes[label]} {score:.2f}',
+                        (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                        color, 1, cv2.LINE_AA)
+        return img

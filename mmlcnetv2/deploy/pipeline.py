@@ -1,0 +1,393 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""The preprocessing contract of ``deploy.json``: written at export, read at
+inference and calibration.
+
+Writer (:func:`export_preprocess`): the config's test pipeline becomes a
+short list of plain steps (``resize_edge``, ``resize``, ``center_crop``)
+plus the data preprocessor's mean, std, colour order and padding. A
+transform without a deployment meaning is refused at export time, by name.
+
+Reader (:func:`prepare`): an image becomes the IR's input by replaying those
+steps with the same mmcv image functions the OpenMMLab transforms call, then
+normalization and padding as the data preprocessor does them, so the pixels
+are the same as in ``model.test_step``. ``deploy.json`` steps the reader
+does not know are refused by name when the file is read
+(:mod:`mmlcnetv2.deploy.schema`, ``preprocess.steps[i].op``).
+
+Host or graph: today every step runs here, on the host, and the IR takes
+the normalized, padded ``float32 [B, 3, H, W]`` tensor. This module is where
+that split is decided: moving colour order, normalization, layout or the
+resize into the IR (OpenVINO's ``PrePostProcessor``) means recording in
+:func:`export_preprocess` which steps the graph does and replaying only the
+others in :func:`prepare`.
+
+Example:
+    >>> pre, shape = export_preprocess(cfg, get_task('classification'))
+    ... # doctest: +SKIP
+    >>> prepare('demo.jpg', meta)['input'].shape  # doctest: +SKIP
+    (1, 3, 224, 224)
+"""
+import os.path as osp
+from typing import (TYPE_CHECKING, List, Optional, Sequence, Tuple,
+                    Union)
+
+import cv2
+import mmcv
+import numpy as np
+from mmengine.config import Config
+
+if TYPE_CHECKING:  # the tasks import this module
+    from .tasks import DeployTask
+
+ImageLike = Union[str, np.ndarray]
+# Transforms that load, annotate or pack: nothing to replay at inference.
+_SKIPPED = {'LoadImageFromFile', 'LoadAnnotations', 'PackInputs',
+            'PackDetInputs', 'PackSegInputs', 'mmdet.LoadAnnotations',
+            'mmdet.PackDetInputs', 'CheckSegMap'}
+
+# ----------------------------------------------------------------- writer
+
+
+def _pair(value, name: str) -> Tuple[int, int]:
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, Sequence) and len(value) == 2:
+        return int(value[0]), int(value[1])
+    raise ValueError(f'{name} must be an int or (w, h), got {value!r}')
+
+
+def data_preprocessor(cfg: Config) -> dict:
+    """The config's data preprocessor settings (mean, std, padding, ...)."""
+    # mmpretrain configs keep it at the top level; mmdet/mmseg in the model.
+    pre = dict(cfg.get('data_preprocessor', None) or {})
+    pre.update(cfg.model.get('data_preprocessor', None) or {})
+    return pre
+
+
+def _test_pipeline(cfg: Config) -> List[dict]:
+    pipeline = (cfg.get('test_dataloader', None) or cfg.get(
+        'val_dataloader', None) or {}).get('dataset', {}).get('pipeline', None)
+    if pipeline is None:
+        pipeline = cfg.get('test_pipeline', None)
+    if pipeline is None:
+        raise ValueError('The config has no test pipeline (test_dataloader.'
+                         'dataset.pipeline or test_pipeline).')
+    return pipeline
+
+
+def pipeline_steps(pipeline: Sequence[dict]) -> List[dict]:
+    """The resize/crop steps of a test pipeline.
+
+    Raises:
+        ValueError: a transform with no deployment equivalent (named), or
+            an unsupported option of a supported one.
+    """
+    steps: List[dict] = []
+    for t in pipeline:
+        kind = t['type'] if isinstance(t['type'], str) else t['type'].__name__
+        kind = kind.split('.')[-1]
+        if kind in {k.split('.')[-1] for k in _SKIPPED}:
+            continue
+        interp = t.get('interpolation', 'bilinear')
+        if t.get('backend', 'cv2') != 'cv2':
+            raise ValueError(f'{kind}: only backend="cv2" is supported, got '
+                             f'{t.get("backend")!r}')
+        if kind == 'ResizeEdge':
+            steps.append(dict(op='resize_edge', scale=int(t['scale']),
+                              edge=t.get('edge', 'short'),
+                              interpolation=interp))
+        elif kind == 'Resize' and t.get('scale', None) is not None:
+            steps.append(dict(op='resize', scale=list(_pair(t['scale'],
+                                                            'scale')),
+                              keep_ratio=bool(t.get('keep_ratio', False)),
+                              interpolation=interp))
+        elif kind == 'CenterCrop':
+            if t.get('auto_pad', False):
+                raise ValueError('CenterCrop(auto_pad=True) is not supported')
+            steps.append(dict(op='center_crop',
+                              crop_size=list(_pair(t['crop_size'],
+                                                   'crop_size'))))
+        else:
+            raise ValueError(
+                f'Test-pipeline transform {kind!r} has no deployment '
+                'equivalent; supported: ResizeEdge, Resize(scale=...), '
+                f'CenterCrop, and the loading/packing transforms '
+                f'{sorted(_SKIPPED)}.')
+    return steps
+
+
+def preprocess_spec(cfg: Config, task: 'DeployTask') -> dict:
+    """Mean, std, colour order, padding and resize steps of the test path.
+
+    The padding rule is the task's (mmseg pads test images through
+    ``data_preprocessor.test_cfg``, mmdet through ``pad_size_divisor``).
+    """
+    pre = data_preprocessor(cfg)
+    to_rgb = bool(pre.get('to_rgb', pre.get('bgr_to_rgb', False)))
+    mean = pre.get('mean', None)
+    std = pre.get('std', None)
+    if mean is None or std is None:
+        mean, std = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
+    steps = pipeline_steps(_test_pipeline(cfg))
+    return dict(mean=[float(v) for v in mean], std=[float(v) for v in std],
+                color_order='RGB' if to_rgb else 'BGR', steps=steps,
+                pad_size_divisor=task.pad_size_divisor(pre),
+                pad_value=float(pre.get('pad_value', pre.get('pad_val', 0))
+                                or 0))
+
+
+def rescale_crop(steps: List[dict], shape: Tuple[int, int]) -> List[dict]:
+    """The steps for input ``shape`` (h, w) when they end in a centre crop.
+
+    The crop becomes ``shape`` and the resizes before it grow by the same
+    factor (224 -> 256 becomes e.g. 288 -> 329), as a classifier's test
+    pipeline scales.
+
+    Example:
+        >>> rescale_crop([dict(op='resize_edge', scale=256, edge='short',
+        ...                    interpolation='bilinear'),
+        ...               dict(op='center_crop', crop_size=[224, 224])],
+        ...              (288, 288))[0]['scale']
+        329
+    """
+    h, w = shape
+    out = []
+    for step in steps:
+        step = dict(step)
+        if step['op'] == 'center_crop':
+            ratio = h / step['crop_size'][1]
+            step['crop_size'] = [w, h]
+            for prev in out:
+                if prev['op'] == 'resize_edge':
+                    prev['scale'] = int(round(prev['scale'] * ratio))
+                elif prev['op'] == 'resize':
+                    prev['scale'] = [int(round(s * ratio))
+                                     for s in prev['scale']]
+        out.append(step)
+    return out
+
+
+def rescale_fit(steps: List[dict], shape: Tuple[int, int]) -> List[dict]:
+    """The steps for input ``shape`` (h, w): every ``resize`` to ``shape``
+    (a keep-ratio one then fits the image into it), as detectors and
+    segmentors scale."""
+    h, w = shape
+    return [dict(step, scale=[w, h]) if step['op'] == 'resize' else
+            dict(step) for step in steps]
+
+
+def default_shape(steps: List[dict]) -> Optional[Tuple[int, int]]:
+    """The (h, w) the test pipeline produces, if it fixes one."""
+    for step in reversed(steps):
+        if step['op'] == 'center_crop':
+            return step['crop_size'][1], step['crop_size'][0]
+        if step['op'] == 'resize':
+            w, h = step['scale']
+            return (h, w) if not step['keep_ratio'] or w == h else (
+                min(w, h), max(w, h))
+    return None
+
+
+def export_preprocess(cfg: Config, task: 'DeployTask',
+                      shape: Optional[Tuple[int, int]] = None
+                      ) -> Tuple[dict, Tuple[int, int]]:
+    """``deploy.json``'s ``preprocess`` and the IR's input size (h, w).
+
+    Args:
+        cfg (Config): The model's config.
+        task (DeployTask): Its task (padding and rescaling rules).
+        shape (tuple, optional): A requested input size; the steps are
+            rescaled to it by the task's rule. Defaults to the size the test
+            pipeline produces.
+
+    Raises:
+        ValueError: an unsupported test pipeline, or no ``shape`` for a
+            pipeline that fixes none.
+    """
+    pre = preprocess_spec(cfg, task)
+    if shape is None:
+        shape = default_shape(pre['steps'])
+        if shape is None:
+            raise ValueError('The test pipeline fixes no input size; pass '
+                             '--shape H W.')
+    else:
+        pre['steps'] = task.rescale_steps(pre['steps'], tuple(shape))
+    return pre, tuple(int(s) for s in shape)
+
+
+# ----------------------------------------------------------------- reader
+
+
+def load_image(image: ImageLike, color_order: str = 'BGR') -> np.ndarray:
+    """An image path or array as an ``HxWx3`` uint8 BGR array.
+
+    Grayscale images are repeated to 3 channels and RGBA images lose their
+    alpha channel (as ``LoadImageFromFile`` with ``color_type='color'``
+    does). Arrays are taken as BGR (OpenCV's order) unless ``color_order``
+    says ``'RGB'``.
+
+    Raises:
+        FileNotFoundError: ``image`` is a path that does not exist.
+        ValueError: the file cannot be decoded or the array has a shape that
+            is not an image.
+    """
+    if isinstance(image, (str, bytes)) or hasattr(image, '__fspath__'):
+        path = str(image)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'Image not found: {path!r}')
+        try:
+            img = mmcv.imread(path, flag='color', channel_order='bgr')
+        except Exception as e:  # noqa: BLE001  (cv2/pillow raise anything)
+            raise ValueError(f'Cannot decode image {path!r}: {e}') from e
+        if img is None:
+            raise ValueError(
+                f'Cannot decode image {path!r}: not an image file OpenCV '
+                'can read (jpg, png, bmp, webp, tiff, ...).')
+        return img
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f'image must be a path or a numpy array, got '
+                        f'{type(image).__name__}')
+    img = image
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.ndim == 3 and img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
+        raise ValueError(
+            f'An image array must be HxW (gray), HxWx1, HxWx3 or HxWx4 '
+            f'(alpha dropped), got shape {image.shape}')
+    if img.dtype != np.uint8:
+        raise ValueError(f'An image array must be uint8, got {img.dtype}')
+    if color_order.upper() == 'RGB':
+        img = img[:, :, ::-1]
+    return np.ascontiguousarray(img)
+
+
+def apply_steps(img: np.ndarray, steps: List[dict],
+                fit: Optional[Tuple[int, int]] = None
+                ) -> Tuple[np.ndarray, Tuple[float, float], Tuple[int, int]]:
+    """Replay the resize/crop steps of the test pipeline.
+
+    Args:
+        img: The BGR image.
+        steps: ``deploy.json``'s ``preprocess.steps``.
+        fit: For a static-shape IR, ``(h, w)`` the keep-ratio resizes must fit
+            into (scale ``min(w / img_w, h / img_h)``); for a square config
+            scale this is the config's own rule.
+
+    Returns:
+        The processed image, ``(w_scale, h_scale)`` from the original image,
+        and the crop offset ``(x, y)`` in resized pixels.
+    """
+    w_scale = h_scale = 1.0
+    offset = (0, 0)
+    for step in steps:
+        h, w = img.shape[:2]
+        op = step['op']
+        if op == 'resize_edge':
+            scale = step['scale']
+            if (step['edge'] == 'short' and w < h) or (
+                    step['edge'] == 'long' and w > h) or \
+                    step['edge'] == 'width':
+                size = (scale, int(scale * h / w))
+            else:
+                size = (int(scale * w / h), scale)
+            img = mmcv.imresize(img, size,
+                                interpolation=step['interpolation'])
+        elif op == 'resize' and step['keep_ratio']:
+            if fit is not None:
+                factor = min(fit[1] / w, fit[0] / h)
+                img = mmcv.imrescale(img, factor,
+                                     interpolation=step['interpolation'])
+            else:
+                img = mmcv.imrescale(img, tuple(step['scale']),
+                                     interpolation=step['interpolation'])
+        elif op == 'resize':
+            img = mmcv.imresize(img, tuple(step['scale']),
+                                interpolation=step['interpolation'])
+        elif op == 'center_crop':
+            cw, ch = step['crop_size']
+            ch, cw = min(ch, h), min(cw, w)
+            y1 = max(0, int(round((h - ch) / 2.)))
+            x1 = max(0, int(round((w - cw) / 2.)))
+            img = img[y1:y1 + ch, x1:x1 + cw]
+            offset = (offset[0] + x1, offset[1] + y1)
+        else:
+            raise ValueError(f'Unknown preprocessing step {op!r}')
+        if op != 'center_crop':
+            nh, nw = img.shape[:2]
+            w_scale, h_scale = w_scale * nw / w, h_scale * nh / h
+    return img, (w_scale, h_scale), offset
+
+
+def normalize(img: np.ndarray, mean: List[float], std: List[float],
+              color_order: str) -> np.ndarray:
+    """BGR uint8 HxWx3 -> float32 3xHxW, colour-converted and normalized."""
+    if color_order == 'RGB':
+        img = img[:, :, ::-1]
+    x = img.astype(np.float32).transpose(2, 0, 1)
+    mean = np.asarray(mean, np.float32).reshape(3, 1, 1)
+    std = np.asarray(std, np.float32).reshape(3, 1, 1)
+    return (x - mean) / std
+
+
+def pad_to(x: np.ndarray, shape: Tuple[int, int], value: float = 0.0
+           ) -> np.ndarray:
+    """Pad a CxHxW array at the bottom and right to ``shape`` (h, w)."""
+    c, h, w = x.shape
+    if h > shape[0] or w > shape[1]:
+        raise ValueError(f'Image of {h}x{w} does not fit the model input '
+                         f'{shape[0]}x{shape[1]}')
+    out = np.full((c, shape[0], shape[1]), value, np.float32)
+    out[:, :h, :w] = x
+    return out
+
+
+def input_fit(meta: dict) -> Optional[Tuple[int, int]]:
+    """A static IR's input ``(h, w)``, None for a dynamic one."""
+    if meta['input']['dynamic']:
+        return None
+    return tuple(meta['input']['export_size'])
+
+
+def prepare(image: ImageLike, meta: dict) -> dict:
+    """An image as the IR's input: the test pipeline, then padding.
+
+    A static IR (``input_fit``) gets every keep-ratio resize fitted into its
+    input and the image padded to it; a dynamic one is padded to
+    ``pad_size_divisor``, as the data preprocessor does.
+
+    Args:
+        image: A path, or a BGR uint8 array (see :func:`load_image`).
+        meta: ``deploy.json`` (its ``preprocess`` and ``input``).
+
+    Returns:
+        dict: ``input`` ``float32 [1, 3, H, W]``, ``img_shape`` (h, w
+        before padding), ``scale`` (w, h), crop ``offset`` (x, y) and
+        ``ori_shape`` (h, w of the image).
+    """
+    img = load_image(image)
+    pre, fit = meta['preprocess'], input_fit(meta)
+    try:
+        resized, scale, offset = apply_steps(img, pre['steps'], fit)
+    except cv2.error as e:
+        # e.g. 2000x3 resized to fit 96x96: a side of 0 pixels, which
+        # cv2.resize refuses with an assertion naming no image.
+        raise ValueError(
+            f'an image of {img.shape[0]}x{img.shape[1]} pixels cannot go '
+            f'through the test pipeline (a side shrinks below 1 pixel?): '
+            f"OpenCV: {str(e).strip().split('error: ')[-1]}") from e
+    img_shape = tuple(resized.shape[:2])
+    x = normalize(resized, pre['mean'], pre['std'], pre['color_order'])
+    if fit is None:
+        d = pre.get('pad_size_divisor', 0)
+        if d:
+            h, w = img_shape
+            x = pad_to(x, (-(-h // d) * d, -(-w // d) * d),
+                       pre.get('pad_value', 0.0))
+    elif img_shape != tuple(fit):
+        x = pad_to(x, tuple(fit), pre.get('pad_value', 0.0))
+    return dict(input=x[None], img_shape=img_shape, scale=scale,
+                offset=offset, ori_shape=img.shape[:2])

@@ -1,0 +1,83 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""The deployment tasks, one module each, and their table.
+
+Everything task-specific of export and inference lives in a task's module:
+its export graph (an OpenMMLab model as ``tensor in -> arrays out``), input
+and output names, ``deploy.json`` fields, rescaling rule, post-processing,
+data sample, agreement measure and drawing (see :class:`DeployTask`).
+Every export graph takes the normalized ``float32 [B, 3, H, W]`` RGB/BGR
+input the config's data preprocessor would produce (padding included) and
+leaves no Python-side post-processing but the mapping back to the original
+image.
+
+Adding a task (say, pose): a module with a :class:`DeployTask` subclass,
+its name in :data:`mmlcnetv2.names.TASKS`, and one entry in
+:data:`TASKS` below.
+
+Example:
+    >>> get_task('detection').input_names
+    ('input', 'img_shape')
+    >>> get_task('pose')
+    Traceback (most recent call last):
+    ...
+    ValueError: task must be one of ['classification', 'detection', \
+'segmentation'], got 'pose'
+"""
+from typing import Dict
+
+from mmengine.config import Config
+
+from .base import DeployTask
+from .classification import ClassificationTask, ClassifierExport
+from .detection import DetectionTask, DetectorExport
+from .segmentation import SegmentationTask, SegmentorExport
+
+TASKS: Dict[str, DeployTask] = {
+    task.name: task
+    for task in (ClassificationTask(), DetectionTask(), SegmentationTask())
+}
+
+
+def get_task(name: str) -> DeployTask:
+    """The task object of ``name`` (``deploy.json``'s ``task``).
+
+    Raises:
+        ValueError: ``name`` is not a task (names it and the known ones).
+    """
+    if name not in TASKS:
+        raise ValueError(f'task must be one of {sorted(TASKS)}, got '
+                         f'{name!r}')
+    return TASKS[name]
+
+
+def task_of(cfg: Config) -> str:
+    """The task of a config, from its ``default_scope``.
+
+    Example:
+        >>> task_of(Config(dict(default_scope='mmdet')))
+        'detection'
+
+    Raises:
+        ValueError: the scope is not one of the tasks' (names it).
+    """
+    scope = cfg.get('default_scope', None)
+    for task in TASKS.values():
+        if task.scope == scope:
+            return task.name
+    kinds = ', '.join(f'{t.scope} {t.model_kind}' for t in TASKS.values())
+    raise ValueError(
+        f'Cannot tell the task of a config with default_scope={scope!r}; '
+        f'expected one of {sorted(t.scope for t in TASKS.values())} '
+        f'({kinds}).')
+
+
+def wrap_for_export(model, task: str):
+    """The export graph of ``task`` around a built, eval-mode ``model``."""
+    return get_task(task).wrap(model)
+
+
+__all__ = [
+    'DeployTask', 'TASKS', 'get_task', 'task_of', 'wrap_for_export',
+    'ClassificationTask', 'DetectionTask', 'SegmentationTask',
+    'ClassifierExport', 'DetectorExport', 'SegmentorExport'
+]

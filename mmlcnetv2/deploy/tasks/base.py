@@ -1,0 +1,168 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""What export, inference, evaluation and drawing ask of a task.
+
+One subclass per task (:mod:`.classification`, :mod:`.detection`,
+:mod:`.segmentation`), like mmdeploy's ``BaseTask``: the export graph, its
+input and output names, the ``deploy.json`` fields the task adds, how a
+requested input size rescales the test pipeline, how the IR's outputs
+become results, the OpenMMLab data sample the config's evaluator takes,
+how two exports' results agree, and how a result is summarized and drawn.
+The orchestration (:mod:`~mmlcnetv2.deploy.export`,
+:mod:`~mmlcnetv2.deploy.inferencer`, :mod:`~mmlcnetv2.deploy.evaluate`,
+:mod:`~mmlcnetv2.deploy.quantize`, ``tools/infer.py``) asks the task object
+and never switches on the task's name.
+"""
+from abc import ABC, abstractmethod
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import pipeline
+
+
+class DeployTask(ABC):
+    """The base of the deployment tasks; subclasses set the class
+    attributes and implement the abstract methods.
+
+    Attributes:
+        name (str): The task's name in ``deploy.json`` (one of
+            :data:`mmlcnetv2.names.TASKS`).
+        scope (str): The ``default_scope`` of its configs.
+        model_kind (str): What the scope builds, for messages.
+        input_names (tuple): The IR's inputs.
+        output_names (tuple): The IR's outputs, as exports write them.
+        legacy_outputs (tuple): Output names of earlier exports that the
+            inferencer still reads.
+        fixed_input_shape (bool): The test pipeline ends in one fixed size
+            (a centre crop), so a static IR is exact and the default.
+            Otherwise the input follows each image's aspect ratio: dynamic
+            by default, and a static export trades parity for speed
+            (``deploy.json``: ``input.static_trade``).
+        whole_test_set (str, optional): Why evaluation cannot stop early
+            (the evaluator scores every image of its annotation file), or
+            None where it can.
+    """
+
+    name: str = ''
+    scope: str = ''
+    model_kind: str = ''
+    input_names: Tuple[str, ...] = ('input', )
+    output_names: Tuple[str, ...] = ()
+    legacy_outputs: Tuple[Tuple[str, ...], ...] = ()
+    fixed_input_shape: bool = False
+    whole_test_set: Optional[str] = None
+
+    @property
+    def default_dynamic(self) -> bool:
+        """Whether exports have dynamic shapes unless told otherwise."""
+        return not self.fixed_input_shape
+
+    @property
+    def accepted_outputs(self) -> List[List[str]]:
+        """Every output-name list a ``deploy.json`` of this task may have."""
+        return [list(o) for o in self.legacy_outputs] + [
+            list(self.output_names)]
+
+    # ---- export -----------------------------------------------------------
+    @abstractmethod
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The export graph around a built, eval-mode ``model``."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def num_classes(self, model: nn.Module) -> int:
+        """The model's class count (``deploy.json``: one name each)."""
+        raise NotImplementedError
+
+    def meta_fields(self, model: nn.Module) -> Dict:
+        """``deploy.json``'s task-dependent fields: ``postprocess``,
+        ``score_threshold`` and ``max_per_img`` (None where unused)."""
+        return dict(postprocess=None, score_threshold=None, max_per_img=None)
+
+    def pad_size_divisor(self, data_preprocessor: dict) -> int:
+        """What test images are padded to a multiple of (0: no padding)."""
+        return int(data_preprocessor.get('pad_size_divisor', 0) or 0)
+
+    def rescale_steps(self, steps: List[dict],
+                      shape: Tuple[int, int]) -> List[dict]:
+        """The test-pipeline steps for a requested input ``shape`` (h, w):
+        resizes fit the image into it."""
+        return pipeline.rescale_fit(steps, shape)
+
+    def example_inputs(self, shape: Tuple[int, int],
+                       batch: int) -> Tuple[torch.Tensor, ...]:
+        """The tracing inputs: a seeded image batch (and the task's extra
+        inputs)."""
+        x = torch.randn(batch, 3, *shape,
+                        generator=torch.Generator().manual_seed(0))
+        return (x, )
+
+    def calibration_item(self, info: Dict):
+        """One INT8 calibration item from a :func:`pipeline.prepare`
+        result: what the IR's inputs get."""
+        return info['input']
+
+    # ---- inference --------------------------------------------------------
+    def check_ir(self, meta: Dict, compiled, path: str) -> None:
+        """Fail (``DeployFormatError`` naming ``path``) when ``meta`` does
+        not fit the compiled IR in a task-specific way; the output names
+        are checked by the inferencer."""
+
+    @abstractmethod
+    def postprocess(self, outputs: List[np.ndarray], info: Dict, index: int,
+                    meta: Dict, path: str) -> Dict:
+        """The IR outputs of image ``index`` of a batch -> its result in
+        original-image coordinates (see ``OpenVINOInferencer``).
+
+        Args:
+            outputs: The IR's outputs, batched.
+            info: The image's :func:`pipeline.prepare` result.
+            index: The image's index in the batch.
+            meta: ``deploy.json``.
+            path: ``deploy.json``'s path, for messages.
+        """
+        raise NotImplementedError
+
+    # ---- evaluation -------------------------------------------------------
+    @abstractmethod
+    def to_data_sample(self, sample, result: Dict) -> None:
+        """Write ``result`` into a packed OpenMMLab data sample, as the torch
+        model's ``predict`` would."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def agreement(self, a: Dict, b: Dict) -> np.ndarray:
+        """Per-image agreement (0..1) of two results of the same image."""
+        raise NotImplementedError
+
+    # ---- tools/infer.py ---------------------------------------------------
+    @abstractmethod
+    def summarize(self, result: Dict, classes: Sequence[str],
+                  score_thr: float) -> Dict:
+        """The JSON-friendly record of one result (``--out-json``)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def one_line(self, record: Dict, score_thr: float) -> str:
+        """The console line of one image's record."""
+        raise NotImplementedError
+
+    def single_image_text(self, result: Dict,
+                          classes: Sequence[str]) -> Optional[str]:
+        """What to print instead of :meth:`one_line` when there is only one
+        image; None: the line."""
+        return None
+
+    @abstractmethod
+    def draw(self, img: np.ndarray, result: Dict, classes: Sequence[str],
+             score_thr: float) -> np.ndarray:
+        """The result drawn on a copy of the BGR image."""
+        raise NotImplementedError
+
+
+def palette(n: int) -> np.ndarray:
+    """``n`` bright BGR colours, the same on every run."""
+    rng = np.random.default_rng(42)
+    return rng.integers(40, 256, (max(n, 1), 3), dtype=np.uint8)
