@@ -122,6 +122,30 @@ def test_preprocess_matches_test_pipeline(tiny, static_ir, tmp_path):
     assert result['class_name'] == CLASSES[result['label']]
 
 
+def test_fast_decode_large_jpeg(static_ir, tmp_path):
+    """fast_decode=True: a 1600x1200 JPEG (resize-short 73) is decoded at
+    1/8, with the full decode's scale, crop and original shape; the default
+    is the full decode, and arrays are never affected."""
+    from mmlcnetv2.deploy import inferencer as inferencer_module
+    path = str(tmp_path / 'large.jpg')
+    img = cv2.resize(_random_image(np.random.default_rng(3), 150, 200),
+                     (1600, 1200), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(path, img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    full = OpenVINOInferencer(static_ir, precision_hint='f32',
+                              fast_decode=False)
+    fast = OpenVINOInferencer(static_ir, precision_hint='f32',
+                              fast_decode=True)
+    assert OpenVINOInferencer(static_ir).fast_decode is \
+        inferencer_module.FAST_DECODE
+    a, b = full.preprocess(path), fast.preprocess(path)
+    assert b['ori_shape'] == a['ori_shape'] == (1200, 1600)
+    assert b['scale'] == a['scale'] and b['offset'] == a['offset']
+    assert b['input'].shape == a['input'].shape == (1, 3, 64, 64)
+    diff = np.abs(b['input'] - a['input'])
+    assert 0 < diff.mean() < 0.05  # a smooth image: little to lose
+    np.testing.assert_array_equal(fast(img)['logits'], full(img)['logits'])
+
+
 def test_threads_equal_sequential(static_ir):
     """8 threads x 50 images give exactly the sequential results."""
     rng = np.random.default_rng(3)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Run an exported model: image in, results in original-image coordinates."""
+import os
 import os.path as osp
 import queue
 from typing import Dict, List, Optional, Sequence, Union
@@ -12,6 +13,10 @@ from .schema import DeployFormatError, read_meta  # noqa: F401  (re-export)
 from .tasks import get_task
 
 PRECISION_HINTS = (None, ) + COMPUTE_PRECISIONS
+
+#: Default of ``OpenVINOInferencer(fast_decode=...)``: see docs/deploy.md
+#: ("Reduced-size JPEG decoding") for the measurement behind it.
+FAST_DECODE = False
 
 
 def check_meta_fits_model(meta: dict, compiled, path: str) -> None:
@@ -49,6 +54,11 @@ class OpenVINOInferencer:
             to torch's to ~1e-5. Defaults to None.
         ov_config (dict, optional): More compile properties (e.g.
             ``{'INFERENCE_NUM_THREADS': 2}``).
+        fast_decode (bool): Decode JPEG files much larger than the input at
+            1/2, 1/4 or 1/8 size (libjpeg DCT scaling, see
+            :mod:`mmlcnetv2.deploy.decode`); results stay in original-image
+            coordinates. False decodes at full size as the OpenMMLab test
+            pipelines do. Arrays are never affected. Defaults to FAST_DECODE.
 
     Example:
         >>> inferencer = OpenVINOInferencer('deploy/cls')  # doctest: +SKIP
@@ -72,7 +82,8 @@ class OpenVINOInferencer:
                  model_dir: str,
                  device: str = 'CPU',
                  precision_hint: Optional[str] = None,
-                 ov_config: Optional[dict] = None) -> None:
+                 ov_config: Optional[dict] = None,
+                 fast_decode: bool = FAST_DECODE) -> None:
         import openvino as ov
         if precision_hint not in PRECISION_HINTS:
             raise ValueError(f'precision_hint must be one of '
@@ -84,6 +95,7 @@ class OpenVINOInferencer:
             raise FileNotFoundError(f'{model_dir!r} lacks model.xml/model.bin')
         self.task = self.meta['task']
         self.deploy_task = get_task(self.task)
+        self.fast_decode = bool(fast_decode)
         self.classes: List[str] = self.meta['classes']
         self.dynamic = bool(self.meta['input']['dynamic'])
         self.input_size = tuple(self.meta['input']['export_size'])
@@ -134,8 +146,9 @@ class OpenVINOInferencer:
 
     def preprocess(self, image: ImageLike) -> Dict:
         """Image -> ``input [1, 3, H, W]`` plus what maps results back
-        (:func:`~mmlcnetv2.deploy.pipeline.prepare`)."""
-        return prepare(image, self.meta)
+        (:func:`~mmlcnetv2.deploy.pipeline.prepare`; ``fast_decode``: a
+        large JPEG path may be decoded at reduced size)."""
+        return prepare(image, self.meta, fast_decode=self.fast_decode)
 
     # ---- results ---------------------------------------------------------
     def postprocess(self, outputs: List[np.ndarray], info: Dict,

@@ -352,24 +352,21 @@ def input_fit(meta: dict) -> Optional[Tuple[int, int]]:
     return tuple(meta['input']['export_size'])
 
 
-def prepare(image: ImageLike, meta: dict) -> dict:
-    """An image as the IR's input: the test pipeline, then padding.
-
-    A static IR (``input_fit``) gets every keep-ratio resize fitted into its
-    input and the image padded to it; a dynamic one is padded to
-    ``pad_size_divisor``, as the data preprocessor does.
+def prepare_image(img: np.ndarray, pre: dict,
+                  fit: Optional[Tuple[int, int]] = None) -> dict:
+    """A decoded BGR image through ``pre``'s steps, normalization, padding.
 
     Args:
-        image: A path, or a BGR uint8 array (see :func:`load_image`).
-        meta: ``deploy.json`` (its ``preprocess`` and ``input``).
+        img: The BGR uint8 image.
+        pre: ``deploy.json``'s ``preprocess``.
+        fit: A static IR's input ``(h, w)``: keep-ratio resizes fit into it
+            and the image is padded to it. None (a dynamic IR): padded to
+            ``pad_size_divisor``, as the data preprocessor does.
 
     Returns:
-        dict: ``input`` ``float32 [1, 3, H, W]``, ``img_shape`` (h, w
-        before padding), ``scale`` (w, h), crop ``offset`` (x, y) and
-        ``ori_shape`` (h, w of the image).
+        dict: ``input`` ``float32 [3, H, W]``, ``img_shape`` (h, w before
+        padding), ``scale`` (w, h) and crop ``offset`` (x, y).
     """
-    img = load_image(image)
-    pre, fit = meta['preprocess'], input_fit(meta)
     try:
         resized, scale, offset = apply_steps(img, pre['steps'], fit)
     except cv2.error as e:
@@ -389,5 +386,41 @@ def prepare(image: ImageLike, meta: dict) -> dict:
                        pre.get('pad_value', 0.0))
     elif img_shape != tuple(fit):
         x = pad_to(x, tuple(fit), pre.get('pad_value', 0.0))
-    return dict(input=x[None], img_shape=img_shape, scale=scale,
-                offset=offset, ori_shape=img.shape[:2])
+    return dict(input=x, img_shape=img_shape, scale=scale, offset=offset)
+
+
+def prepare(image: ImageLike, meta: dict, fast_decode: bool = False) -> dict:
+    """An image as the IR's input: the test pipeline, then padding.
+
+    A static IR (``input_fit``) gets every keep-ratio resize fitted into its
+    input and the image padded to it; a dynamic one is padded to
+    ``pad_size_divisor``, as the data preprocessor does.
+
+    Args:
+        image: A path, or a BGR uint8 array (see :func:`load_image`).
+        meta: ``deploy.json`` (its ``preprocess`` and ``input``).
+        fast_decode: For a JPEG path much larger than the first resize,
+            decode at 1/2, 1/4 or 1/8 size (:mod:`~mmlcnetv2.deploy.decode`);
+            the results stay in original-image coordinates.
+
+    Returns:
+        dict: ``input`` ``float32 [1, 3, H, W]``, ``img_shape`` (h, w
+        before padding), ``scale`` (w, h), crop ``offset`` (x, y) and
+        ``ori_shape`` (h, w of the image).
+    """
+    pre, fit = meta['preprocess'], input_fit(meta)
+    if fast_decode and not isinstance(image, np.ndarray):
+        from .decode import decode_for_steps
+        decoded = decode_for_steps(str(image), pre['steps'], fit)
+        info = prepare_image(decoded.image, dict(pre, steps=decoded.steps),
+                             fit)
+        # The first resize happened while decoding: scale from the original.
+        info['scale'] = (info['scale'][0] * decoded.scale[0],
+                         info['scale'][1] * decoded.scale[1])
+        info['ori_shape'] = tuple(decoded.ori_shape)
+    else:
+        img = load_image(image)
+        info = prepare_image(img, pre, fit)
+        info['ori_shape'] = img.shape[:2]
+    info['input'] = info['input'][None]
+    return info
