@@ -251,7 +251,8 @@ def export(config: str,
            calib: int = 300,
            onnx: bool = False,
            cfg_options: Optional[dict] = None,
-           overwrite: bool = True) -> dict:
+           overwrite: bool = True,
+           max_drop: Optional[float] = None) -> dict:
     """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
 
     ``out_dir`` must be missing, empty or a previous export (see
@@ -263,6 +264,10 @@ def export(config: str,
     ``dynamic=None`` (the default) picks :func:`default_dynamic`: dynamic
     for detection and segmentation (exact: the input follows each image's
     padded shape, as in mmdet/mmseg), static for classification.
+
+    ``max_drop`` (int8 only): quantize with NNCF's accuracy control so that
+    the headline metric on the val set drops by at most this fraction
+    (:mod:`~mmlcnetv2.deploy.accuracy_control`); None: plain PTQ.
 
     Example:
         >>> export('configs/cls/pplcnetv2-base_8xb256_in1k.py', 'ckpt.pth',
@@ -279,9 +284,12 @@ def export(config: str,
         raise ValueError(f'shape must be (H, W) with both >= 8, got {shape}')
     writes = [META_FILE, 'model.xml', 'model.bin'] + (['model.onnx']
                                                        if onnx else [])
+    from .accuracy_control import check_max_drop
+    check_max_drop(max_drop, precision)
     # Before the (minutes of) conversion: refuse a folder we must not touch.
     replaces = files_to_replace(out_dir, writes, overwrite)
     cfg, model, task = load_for_export(config, checkpoint, cfg_options)
+    check_max_drop(max_drop, precision, cfg, task)
     if dynamic is None:
         dynamic = default_dynamic(task)
     steps = preprocess_spec(cfg, task)['steps']
@@ -301,7 +309,11 @@ def export(config: str,
     ov_model = convert(wrapper, example, dynamic, names, input_names)
 
     with atomic_update(out_dir, replaces, last=META_FILE) as tmp:
-        if precision == 'int8':
+        if precision == 'int8' and max_drop is not None:
+            from .accuracy_control import quantize_with_max_drop
+            ov_model, meta['calibration'] = quantize_with_max_drop(
+                ov_model, cfg, meta, calib, max_drop)
+        elif precision == 'int8':
             from .quantize import quantize_int8
             ov_model, meta['calibration'] = quantize_int8(
                 ov_model, cfg, meta, calib)
