@@ -154,10 +154,14 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
     val = EvalSet(cfg)
     n = len(val)
 
+    # NNCF ranks the layers on the images where int8 loses most; at most
+    # half the set, so that a call on all images is a whole-set validation.
+    ranking = max(1, min(len(images), n // 2))
+
     def validation_fn(compiled, items) -> Tuple[float, Optional[List]]:
         indices = [int(i) for i in items]
-        # Per-image scores only for the whole set: NNCF ranks on them, and
-        # scores subsets (its ranking images) by the metric alone.
+        # Per-image scores only for the whole set: NNCF picks its ranking
+        # images by them, and scores those subsets by the metric alone.
         whole = len(indices) == n
         with _quiet():
             metrics, per_image = val.score(
@@ -181,7 +185,9 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
         max_drop=max_drop,
         drop_type=nncf.DropType.ABSOLUTE,
         subset_size=len(images),
-        fast_bias_correction=not full)
+        fast_bias_correction=not full,
+        advanced_accuracy_restorer_parameters=nncf.
+        AdvancedAccuracyRestorerParameters(ranking_subset_size=ranking))
     before, after = measure(ov_model), measure(quantized)
     drop = headline(before, task) - headline(after, task)
     int8, float_ = quantized_layers(quantized)
