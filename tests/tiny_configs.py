@@ -80,3 +80,18 @@ test_dataloader = dict(dataset=dict(
     type='CocoDataset', metainfo=dict(classes=('square', 'circle')),
     pipeline=test_pipeline))
 """
+
+
+def randomize_weights(model) -> None:
+    """Give a freshly built model non-trivial BN statistics and larger
+    weights than its init, so that a fused export and int8 have something
+    to get wrong (a model at init is nearly constant)."""
+    import torch
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+        elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.normal_(m.weight, std=0.2)
