@@ -89,8 +89,9 @@ def headline(metrics: Dict, task: str) -> float:
 
 
 def quantized_layers(ov_model) -> Tuple[List[str], List[str]]:
-    """The quantizable layers of a model that run in int8 and that stay
-    float: those whose input activation comes through a ``FakeQuantize``."""
+    """The quantizable layers of a model that run in int8 (their input
+    activation comes through a ``FakeQuantize``) and that run float: the
+    ones plain PTQ leaves float as well as those accuracy control reverted."""
     int8, float_ = [], []
     for op in ov_model.get_ordered_ops():
         if op.get_type_name() not in QUANTIZABLE_OPS:
