@@ -222,3 +222,17 @@ def tiny_runner_cfg(work_dir: str, max_iters: int, **overrides) -> dict:
     )
     cfg.update(overrides)
     return cfg
+
+
+def randomize_weights(model) -> None:
+    """Non-trivial BN statistics and larger weights than the init, so that a
+    fused export and int8 have something to get wrong (a model at init is
+    nearly constant)."""
+    import torch
+
+    from mmlcnetv2.utils.batchnorm import randomize_bn
+    randomize_bn(model, mean_std=0.3, var_range=(0.5, 2.0),
+                 weight_range=(0.5, 1.5), bias_std=0.1)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.normal_(m.weight, std=0.2)

@@ -13,8 +13,7 @@ import torch
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config
 from mmlcnetv2.deploy import OpenVINOInferencer, export
-from mmlcnetv2.utils.batchnorm import randomize_bn
-from helpers import CLASSIFIER  # noqa: E402
+from helpers import CLASSIFIER, randomize_weights  # noqa: E402
 
 ov = pytest.importorskip('openvino')
 
@@ -45,11 +44,7 @@ def tiny(tmp_path_factory):
     cfg = load_config(str(cfg_path))
     torch.manual_seed(0)
     model = build_model(cfg)
-    randomize_bn(model, mean_std=0.3, var_range=(0.5, 2.0),
-                 weight_range=(0.5, 1.5), bias_std=0.1)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-            torch.nn.init.normal_(m.weight, std=0.2)
+    randomize_weights(model)
     ckpt = root / 'cls.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     return dict(root=root, config=str(cfg_path), checkpoint=str(ckpt),

@@ -3,6 +3,7 @@
 
     python tools/deploy.py CONFIG CHECKPOINT --out DIR [--shape H W]
         [--dynamic | --static] [--precision f32|f16|int8] [--calib N] [--onnx]
+        [--max-drop F]
 
 Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
 the task (classifier / detector / segmentor) comes from the config. The
@@ -56,6 +57,12 @@ def parse_args(argv=None):
                         'fp32 and fp16 are accepted')
     parser.add_argument('--calib', type=int, default=300,
                         help='int8: calibration images from the train set')
+    parser.add_argument('--max-drop', type=float, metavar='F',
+                        help='int8: NNCF accuracy control; the headline '
+                        'metric on the val set (top-1, bbox mAP, mIoU, as a '
+                        'fraction) may drop by at most F (0.01: one point); '
+                        'the layers that cost more stay float (deploy.json: '
+                        'calibration.accuracy_control)')
     parser.add_argument('--onnx', action='store_true',
                         help='also write model.onnx (checked in onnxruntime)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -76,7 +83,8 @@ def main(argv=None) -> int:
         meta = export(args.config, args.checkpoint, args.out,
                       shape=args.shape, dynamic=args.dynamic,
                       precision=args.precision, calib=args.calib,
-                      onnx=args.onnx, cfg_options=args.cfg_options)
+                      onnx=args.onnx, cfg_options=args.cfg_options,
+                      max_drop=args.max_drop)
     except (FileNotFoundError, ValueError) as e:
         # Bad input, named: a refused --out folder or checkpoint (both
         # ValueErrors), a missing file, an unsupported pipeline or shape.

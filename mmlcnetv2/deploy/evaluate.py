@@ -9,7 +9,7 @@ as ``tools/test.py`` sees it; the predictions come from
 cover the whole deployed path (preprocessing, IR, mapping back).
 """
 import copy
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from mmengine.config import Config
@@ -101,3 +101,103 @@ def evaluate_ir(model_dir: str,
         out['compare_metrics'] = evaluators[1].evaluate(n)
         out['agreement'] = float(np.concatenate(agreements).mean())
     return out
+
+
+# ---- a compiled model on a config's val set (accuracy-controlled INT8) ----
+
+
+class EvalSet:
+    """A config's val dataset and evaluator (else its test ones), to score
+    compiled models on all or some of its images as :func:`evaluate_ir`
+    does: original image -> deployed preprocessing -> IR -> mapping back ->
+    the config's evaluator.
+
+    Images and packed ground truth are kept in memory after first use:
+    accuracy control scores dozens of candidates on the same images.
+
+    Args:
+        cfg (Config): The model's config.
+
+    Example:
+        >>> val = EvalSet(cfg)  # doctest: +SKIP
+        >>> metrics, per_image = val.score(OpenVINOInferencer.from_compiled(c, meta),
+        ...                                per_image=True)  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        from mmengine.registry import DATASETS, init_default_scope
+        init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+        self.split = eval_split(cfg)
+        if self.split is None:
+            raise ValueError('The config has neither val_dataloader.dataset '
+                             '+ val_evaluator nor test_dataloader.dataset + '
+                             'test_evaluator to evaluate on.')
+        loader = cfg[f'{self.split}_dataloader']
+        self.dataset = DATASETS.build(copy.deepcopy(loader['dataset']))
+        if len(self.dataset) == 0:
+            raise ValueError(f'The {self.split} dataset is empty.')
+        self.evaluator_cfg = copy.deepcopy(cfg[f'{self.split}_evaluator'])
+        self._items: Dict[int, tuple] = {}
+        self._evaluators: Dict[str, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _item(self, i: int) -> tuple:
+        from .pipeline import load_image
+        if i not in self._items:
+            sample = self.dataset[i]['data_samples']
+            self._items[i] = sample, load_image(sample.img_path)
+        return self._items[i]
+
+    def _evaluator(self, key: str):
+        # Built once: CocoMetric reads its annotation file when built.
+        from mmengine.evaluator import Evaluator
+        if key not in self._evaluators:
+            evaluator = Evaluator(copy.deepcopy(self.evaluator_cfg))
+            evaluator.dataset_meta = self.dataset.metainfo
+            self._evaluators[key] = evaluator
+        return self._evaluators[key]
+
+    def _evaluate(self, evaluator, samples: list, subset: bool) -> Dict:
+        for metric in evaluator.metrics:
+            if hasattr(metric, 'img_ids') and hasattr(metric, '_coco_api'):
+                # CocoMetric scores every image of its annotation file
+                # unless told which: a subset is scored on its own images.
+                metric.img_ids = [s['img_id'] for s in samples] \
+                    if subset else None
+        for s in samples:
+            evaluator.process(data_samples=[s])
+        return evaluator.evaluate(len(samples))
+
+    def score(self, inferencer: OpenVINOInferencer,
+              indices: Optional[List[int]] = None,
+              per_image: bool = False) -> Tuple[Dict, Optional[List[Dict]]]:
+        """The evaluator's metrics on images ``indices`` (default: all),
+        and with ``per_image`` the metrics of each image on its own."""
+        indices = list(range(len(self))) if indices is None else list(
+            indices)
+        samples = []
+        for i in indices:
+            sample, image = self._item(i)
+            s = copy.deepcopy(sample)
+            inferencer.deploy_task.to_data_sample(s, inferencer(image))
+            samples.append(s.to_dict())
+        subset = len(set(indices)) < len(self)
+        metrics = self._evaluate(self._evaluator('all'), samples, subset)
+        if not per_image:
+            return metrics, None
+        single = self._evaluator('single')
+        return metrics, [self._evaluate(single, [s], len(self) > 1)
+                         for s in samples]
+
+
+def eval_split(cfg: Config) -> Optional[str]:
+    """``'val'`` or ``'test'``: the first split with a dataset and an
+    evaluator in ``cfg``, or None."""
+    for split in ('val', 'test'):
+        loader = cfg.get(f'{split}_dataloader', None)
+        if loader and 'dataset' in loader and cfg.get(f'{split}_evaluator',
+                                                      None):
+            return split
+    return None

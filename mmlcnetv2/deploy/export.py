@@ -187,7 +187,8 @@ def export(config: str,
            calib: int = 300,
            onnx: bool = False,
            cfg_options: Optional[dict] = None,
-           overwrite: bool = True) -> dict:
+           overwrite: bool = True,
+           max_drop: Optional[float] = None) -> dict:
     """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
 
     ``out_dir`` must be missing, empty or a previous export (see
@@ -203,6 +204,10 @@ def export(config: str,
     the earlier spellings ``fp32``/``fp16`` are accepted), written to
     ``deploy.json`` in the new spelling.
 
+    ``max_drop`` (int8 only): quantize with NNCF's accuracy control so that
+    the headline metric on the val set drops by at most this fraction
+    (:mod:`~mmlcnetv2.deploy.accuracy_control`); None: plain PTQ.
+
     Example:
         >>> export('configs/cls/pplcnetv2-base_8xb256_in1k.py', 'ckpt.pth',
         ...        'deploy/pplcnetv2-base', precision='f16')  # doctest: +SKIP
@@ -215,9 +220,12 @@ def export(config: str,
         raise ValueError(f'shape must be (H, W) with both >= 8, got {shape}')
     writes = [META_FILE, 'model.xml', 'model.bin'] + (['model.onnx']
                                                        if onnx else [])
+    from .accuracy_control import check_max_drop
+    check_max_drop(max_drop, precision)
     # Before the (minutes of) conversion: refuse a folder we must not touch.
     replaces = files_to_replace(out_dir, writes, overwrite)
     cfg, model, name = load_for_export(config, checkpoint, cfg_options)
+    check_max_drop(max_drop, precision, cfg, name)
     task = get_task(name)
     dynamic = task.default_dynamic if dynamic is None else dynamic
     preprocess, shape = export_preprocess(cfg, task, shape)
@@ -229,20 +237,25 @@ def export(config: str,
                        task.input_names)
     with atomic_update(out_dir, replaces, last=META_FILE) as tmp:
         _write_export(tmp, ov_model, meta, cfg, calib,
-                      (wrapper, example) if onnx else None)
+                      (wrapper, example) if onnx else None, max_drop)
     return meta
 
 
 def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
                   calib: int, onnx: Optional[Tuple[torch.nn.Module,
-                                                   Tuple[torch.Tensor, ...]]]
-                  ) -> None:
-    """Write the IR (quantized first for int8), the ONNX file (if ``onnx``
-    gives the wrapper and its tracing inputs) and ``deploy.json`` into
-    ``folder``; ``meta`` gains ``calibration`` / ``onnx_max_abs_diff``."""
+                                                   Tuple[torch.Tensor, ...]]],
+                  max_drop: Optional[float] = None) -> None:
+    """Write the IR (quantized first for int8; with ``max_drop``, under
+    NNCF's accuracy control), the ONNX file (if ``onnx`` gives the wrapper
+    and its tracing inputs) and ``deploy.json`` into ``folder``; ``meta``
+    gains ``calibration`` / ``onnx_max_abs_diff``."""
     import openvino as ov
     task = get_task(meta['task'])
-    if meta['precision'] == 'int8':
+    if meta['precision'] == 'int8' and max_drop is not None:
+        from .accuracy_control import quantize_with_max_drop
+        ov_model, meta['calibration'] = quantize_with_max_drop(
+            ov_model, cfg, meta, calib, max_drop)
+    elif meta['precision'] == 'int8':
         from .quantize import quantize_with_calibration
         ov_model, meta['calibration'] = quantize_with_calibration(
             ov_model, cfg, meta, calib)

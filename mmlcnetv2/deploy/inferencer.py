@@ -93,19 +93,42 @@ class OpenVINOInferencer:
         if not osp.isfile(xml) or not osp.isfile(osp.join(model_dir,
                                                           'model.bin')):
             raise FileNotFoundError(f'{model_dir!r} lacks model.xml/model.bin')
-        self.task = self.meta['task']
-        self.deploy_task = get_task(self.task)
-        self.fast_decode = bool(fast_decode)
-        self.classes: List[str] = self.meta['classes']
-        self.dynamic = bool(self.meta['input']['dynamic'])
-        self.input_size = tuple(self.meta['input']['export_size'])
         config = dict(ov_config or {})
         if precision_hint is not None:
             config['INFERENCE_PRECISION_HINT'] = precision_hint
         self.core = ov.Core()
-        self.compiled = self.core.compile_model(xml, device, config)
-        self.meta_path = osp.join(model_dir, 'deploy.json')
+        self._attach(self.core.compile_model(xml, device, config), self.meta,
+                     osp.join(model_dir, 'deploy.json'), fast_decode)
         check_meta_fits_model(self.meta, self.compiled, self.meta_path)
+
+    @classmethod
+    def from_compiled(cls, compiled, meta: dict,
+                      fast_decode: bool = FAST_DECODE
+                      ) -> 'OpenVINOInferencer':
+        """The same pre/post-processing around a model compiled elsewhere,
+        which has no export folder yet: NNCF's accuracy control hands each
+        candidate to its ``validation_fn`` as an ``ov.CompiledModel``.
+
+        Args:
+            compiled: An ``ov.CompiledModel`` of the IR ``meta`` describes.
+            meta (dict): The ``deploy.json`` content of the export.
+        """
+        self = cls.__new__(cls)
+        self._attach(compiled, meta, 'deploy.json (being exported)',
+                     fast_decode)
+        return self
+
+    def _attach(self, compiled, meta: dict, meta_path: str,
+                fast_decode: bool) -> None:
+        self.meta = meta
+        self.meta_path = meta_path
+        self.task = meta['task']
+        self.deploy_task = get_task(self.task)
+        self.fast_decode = bool(fast_decode)
+        self.classes: List[str] = meta['classes']
+        self.dynamic = bool(meta['input']['dynamic'])
+        self.input_size = tuple(meta['input']['export_size'])
+        self.compiled = compiled
         self._requests: 'queue.SimpleQueue' = queue.SimpleQueue()
 
     @property

@@ -43,6 +43,11 @@ class DeployTask(ABC):
         whole_test_set (str, optional): Why evaluation cannot stop early
             (the evaluator scores every image of its annotation file), or
             None where it can.
+        metric (tuple): The headline metric: the evaluator type that
+            reports it, its key in the evaluator's results, and the scale
+            that makes it a fraction (mmpretrain and mmseg report percent,
+            mmdet fractions), so that ``--max-drop 0.01`` is one point
+            everywhere.
     """
 
     name: str = ''
@@ -53,6 +58,7 @@ class DeployTask(ABC):
     legacy_outputs: Tuple[Tuple[str, ...], ...] = ()
     fixed_input_shape: bool = False
     whole_test_set: Optional[str] = None
+    metric: Tuple[str, str, float] = ('', '', 1.0)
 
     @property
     def default_dynamic(self) -> bool:

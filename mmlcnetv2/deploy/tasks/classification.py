@@ -101,6 +101,7 @@ class ClassificationTask(DeployTask):
     shapes)."""
 
     name = 'classification'
+    metric = ('Accuracy', 'accuracy/top1', 100.0)
     scope = 'mmpretrain'
     model_kind = 'classifier'
     output_names = ('logits', )

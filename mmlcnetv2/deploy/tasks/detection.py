@@ -193,6 +193,7 @@ class DetectionTask(DeployTask):
     ratio (keep-ratio resize, padding to the size divisor)."""
 
     name = 'detection'
+    metric = ('CocoMetric', 'coco/bbox_mAP', 1.0)
     scope = 'mmdet'
     model_kind = 'detector'
     input_names = ('input', 'img_shape')

@@ -52,6 +52,7 @@ class SegmentationTask(DeployTask):
     image's aspect ratio."""
 
     name = 'segmentation'
+    metric = ('IoUMetric', 'mIoU', 100.0)
     scope = 'mmseg'
     model_kind = 'segmentor'
     output_names = ('seg_logits', )
