@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     from mmlcnetv2.utils.upstream_warnings import \
         ignore_known_upstream_warnings
     ignore_known_upstream_warnings()
-    variants = dict(f32=dict(precision='fp32'),
+    variants = dict(f32=dict(precision='f32'),
                     int8=dict(precision='int8'),
                     **{'int8-maxdrop': dict(precision='int8',
                                             max_drop=args.max_drop)})
