@@ -14,11 +14,10 @@ Runner (classification, detection, segmentation).
 the problem.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
+from mmlcnetv2.cli.args import add_runner_args, parse_runner_args
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,15 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--show-interval', type=int, default=1,
         help='with --show-dir, draw every N-th image (default: all)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings, e.g. test_dataloader.batch_size=8')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser, 'test_dataloader.batch_size=8')
+    return parse_runner_args(parser, argv)
 
 
 def setup_show_dir(cfg, show_dir: str, interval: int = 1) -> str:

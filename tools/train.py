@@ -14,11 +14,10 @@ config or data root, an unknown ``--cfg-options`` key, a checkpoint of
 another arch) exits with status 2 and one line naming the problem.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
+from mmlcnetv2.cli.args import add_runner_args, parse_runner_args
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,16 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--deterministic', action='store_true',
         help='deterministic algorithms (slower)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings, e.g. train_cfg.max_epochs=2')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser, 'train_cfg.max_epochs=2')
+    return parse_runner_args(parser, argv)
 
 
 def apply_train_args(cfg, args: argparse.Namespace) -> None:

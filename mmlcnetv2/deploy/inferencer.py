@@ -1,6 +1,5 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Run an exported model: image in, results in original-image coordinates."""
-import os
 import os.path as osp
 import queue
 from typing import Dict, List, Optional, Sequence, Union
