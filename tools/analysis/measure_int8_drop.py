@@ -68,9 +68,12 @@ def main(argv=None) -> int:
     from mmlcnetv2.deploy.accuracy_control import headline
     from mmlcnetv2.deploy.tasks import get_task
     from mmlcnetv2.deploy.evaluate import evaluate_ir
-    from mmlcnetv2.utils.upstream_warnings import \
-        ignore_known_upstream_warnings
+    from mmlcnetv2.compat import ignore_known_upstream_warnings
+    from mmlcnetv2.cli import bad_input
     ignore_known_upstream_warnings()
+    for name in ('config', 'checkpoint'):
+        if not osp.isfile(getattr(args, name)):
+            return bad_input(f'{name} {getattr(args, name)!r}: no such file')
     variants = dict(f32=dict(precision='f32'),
                     int8=dict(precision='int8'),
                     **{'int8-maxdrop': dict(precision='int8',

@@ -127,7 +127,8 @@ def classifier(folder, images, checkpoint=None):
     import torch
     from mmlcnetv2.apis import build_model, load_config
     from mmlcnetv2.deploy import export
-    from mmlcnetv2.deploy.meta import preprocess_spec
+    from mmlcnetv2.deploy.pipeline import preprocess_spec
+    from mmlcnetv2.deploy.tasks import get_task
     from mmlcnetv2.deploy.pipeline import load_image
     from mmlcnetv2.deploy.pipeline import prepare_image
     out = osp.join(folder, 'cls_ir')
@@ -137,7 +138,7 @@ def classifier(folder, images, checkpoint=None):
     torch.manual_seed(0)
     cfg = load_config(osp.join(ROOT, CLS_CONFIG))
     model = build_model(cfg)
-    pre = preprocess_spec(cfg, 'classification')
+    pre = preprocess_spec(cfg, get_task('classification'))
     batch = np.stack([prepare_image(load_image(p), pre, (224, 224))['input']
                       for p, _, _ in images[:48]])
     for m in model.modules():
@@ -214,9 +215,15 @@ def main(argv=None):
     from mmlcnetv2.apis import load_config
     from mmlcnetv2.deploy import OpenVINOInferencer
     from mmlcnetv2.deploy.decode import DEFAULT_MARGIN, decode_for_steps
-    from mmlcnetv2.deploy.meta import preprocess_spec
-    from mmlcnetv2.deploy.pipeline import load_image
-    from mmlcnetv2.deploy.pipeline import prepare_image
+    from mmlcnetv2.cli import bad_input
+    from mmlcnetv2.deploy.pipeline import (load_image, prepare_image,
+                                           preprocess_spec)
+    from mmlcnetv2.deploy.tasks import get_task
+    if args.checkpoint and not osp.isfile(args.checkpoint):
+        return bad_input(f'--checkpoint {args.checkpoint!r}: no such file')
+    if args.num < 0 or args.repeat < 1:
+        return bad_input(f'--num must be >= 0 and --repeat >= 1, got '
+                         f'{args.num} and {args.repeat}')
     margin = DEFAULT_MARGIN if args.margin is None else args.margin
     rng = np.random.default_rng(args.seed)
     folder = tempfile.mkdtemp(prefix='reduced_decode_')
@@ -232,7 +239,8 @@ def main(argv=None):
         fit = net.input_size
         diffs = {}
         for name, (config, task) in PIPELINES.items():
-            pre = preprocess_spec(load_config(osp.join(ROOT, config)), task)
+            pre = preprocess_spec(load_config(osp.join(ROOT, config)),
+                                  get_task(task))
             rows = dict(factors={}, max_reduced=[], mean_reduced=[],
                         max_area=[], mean_area=[])
             top1 = []
