@@ -269,9 +269,13 @@ def _end_to_end_markdown(rows: Dict[str, Dict]) -> List[str]:
         '| --- | --- | --- | --- | --- | --- | --- | --- |']
     for (of, p), group in groups.items():
         done = [r for r in group.values() if 'latency' in r]
-        used = done[0]['used_precision'] if done else '–'
-        shape = 'x'.join(str(v) for v in done[0]['input_shape'][1:]) \
-            if done and done[0].get('input_shape') else '–'
+        if not done:  # all skipped (e.g. bf16 on a CPU without it)
+            reasons = sorted({r.get('skipped', '') for r in group.values()})
+            lines.append(f"| {of} | {p} | skipped: {'; '.join(reasons)} "
+                         '| | | | | |')
+            continue
+        used = done[0]['used_precision']
+        shape = 'x'.join(str(v) for v in done[0].get('input_shape', [])[1:])
         arr, net = group.get('array'), group.get('network')
         ratio = '–'
         if arr and net and 'latency' in arr and 'latency' in net:
@@ -361,21 +365,26 @@ def write_atomic(text: str, path: str) -> None:
             f.write(text)
 
 
+#: The :func:`plot` panel of the end-to-end rows (all tasks).
+END_TO_END = 'end to end'
+
 #: Panel titles of :func:`plot` (detection rows stop at the head outputs).
-PLOT_TITLES = dict(classification='classification',
-                   detection='detection (network only)')
+PLOT_TITLES = {'classification': 'classification',
+               'detection': 'detection (network only)',
+               END_TO_END: 'end to end (china.jpg 427x640)'}
 
 
 def plot(result: Dict, path: str) -> None:
     """Horizontal bars: median latency (p90 as error bar) per model and
-    precision, classification and detection in separate panels."""
+    precision, classification, detection and the end-to-end rows in
+    separate panels."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    # network rows: the end-to-end ones are in the markdown's own table
-    rows = [r for r in result['rows'].values()
-            if 'latency' in r and not r.get('mode')]
-    groups = [(t, [r for r in rows if row_task(r) == t]) for t in TASKS]
+    rows = [r for r in result['rows'].values() if 'latency' in r]
+    groups = [(t, [r for r in rows if row_task(r) == t and not r.get('mode')])
+              for t in TASKS]
+    groups.append((END_TO_END, [r for r in rows if r.get('mode')]))
     groups = [(t, g) for t, g in groups if g]
     if not groups:
         raise ValueError('Nothing measured: no plot')
