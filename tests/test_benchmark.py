@@ -311,3 +311,73 @@ def test_index_checks_ratios_against_the_goal_table(monkeypatch):
                 if line.startswith(f'| `{pair[0]}`')][0]
         assert line.endswith(f'{mark} |'), line
         assert f'(goal ≤ {goal:.2f})' in line
+
+
+E2E = [f'lcnetv2-base-fused-e2e-{m}' for m in ('file', 'array', 'network')]
+
+
+@pytest.mark.slow  # ~60 s: one export, three rows timed
+def test_end_to_end_rows_are_timed_and_their_goal_evaluated():
+    """The end-to-end rows of the fused base classifier: timed in the
+    latency rounds (not in throughput), the 1.15 goal evaluated, and the
+    report's own table."""
+    from mmlcnetv2.benchmark import run_benchmark, to_markdown
+    result = run_benchmark(E2E, ['f32'], threads=1, rounds=2, iters=2,
+                           round_time=0.1, tput_time=0.1,
+                           torch_eager=False, progress=False)
+    assert set(result['rows']) == {f'{n}@f32' for n in E2E}
+    for name in E2E:
+        row = result['rows'][f'{name}@f32']
+        assert row['mode'] == name.rsplit('-', 1)[1]
+        assert row['image_shape'] == [427, 640, 3]
+        assert row['used_precision'] == 'f32'
+        assert len(row['latency']['round_medians_ms']) == 2
+        assert 0 < row['latency']['median_ms'] <= row['latency']['p90_ms']
+        assert 'throughput' not in row  # one call at a time
+    goal = [g for g in result['ratios'] if g['numerator'] == (
+        'lcnetv2-base-fused-e2e-array@f32')][0]
+    assert goal['denominator'] == 'lcnetv2-base-fused-e2e-network@f32'
+    assert goal['goal'] == 1.15 and goal['rounds'] == 2
+    assert goal['met'] == (goal['median'] <= 1.15)
+    md = to_markdown(dict(result, command='python tools/benchmark.py'))
+    line = [line for line in md.split('## End to end')[1].splitlines()
+            if line.startswith('| lcnetv2-base-fused | f32 |')][0]
+    assert f"{goal['median']:.3f}" in line
+
+
+def test_anchor_preprocessing_is_paddleclas_own():
+    """The anchor's numpy preprocessing gives what PaddleClas's own
+    inference operators give (``deploy/python/preprocess.py``, with the
+    parameters of its ``inference_cls.yaml``) on the benchmark's photo."""
+    import importlib.util
+
+    import numpy as np
+    import yaml
+    spec = importlib.util.find_spec('paddleclas')
+    if spec is None:
+        pytest.skip('paddleclas is not installed')
+    pytest.importorskip('paddle')
+    from sklearn.datasets import load_sample_image
+
+    from mmlcnetv2.benchmark.end_to_end import (PADDLECLAS_PREPROCESS,
+                                                paddleclas_preprocess)
+    deploy = osp.join(osp.dirname(spec.origin), 'deploy')
+    with open(osp.join(deploy, 'configs', 'inference_cls.yaml')) as f:
+        ops_cfg = yaml.safe_load(f)['PreProcess']['transform_ops']
+    # Its module imports the whole paddleclas package (which needs faiss)
+    # for a detection helper the classification operators do not use.
+    with open(osp.join(deploy, 'python', 'preprocess.py')) as f:
+        source = ''.join(line for line in f
+                         if 'det_preprocess import' not in line)
+    ops_module = {}
+    exec(compile(source, 'paddleclas/deploy/python/preprocess.py', 'exec'),
+         ops_module)
+    rgb = load_sample_image('china.jpg')
+    theirs = rgb
+    for op in ops_cfg:
+        (name, params), = op.items()
+        theirs = ops_module[name](**(params or {}))(theirs)
+    ours = paddleclas_preprocess(rgb)
+    assert ours.shape == (1, *theirs.shape) == (
+        1, 3, PADDLECLAS_PREPROCESS['crop'], PADDLECLAS_PREPROCESS['crop'])
+    np.testing.assert_allclose(ours[0], theirs, rtol=0, atol=1e-5)

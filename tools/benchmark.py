@@ -7,6 +7,8 @@ the usual detectors, with OpenVINO (and torch eager), in one command.
     python tools/benchmark.py --list
     python tools/benchmark.py --models lcnetv2-base-fused \
         paddle-pplcnetv2-base --precisions f32 int8
+    python tools/benchmark.py --models lcnetv2-base-fused-e2e-array \
+        lcnetv2-base-fused-e2e-network --precisions f32  # end to end
 """
 import argparse
 import json
@@ -92,11 +94,12 @@ def print_summary(result: dict) -> None:
             print(f"{key:48s} skipped: {row['skipped']}")
             continue
         lat = row['latency']
-        tput = row.get('throughput', {}).get('fps', float('nan'))
-        tor = row.get('torch', {}).get('median_ms', float('nan'))
+        tput = row.get('throughput', {}).get('fps')
+        tor = row.get('torch', {}).get('median_ms')
         print(f"{key:48s} {row['used_precision']:>20s} "
               f"{lat['median_ms']:8.2f}ms {lat['p90_ms']:8.2f}ms "
-              f"{tput:8.1f} {tor:8.2f}ms")
+              f"{'–' if tput is None else f'{tput:.1f}':>8s} "
+              f"{'–' if tor is None else f'{tor:.2f}ms':>9s}")
     print('\nRatios (median of per-round ratios [min, max]):')
     for g in result['ratios']:
         name = f"{g['numerator']} / {g['denominator']}"

@@ -209,6 +209,8 @@ def to_markdown(result: Dict) -> str:
         '(Reshape/Eltwise/Subgraph) |',
         '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for key, row in result['rows'].items():
+        if row.get('mode'):
+            continue  # in the end-to-end table below
         size = 'x'.join(str(v) for v in row['input_shape'][2:]) \
             if row.get('input_shape') else '–'
         if 'skipped' in row:
@@ -224,10 +226,65 @@ def to_markdown(result: Dict) -> str:
             f"{row['used_precision']} | {size} | {lat['median_ms']:.2f} | "
             f"{lat['p90_ms']:.2f} | {_throughput_cell(row)} | "
             f"{_fmt(row.get('torch', {}).get('median_ms'))} | {graph} |")
+    lines += _end_to_end_markdown(result['rows'])
     if result.get('notes'):
         lines += ['', '## Notes', '']
         lines += [f'- {n}' for n in result['notes']]
     return '\n'.join(lines) + '\n'
+
+
+def _e2e_cell(row: Optional[Dict]) -> str:
+    if row is None:
+        return '–'
+    if 'skipped' in row:
+        return f"skipped: {row['skipped']}"
+    return f"{row['latency']['median_ms']:.2f}"
+
+
+def _end_to_end_markdown(rows: Dict[str, Dict]) -> List[str]:
+    """The end-to-end rows as one table line per model and precision (the
+    lines of an ``## End to end`` section; none without such rows)."""
+    groups: Dict[Tuple[str, str], Dict[str, Dict]] = {}
+    for row in rows.values():
+        if row.get('mode'):
+            of = row['model'][:-len(f"-e2e-{row['mode']}")]
+            groups.setdefault((of, row['precision']), {})[row['mode']] = row
+    if not groups:
+        return []
+    lines = [
+        '', '## End to end', '',
+        'One photo (scikit-learn `china.jpg`, 427x640) through the whole '
+        'call, timed in the same rounds as the rows above: **file** = image '
+        'path -> results (JPEG decode, preprocessing, IR, post-processing), '
+        '**array** = the decoded uint8 image -> results, **network** = the '
+        'same compiled IR alone on the input prepared from that image. Ours: '
+        '`OpenVINOInferencer` on an export written by '
+        '`mmlcnetv2.deploy.export` with its defaults (random weights); '
+        "PaddleClas: its network behind its published inference "
+        'preprocessing (`inference_cls.yaml`) and `Topk` in numpy. Detection '
+        'rows include NMS, whose cost depends on the random weights\' '
+        'scores.', '',
+        '| model | precision | used (read back) | IR input | file ms | '
+        'array ms | network ms | array / network (median of rounds) |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    for (of, p), group in groups.items():
+        done = [r for r in group.values() if 'latency' in r]
+        if not done:  # all skipped (e.g. bf16 on a CPU without it)
+            reasons = sorted({r.get('skipped', '') for r in group.values()})
+            lines.append(f"| {of} | {p} | skipped: {'; '.join(reasons)} "
+                         '| | | | | |')
+            continue
+        used = done[0]['used_precision']
+        shape = 'x'.join(str(v) for v in done[0].get('input_shape', [])[1:])
+        arr, net = group.get('array'), group.get('network')
+        ratio = '–'
+        if arr and net and 'latency' in arr and 'latency' in net:
+            r = pair_ratio(arr['latency'], net['latency'])
+            ratio = f"{r['median']:.3f} [{r['min']:.3f}, {r['max']:.3f}]"
+        lines.append(
+            f"| {of} | {p} | {used} | {shape} | {_e2e_cell(group.get('file'))}"
+            f" | {_e2e_cell(arr)} | {_e2e_cell(net)} | {ratio} |")
+    return lines
 
 
 def _ratio_cell(g: Optional[Dict], goal: Optional[float]) -> str:
@@ -246,6 +303,8 @@ def _latency_cell(row: Optional[Dict]) -> str:
         return '–'
     if 'skipped' in row:
         return f"skipped ({row['skipped']})"
+    if 'throughput' not in row:  # an end-to-end row: latency only
+        return f"{row['latency']['median_ms']:.2f} ms"
     return (f"{row['latency']['median_ms']:.2f} ms, "
             f"{_throughput_cell(row)} img/s")
 
@@ -306,19 +365,26 @@ def write_atomic(text: str, path: str) -> None:
             f.write(text)
 
 
+#: The :func:`plot` panel of the end-to-end rows (all tasks).
+END_TO_END = 'end to end'
+
 #: Panel titles of :func:`plot` (detection rows stop at the head outputs).
-PLOT_TITLES = dict(classification='classification',
-                   detection='detection (network only)')
+PLOT_TITLES = {'classification': 'classification',
+               'detection': 'detection (network only)',
+               END_TO_END: 'end to end (china.jpg 427x640)'}
 
 
 def plot(result: Dict, path: str) -> None:
     """Horizontal bars: median latency (p90 as error bar) per model and
-    precision, classification and detection in separate panels."""
+    precision, classification, detection and the end-to-end rows in
+    separate panels."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = [r for r in result['rows'].values() if 'latency' in r]
-    groups = [(t, [r for r in rows if row_task(r) == t]) for t in TASKS]
+    groups = [(t, [r for r in rows if row_task(r) == t and not r.get('mode')])
+              for t in TASKS]
+    groups.append((END_TO_END, [r for r in rows if r.get('mode')]))
     groups = [(t, g) for t, g in groups if g]
     if not groups:
         raise ValueError('Nothing measured: no plot')

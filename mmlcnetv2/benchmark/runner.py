@@ -6,7 +6,9 @@ rounds, then throughput and torch eager; one result dict.
 (:func:`_build_rows`: every row converted, quantized, compiled, as a
 :class:`Timed`), sync latency (:func:`_time_latency`), async throughput
 (:func:`_time_throughput`), torch eager (:func:`_time_torch`); the two OpenVINO
-phases interleave all rows in rounds (:func:`_in_rounds`).
+phases interleave all rows in rounds (:func:`_in_rounds`). The end-to-end
+rows (:mod:`.end_to_end`) are built in the same phase and timed in the same
+latency rounds; throughput and torch skip them.
 """
 import os
 import shutil
@@ -20,8 +22,9 @@ import torch
 from .machine import machine_info
 from .report import goal_ratios, latency_stats, throughput_stats
 from .timing import (async_throughput, compile_model, conv_kernels,
-                     runtime_ops,
-                     sync_latencies, torch_latencies, used_precision)
+                     runtime_ops, sync_latencies, torch_latencies,
+                     used_precision)
+from .end_to_end import EndToEndBuilder
 from .zoo import Entry, get_entries
 
 from . import PRECISIONS  # noqa: E402  (one definition, torch-free)
@@ -135,10 +138,27 @@ def _compile_row(core, ov_model, row: Dict, threads: int,
     return Timed(c, c.create_infer_request(), inputs, model, p)
 
 
+def _build_end_to_end(entry: Entry, precisions: Sequence[str], bf16: bool,
+                      builder, rows: Dict, timed: Dict) -> None:
+    """Phase 1 for an end-to-end entry: its rows (f32/bf16; skipped ones
+    say why), a :class:`~.end_to_end.Called` per measurable row."""
+    for p in [p for p in precisions if p != 'int8']:
+        key = f'{entry.name}@{p}'
+        rows[key] = dict(model=entry.name, precision=p, task=entry.task,
+                         mode=entry.mode, description=entry.description)
+        if p == 'bf16' and not bf16:
+            rows[key]['skipped'] = 'CPU has no BF16'
+            continue
+        try:
+            timed[key] = builder.build(entry, p, rows[key])
+        except (ModuleNotFoundError, ImportError) as e:
+            rows[key]['skipped'] = str(e).split('\n')[0]
+
+
 def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
                  core, threads: int, bf16: bool, work: str, rows: Dict,
                  timed: Dict, modules: Dict) -> None:
-    """Phase 1 for one entry: its rows (skipped ones say why), a
+    """Phase 1 for one network entry: its rows (skipped ones say why), a
     :class:`Timed` per measurable row, its torch module."""
     size = entry.size or (cls_size, cls_size)
     shape = [1, 3, *size]
@@ -171,15 +191,22 @@ def _build_rows(entries: List[Entry], precisions: Sequence[str],
 
     Returns:
         tuple: ``rows`` (every ``model@precision``), ``timed`` (the rows to
-        time), ``modules`` (entry name -> (torch module, input)).
+        time: :class:`Timed`, or :class:`~.end_to_end.Called` for the
+        end-to-end rows), ``modules`` (entry name -> (torch module, input)).
     """
     rows: Dict[str, Dict] = {}
-    timed: Dict[str, Timed] = {}
+    timed: Dict[str, Any] = {}
     modules: Dict[str, Tuple] = {}
+    builder = None
     for entry in entries:
         bar.set_description(f'build {entry.name}')
-        _build_entry(entry, precisions, cls_size, core, threads, bf16, work,
-                     rows, timed, modules)
+        if entry.mode is not None:
+            if builder is None:
+                builder = EndToEndBuilder(core, threads, work)
+            _build_end_to_end(entry, precisions, bf16, builder, rows, timed)
+        else:
+            _build_entry(entry, precisions, cls_size, core, threads, bf16,
+                         work, rows, timed, modules)
         bar.update(1)
     return rows, timed, modules
 
@@ -198,7 +225,7 @@ def _in_rounds(keys: List[str], rounds: int, measure: Callable[[str], Any],
     return out
 
 
-def _time_latency(timed: Dict[str, Timed], rows: Dict[str, Dict],
+def _time_latency(timed: Dict[str, Any], rows: Dict[str, Dict],
                   rounds: int, iters: int, round_time: float, bar) -> None:
     """Phase 2: sync latency, all rows in every round."""
     samples = _in_rounds(
@@ -208,13 +235,18 @@ def _time_latency(timed: Dict[str, Timed], rows: Dict[str, Dict],
         rows[key]['latency'] = latency_stats(per_round)
 
 
-def _time_throughput(core, timed: Dict[str, Timed], rows: Dict[str, Dict],
+def _network_rows(timed: Dict[str, Any]) -> Dict[str, Timed]:
+    return {k: t for k, t in timed.items() if isinstance(t, Timed)}
+
+
+def _time_throughput(core, timed: Dict[str, Any], rows: Dict[str, Dict],
                      rounds: int, threads: int, tput_time: float,
                      bar) -> None:
     """Phase 3: THROUGHPUT hint, async requests, interleaved in rounds like
-    latency: one busy second must not move one model 2x."""
+    latency: one busy second must not move one model 2x. Network rows only
+    (:class:`Timed`): an end-to-end row is one call at a time."""
     compiled = {}
-    for key, t in timed.items():
+    for key, t in _network_rows(timed).items():
         bar.set_description(f'compile throughput {key}')
         compiled[key] = compile_model(core, t.graph, t.precision, threads,
                                       hint='THROUGHPUT')
@@ -301,7 +333,8 @@ def run_benchmark(names: Optional[List[str]] = None,
         rows, timed, modules = _build_rows(
             entries, precisions, cls_size, core, threads,
             machine['bf16_supported'], work, bar)
-        bar.reset(total=2 * rounds * len(timed) + len(modules))
+        bar.reset(total=rounds * (len(timed) + len(_network_rows(timed)))
+                  + len(modules))
         _time_latency(timed, rows, rounds, iters, round_time, bar)
         _time_throughput(core, timed, rows, rounds, threads, tput_time, bar)
         _time_torch(modules, rows, threads, iters, round_time, torch_eager,

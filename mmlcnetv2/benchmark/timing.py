@@ -4,7 +4,7 @@ torch eager latency. Each returns raw times; statistics live in
 :mod:`.report`."""
 import time
 from collections import Counter
-from typing import Dict, List
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 import torch
@@ -55,21 +55,35 @@ def conv_kernels(compiled) -> Dict[str, int]:
     return dict(out)
 
 
-def sync_latencies(request, inputs: np.ndarray, iters: int,
-                   max_time: float, min_iters: int = 3) -> List[float]:
-    """Up to ``iters`` timed synchronous inferences (ms) after one warm-up,
+def call_latencies(call: Callable[[], Any], iters: int, max_time: float,
+                   min_iters: int = 3) -> List[float]:
+    """Up to ``iters`` timed calls of ``call()`` (ms) after one warm-up,
     stopping early after ``max_time`` seconds (but never below
-    ``min_iters``): slow detection models then take few samples a round."""
-    request.infer({0: inputs})
+    ``min_iters``): slow detection models then take few samples a round.
+
+    Example:
+        >>> times = call_latencies(lambda: sum(range(1000)), 5, 1.0)
+        >>> len(times)
+        5
+    """
+    call()
     times: List[float] = []
     start = time.perf_counter()
     for i in range(iters):
         t0 = time.perf_counter()
-        request.infer({0: inputs})
+        call()
         times.append((time.perf_counter() - t0) * 1e3)
         if i + 1 >= min_iters and time.perf_counter() - start > max_time:
             break
     return times
+
+
+def sync_latencies(request, inputs: np.ndarray, iters: int,
+                   max_time: float, min_iters: int = 3) -> List[float]:
+    """Synchronous inferences of ``inputs`` timed by
+    :func:`call_latencies` (ms)."""
+    return call_latencies(lambda: request.infer({0: inputs}), iters,
+                          max_time, min_iters)
 
 
 def async_throughput(compiled, inputs: np.ndarray, duration: float) -> Dict:

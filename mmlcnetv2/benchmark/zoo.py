@@ -12,7 +12,11 @@ the values) and wraps it as ``tensor -> tensors``:
 * ``paddle-*``: PaddleClas's own networks through ``paddle2onnx`` (the
   anchors); unavailable without ``paddle2onnx``;
 * detection entries: the network up to the head outputs (no decoding/NMS:
-  their cost depends on the weights' score distribution, not the network).
+  their cost depends on the weights' score distribution, not the network);
+* ``<model>-e2e-{file,array,network}`` (:data:`END_TO_END_MODELS`): the
+  whole path of a user's call, timed by :mod:`.end_to_end`: image file ->
+  results, decoded array -> results, and the same IR alone on its prepared
+  input.
 
 Configs are named as in a ``_base_``: ``mmlcnetv2::`` (ours, from the
 package's configs root, :func:`mmlcnetv2.model_index.configs_root`) or
@@ -32,6 +36,23 @@ from ..names import check_task
 from ..utils.batchnorm import reset_bn
 
 
+#: What an end-to-end row times: ``file`` (image path -> results),
+#: ``array`` (decoded uint8 image -> results), ``network`` (the same IR alone
+#: on the input prepared from that image).
+END_TO_END_MODES: Tuple[str, ...] = ('file', 'array', 'network')
+
+#: The entries that get end-to-end rows: the fused base classifier, its
+#: PaddleClas anchor (with PaddleClas's own preprocessing) and the
+#: PicoDet-style small detector.
+END_TO_END_MODELS: Tuple[str, ...] = (
+    'lcnetv2-base-fused', 'paddle-pplcnetv2-base', 'picodet-small-320')
+
+_MODE_TEXT = dict(
+    file='image file -> results (decode, preprocess, IR, post-process)',
+    array='decoded image array -> results (preprocess, IR, post-process)',
+    network='the same IR alone on its prepared input')
+
+
 @dataclass
 class Entry:
     """One benchmark model.
@@ -45,6 +66,11 @@ class Entry:
         source: ``'torch'`` or ``'paddle'``.
         int8: Whether an int8 (NNCF) variant is benchmarked.
         description: One line for ``--list`` and the report.
+        config: Ours: the config (``mmlcnetv2::<path>``) that ``build``
+            builds, which the end-to-end rows export.
+        mode: An end-to-end row (one of :data:`END_TO_END_MODES`) of the
+            entry ``of``; None: a network row.
+        of: The entry whose model an end-to-end row runs.
     """
     name: str
     task: str
@@ -54,9 +80,15 @@ class Entry:
     source: str = 'torch'
     int8: bool = False
     tags: List[str] = field(default_factory=list)
+    config: Optional[str] = None
+    mode: Optional[str] = None
+    of: Optional[str] = None
 
     def __post_init__(self) -> None:
         check_task(self.task)
+        if self.mode is not None and self.mode not in END_TO_END_MODES:
+            raise ValueError(f'mode must be one of {END_TO_END_MODES}, got '
+                             f'{self.mode!r}')
 
 
 class UnfusedClassifier(nn.Module):
@@ -133,22 +165,32 @@ def load_zoo_config(name: str):
                      "or 'mmdet::<path>'")
 
 
+def _cls_config(arch: str) -> str:
+    return f'mmlcnetv2::cls/pplcnetv2-{arch}_8xb256_in1k.py'
+
+
+def random_model(config: str) -> nn.Module:
+    """The model of zoo config ``config`` with :func:`realistic_random_init`
+    weights, as built (unfused), nothing downloaded."""
+    from ..apis.build import build_model
+    cfg = copy.deepcopy(load_zoo_config(config))
+    if cfg.model.get('backbone', {}).get('init_cfg') is not None:
+        cfg.model.backbone.init_cfg = None  # random weights, nothing to read
+    return realistic_random_init(build_model(cfg))
+
+
 def _cls_model(arch: str, fused: bool) -> nn.Module:
-    from ..apis.build import build_model, prepare_for_export
+    from ..apis.build import prepare_for_export
     from ..deploy import ClassifierExport
-    cfg = load_zoo_config(
-        f'mmlcnetv2::cls/pplcnetv2-{arch}_8xb256_in1k.py')
-    model = realistic_random_init(build_model(cfg))
+    model = random_model(_cls_config(arch))
     if not fused:
         return UnfusedClassifier(model).eval()
     return ClassifierExport(prepare_for_export(model)).eval()
 
 
 def _det_model(config: str, fused: bool = True) -> nn.Module:
-    from ..apis.build import build_model, prepare_for_export
-    cfg = copy.deepcopy(load_zoo_config(config))
-    cfg.model.backbone.init_cfg = None  # random weights, nothing to read
-    model = realistic_random_init(build_model(cfg))
+    from ..apis.build import prepare_for_export
+    model = random_model(config)
     if fused:
         model = prepare_for_export(model)
     return DetNetwork(model).eval()
@@ -205,7 +247,7 @@ def _entries() -> Dict[str, Entry]:
             f'lcnetv2-{arch}-fused', 'classification',
             lambda size, arch=arch: _cls_model(arch, True),
             f'PPLCNetV2-{arch} as tools/deploy.py exports it (fused)',
-            int8=True, tags=['ours']))
+            int8=True, tags=['ours'], config=_cls_config(arch)))
         entries.append(Entry(
             f'lcnetv2-{arch}-unfused', 'classification',
             lambda size, arch=arch: _cls_model(arch, False),
@@ -235,18 +277,27 @@ def _entries() -> Dict[str, Entry]:
                 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'),
             f"mmdet's RetinaNet-R50-FPN, {s}x{s}, network only",
             size=(s, s)))
+    picodet_small = 'mmlcnetv2::det/picodet-style_lcnetv2-small_320_coco.py'
     entries.append(Entry(
         'picodet-small-320', 'detection',
-        lambda size: _det_model(
-            'mmlcnetv2::det/picodet-style_lcnetv2-small_320_coco.py'),
+        lambda size: _det_model(picodet_small),
         'PicoDet-style PPLCNetV2-small, 320x320, network only',
-        size=(320, 320)))
+        size=(320, 320), config=picodet_small))
     entries.append(Entry(
         'picodet-base-416', 'detection',
         lambda size: _det_model(
             'mmlcnetv2::det/picodet-style_lcnetv2-base_416_coco.py'),
         'PicoDet-style PPLCNetV2-base, 416x416, network only',
         size=(416, 416)))
+    by_name = {e.name: e for e in entries}
+    for name in END_TO_END_MODELS:
+        of = by_name[name]
+        for mode in END_TO_END_MODES:
+            entries.append(Entry(
+                f'{name}-e2e-{mode}', of.task, of.build,
+                f'{name}: {_MODE_TEXT[mode]}, sklearn china.jpg 427x640',
+                size=of.size, source=of.source, tags=of.tags + ['e2e'],
+                config=of.config, mode=mode, of=name))
     return {e.name: e for e in entries}
 
 
