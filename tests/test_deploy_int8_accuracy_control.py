@@ -149,8 +149,8 @@ def test_max_drop_holds_and_is_recorded(tiny):
     (['--precision', 'int8', '--max-drop', '-0.01'], '-0.01'),
     (['--precision', 'int8', '--max-drop', '1'], '1.0'),
     (['--precision', 'int8', '--max-drop', 'nan'], 'nan'),
-    (['--max-drop', '0.01'], 'fp32'),
-    (['--precision', 'fp16', '--max-drop', '0.01'], 'fp16'),
+    (['--max-drop', '0.01'], 'f32'),
+    (['--precision', 'f16', '--max-drop', '0.01'], 'f16'),
 ])
 def test_bad_max_drop_is_refused(tiny, tmp_path, capsys, args, bad):
     out = tmp_path / 'out'
