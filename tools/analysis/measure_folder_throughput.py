@@ -24,7 +24,11 @@ one made here with random weights: speed does not depend on them) on them:
    of the openvino package when it is on PATH.
 
 Each of 1-3 is the median images/s of ``--rounds`` rounds. The issue-15
-goal is 2 within 10 % of 5. Numbers depend on machine load: run it idle.
+goal is 2 within 10 % of 5. Also measured, on one thread, the median ms
+per image of decoding, preprocessing and post-processing: the CPU they
+take from the network bounds 2 at ``1 / (1 / network + (decode +
+preprocess + postprocess) / cpus)`` (``bound``). Numbers depend on machine
+load: run it idle.
 """
 import argparse
 import contextlib
@@ -109,6 +113,16 @@ def rate(fn, n: int, rounds: int) -> dict:
                                                     for f in fps])
 
 
+def per_image_ms(fn, items) -> float:
+    """Median ms of ``fn(item)`` over ``items`` (this thread only)."""
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
 def benchmark_app(xml: str, seconds: float, hint) -> dict:
     """``benchmark_app -hint throughput`` of the openvino package."""
     exe = shutil.which('benchmark_app') or osp.join(
@@ -157,6 +171,14 @@ def main(argv=None) -> int:
         x = net.preprocess(paths[0])['input']
         rows['network_async'] = async_throughput(net.throughput_model(),
                                                  x, args.bench_time)
+        sample = paths[:40]
+        infos = [net.preprocess(a) for a in arrays[:40]]
+        outputs = [net.infer_tensor(i['input']) for i in infos]
+        cost = dict(
+            decode_ms=per_image_ms(load_image, sample),
+            preprocess_ms=per_image_ms(net.preprocess, arrays[:40]),
+            postprocess_ms=per_image_ms(lambda k: net.postprocess(
+                outputs[k], infos[k]), range(len(infos))))
         if not args.no_benchmark_app:
             rows['benchmark_app'] = benchmark_app(
                 osp.join(model_dir, 'model.xml'), args.bench_time,
@@ -164,10 +186,12 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     bench = rows['network_async']['fps']
+    rows['bound'] = dict(fps=1 / (1 / bench + sum(cost.values()) / 1e3
+                                  / os.cpu_count()))
     report = dict(machine=platform.processor() or platform.machine(),
                   cpus=os.cpu_count(), precision=net.precision,
                   requests=rows['network_async']['requests'], images=n,
-                  rows=rows, map_over_network=rows['map_paths']['fps']
+                  rows=rows, cost=cost, map_over_network=rows['map_paths']['fps']
                   / bench)
     print(f'{n} JPEGs 427x640, {net.precision}, '
           f"{report['requests']} requests, {os.cpu_count()} CPUs")
@@ -176,6 +200,8 @@ def main(argv=None) -> int:
         print(f'{name:14s} ' + (f'{fps:8.1f} images/s  {fps / bench:5.2f}x '
                                 'network async' if fps else
                                 f"skipped: {row.get('skipped')}"))
+    print('one thread, ms per image: ' + ', '.join(
+        f'{k[:-3]} {v:.2f}' for k, v in cost.items()))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(report, f, indent=1)
