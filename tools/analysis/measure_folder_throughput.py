@@ -189,12 +189,13 @@ def main(argv=None) -> int:
     rows['bound'] = dict(fps=1 / (1 / bench + sum(cost.values()) / 1e3
                                   / os.cpu_count()))
     report = dict(machine=platform.processor() or platform.machine(),
-                  cpus=os.cpu_count(), precision=net.precision,
+                  cpus=os.cpu_count(), load_average=os.getloadavg(), precision=net.precision,
                   requests=rows['network_async']['requests'], images=n,
                   rows=rows, cost=cost, map_over_network=rows['map_paths']['fps']
                   / bench)
     print(f'{n} JPEGs 427x640, {net.precision}, '
-          f"{report['requests']} requests, {os.cpu_count()} CPUs")
+          f"{report['requests']} requests, {os.cpu_count()} CPUs, load "
+          f"average {report['load_average'][0]:.1f}")
     for name, row in rows.items():
         fps = row.get('fps')
         print(f'{name:14s} ' + (f'{fps:8.1f} images/s  {fps / bench:5.2f}x '
