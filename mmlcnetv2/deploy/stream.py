@@ -74,8 +74,9 @@ def stream(compiled, items: Iterable, prepare: Callable[[Any], Any],
         it takes to reach it).
 
     Example:
-        >>> for done in stream(compiled, paths, prep, to_inputs):  # doctest: +SKIP
-        ...     print(done.index, done.error or done.outputs[0].shape)
+        >>> done = stream(compiled, paths, prep, inputs)  # doctest: +SKIP
+        >>> for item in done:  # doctest: +SKIP
+        ...     print(item.index, item.error or item.outputs[0].shape)
     """
     import openvino as ov
     if jobs is None:

@@ -189,10 +189,11 @@ def main(argv=None) -> int:
     rows['bound'] = dict(fps=1 / (1 / bench + sum(cost.values()) / 1e3
                                   / os.cpu_count()))
     report = dict(machine=platform.processor() or platform.machine(),
-                  cpus=os.cpu_count(), load_average=os.getloadavg(), precision=net.precision,
-                  requests=rows['network_async']['requests'], images=n,
-                  rows=rows, cost=cost, map_over_network=rows['map_paths']['fps']
-                  / bench)
+                  cpus=os.cpu_count(), load_average=os.getloadavg(),
+                  precision=net.precision, images=n,
+                  requests=rows['network_async']['requests'], rows=rows,
+                  cost=cost,
+                  map_over_network=rows['map_paths']['fps'] / bench)
     print(f'{n} JPEGs 427x640, {net.precision}, '
           f"{report['requests']} requests, {os.cpu_count()} CPUs, load "
           f"average {report['load_average'][0]:.1f}")
