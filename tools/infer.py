@@ -108,21 +108,15 @@ def write_picture(path: str, img: np.ndarray) -> None:
             raise ValueError(f'OpenCV cannot write {path!r}')
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
-    configure_denormals_or_exit()  # first: before torch starts threads
-    from mmlcnetv2.cli import BAD_INPUT, OK, bad_input
-    from mmlcnetv2.deploy import OpenVINOInferencer
-    out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
-    try:
-        inferencer = OpenVINOInferencer(args.model_dir, args.device,
-                                        args.precision_hint)
-        files = collect_images(args.inputs, out_dir)
-    except (FileNotFoundError, ValueError) as e:
-        # bad input: a missing or invalid export (deploy.json)
-        return bad_input(e)
-    task = inferencer.task
+def run(inferencer, files: List[Tuple[str, str]], out_dir: str,
+        score_thr: float) -> Tuple[List[dict], int, float]:
+    """Every image of ``files`` (``(path, name)``): its line, its picture
+    ``out_dir/name`` and its record, in input order.
+
+    Decoding, the network (async requests of a THROUGHPUT-hinted model) and
+    drawing + writing overlap. Returns the records, how many images were
+    skipped and the seconds taken (the compile excluded).
+    """
     handler = inferencer.deploy_task  # summary, console line, drawing
     records: List[dict] = []
     failed = 0
@@ -150,15 +144,13 @@ def main(argv=None) -> int:
         # top-5, one per line).
         text = handler.single_image_text(
             result, inferencer.classes) if len(files) == 1 else None
-        tqdm.write(f'{name}: {handler.one_line(record, args.score_thr)}'
+        tqdm.write(f'{name}: {handler.one_line(record, score_thr)}'
                    if text is None else text, file=sys.stdout)
 
     def draw_and_write(img, result, out_path) -> None:
         write_picture(out_path, handler.draw(img, result, inferencer.classes,
-                                             args.score_thr))
+                                             score_thr))
 
-    # Decoding, the network (async requests of a THROUGHPUT-hinted model)
-    # and drawing + writing overlap; lines and pictures keep input order.
     inferencer.throughput_model()  # compiled before the clock starts
     start = time.perf_counter()
     writing = collections.deque()
@@ -172,7 +164,7 @@ def main(argv=None) -> int:
                 if done.error is not None:
                     raise done.error
                 record = handler.summarize(done.result, inferencer.classes,
-                                           args.score_thr)
+                                           score_thr)
             except skippable as e:
                 while writing:  # its line after the ones before it
                     finish(*writing.popleft())
@@ -188,7 +180,26 @@ def main(argv=None) -> int:
             bar.update()
         while writing:
             finish(*writing.popleft())
-    elapsed = time.perf_counter() - start
+    return records, failed, time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from mmlcnetv2.utils.denormals import configure_denormals_or_exit
+    configure_denormals_or_exit()  # first: before torch starts threads
+    from mmlcnetv2.cli import BAD_INPUT, OK, bad_input
+    from mmlcnetv2.deploy import OpenVINOInferencer
+    out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
+    try:
+        inferencer = OpenVINOInferencer(args.model_dir, args.device,
+                                        args.precision_hint)
+        files = collect_images(args.inputs, out_dir)
+    except (FileNotFoundError, ValueError) as e:
+        # bad input: a missing or invalid export (deploy.json)
+        return bad_input(e)
+    task = inferencer.task
+    records, failed, elapsed = run(inferencer, files, out_dir,
+                                   args.score_thr)
     if args.out_json:
         from mmlcnetv2.utils.atomic import atomic_file
         with atomic_file(args.out_json) as tmp, open(tmp, 'w') as f:
