@@ -144,9 +144,18 @@ def main(argv=None) -> int:
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()
     from mmlcnetv2.benchmark.timing import async_throughput
+    from mmlcnetv2.cli import bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
     from mmlcnetv2.deploy.pipeline import load_image
     from tools import infer as infer_tool
+    for name in ('num', 'rounds'):
+        if getattr(args, name) < 1:
+            return bad_input(f'--{name} {getattr(args, name)}: at least 1')
+    if args.model_dir:  # before anything is written
+        try:
+            OpenVINOInferencer(args.model_dir)
+        except (FileNotFoundError, ValueError) as e:
+            return bad_input(e)
     tmp = tempfile.mkdtemp(prefix='folder_throughput_')
     try:
         folder = osp.join(tmp, 'images')
