@@ -114,7 +114,8 @@ def stream(compiled, items: Iterable, prepare: Callable[[Any], Any],
         try:
             slot.prepared = future.result()
             requests.start_async(inputs(slot.prepared), slot)
-        except Exception as e:  # noqa: BLE001  (reported with the item)
+        except BaseException as e:  # noqa: BLE001  (reported with the item;
+            # the feeder must go on, or the caller would wait for it)
             slot.error = e
             slot._done.set()
 
