@@ -119,3 +119,43 @@ def test_degenerate_image_skipped_segmentation_json(seg, folder, tmp_path,
     assert set(records['a/img.jpg']['class_pixels']) <= {'bg', 'a', 'b',
                                                          'c'}
     assert 'a/img.jpg: 60x80: ' in captured.out
+
+
+def test_folder_at_throughput_same_results_in_order(static_ir, tmp_path,
+                                                    capsys):
+    """More photos than infer requests, a broken one among them: the lines,
+    the JSON records and the pictures are in input order and equal to the
+    one-by-one inferencer's; the images/s is reported."""
+    from photos import photo_files
+    from mmlcnetv2.deploy import OpenVINOInferencer
+    photos = photo_files(tmp_path)
+    root = tmp_path / 'many'
+    root.mkdir()
+    names = []
+    for i in range(12):
+        src = list(photos.values())[i % len(photos)]
+        names.append(f'{i:02d}.png')
+        (root / names[-1]).write_bytes(open(src, 'rb').read())
+    (root / '05b.jpg').write_bytes(b'not a jpeg')
+    order = sorted(names + ['05b.jpg'])
+    out, jsonl = tmp_path / 'vis', tmp_path / 'r.jsonl'
+    code = infer_tool.main([static_ir, str(root), '--out-dir', str(out),
+                            '--out-json', str(jsonl)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert [ln.split(': ')[0] for ln in captured.out.splitlines()
+            if '.png: ' in ln] == names
+    assert ['skipped' in ln for ln in captured.err.splitlines()].count(
+        True) == 1 and '05b.jpg' in captured.err
+    assert '13 images in ' in captured.out and ' images/s' in captured.out
+    records = [json.loads(ln) for ln in jsonl.read_text().splitlines()]
+    assert [osp.basename(r['image']) for r in records] == order
+    ref = OpenVINOInferencer(static_ir)
+    for record in records:
+        if record['output'] is None:
+            assert osp.basename(record['image']) == '05b.jpg'
+            continue
+        want = ref(record['image'])
+        assert record['label'] == want['label']
+        assert record['score'] == float(want['score'])
+        assert cv2.imread(record['output']) is not None

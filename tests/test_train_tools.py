@@ -233,6 +233,8 @@ BAD_INPUT = {
                                            'no-such-a'),
     'tools/analysis/count_denormals.py': (['{tmp}/nope.py'], 'nope.py'),
     'tools/analysis/get_flops.py': (['{tmp}/nope.py'], 'nope.py'),
+    'tools/analysis/measure_folder_throughput.py': (
+        ['--model-dir', '{tmp}/no_export'], 'no_export'),
     'tools/analysis/measure_int8_drop.py': (
         ['{tmp}/nope.py', '{ckpt}', '--work-dir', '{tmp}/work'], 'nope.py'),
     'tools/analysis/measure_reduced_decode.py': (

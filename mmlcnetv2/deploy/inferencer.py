@@ -2,13 +2,15 @@
 """Run an exported model: image in, results in original-image coordinates."""
 import os.path as osp
 import queue
-from typing import Dict, List, Optional, Sequence, Union
+import threading
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..names import COMPUTE_PRECISIONS
-from .pipeline import ImageLike, prepare
+from .pipeline import ImageLike, load_image, prepare
 from .schema import DeployFormatError, read_meta  # noqa: F401  (re-export)
+from .stream import DEFAULT_WORKERS, Streamed, stream
 from .tasks import get_task
 
 PRECISION_HINTS = (None, ) + COMPUTE_PRECISIONS
@@ -43,6 +45,10 @@ class OpenVINOInferencer:
     Preprocesses like the config's test pipeline (``deploy.json``), runs the
     IR and maps results back to the original image. Safe to call from
     several threads: each call takes its own infer request from a pool.
+    Many images (a list, or :meth:`map` on any iterable) run at the
+    device's throughput: an async queue of a THROUGHPUT-hinted compile of
+    the same IR, decoding overlapped (:mod:`mmlcnetv2.deploy.stream`), with
+    the same results as one by one.
 
     Args:
         model_dir (str): The export directory.
@@ -99,6 +105,8 @@ class OpenVINOInferencer:
         self._attach(self.core.compile_model(xml, device, config), self.meta,
                      osp.join(model_dir, 'deploy.json'), fast_decode)
         check_meta_fits_model(self.meta, self.compiled, self.meta_path)
+        # What compiles the throughput model of map(), on first use.
+        self._source = (xml, device, config)
 
     @classmethod
     def from_compiled(cls, compiled, meta: dict,
@@ -129,6 +137,11 @@ class OpenVINOInferencer:
         self.input_size = tuple(meta['input']['export_size'])
         self.compiled = compiled
         self._requests: 'queue.SimpleQueue' = queue.SimpleQueue()
+        # The IR's own input type: preprocess() makes what the IR takes.
+        self._input_dtype = compiled.inputs[0].get_element_type().to_dtype()
+        self._source = None  # from_compiled: map() uses ``compiled``
+        self._throughput = None
+        self._throughput_lock = threading.Lock()
 
     @property
     def precision(self) -> str:
@@ -150,11 +163,9 @@ class OpenVINOInferencer:
                 to the whole input (no padding). Ignored by IRs without that
                 input (classification, segmentation, older exports).
         """
-        inputs = {0: np.ascontiguousarray(x, dtype=np.float32)}
-        if len(self.compiled.inputs) > 1:
-            if img_shape is None:
-                img_shape = [x.shape[2:4]] * len(x)
-            inputs[1] = np.asarray(img_shape, np.float32).reshape(len(x), 2)
+        if img_shape is None:
+            img_shape = [x.shape[2:4]] * len(x)
+        inputs = self.ir_inputs(x, img_shape)
         try:
             request = self._requests.get_nowait()
         except queue.Empty:
@@ -165,6 +176,20 @@ class OpenVINOInferencer:
                     for i in range(len(self.compiled.outputs))]
         finally:
             self._requests.put(request)
+
+    def ir_inputs(self, x: np.ndarray, img_shape) -> Dict[int, np.ndarray]:
+        """The IR's inputs for a batch: ``x`` as :meth:`preprocess` made it
+        (``info['input']``), and for an IR with a second input (detection)
+        the ``[B, 2]`` (h, w) of each image before padding (``img_shape``).
+
+        Example:
+            >>> info = inferencer.preprocess('demo.jpg')  # doctest: +SKIP
+            >>> inferencer.ir_inputs(info['input'], [info['img_shape']])
+        """
+        inputs = {0: np.ascontiguousarray(x, dtype=self._input_dtype)}
+        if len(self.compiled.inputs) > 1:
+            inputs[1] = np.asarray(img_shape, np.float32).reshape(len(x), 2)
+        return inputs
 
     def preprocess(self, image: ImageLike) -> Dict:
         """Image -> ``input [1, 3, H, W]`` plus what maps results back
@@ -179,10 +204,99 @@ class OpenVINOInferencer:
         return self.deploy_task.postprocess(outputs, info, index, self.meta,
                                             self.meta_path)
 
+    # ---- many images -------------------------------------------------
+    def throughput_model(self):
+        """The IR compiled with ``PERFORMANCE_HINT: THROUGHPUT`` (once, on
+        first use; the same device, precision hint and ``ov_config``, whose
+        own hint or streams win). :meth:`from_compiled`: its model."""
+        with self._throughput_lock:
+            if self._throughput is None:
+                if self._source is None:
+                    self._throughput = self.compiled
+                else:
+                    xml, device, config = self._source
+                    self._throughput = self.core.compile_model(
+                        xml, device,
+                        dict({'PERFORMANCE_HINT': 'THROUGHPUT'}, **config))
+            return self._throughput
+
+    def stream(self, images: Iterable[ImageLike], keep_images: bool = False,
+               workers: int = DEFAULT_WORKERS,
+               jobs: Optional[int] = None) -> Iterator[Streamed]:
+        """Every image at the throughput model's pace; items in input order.
+
+        The building block of :meth:`map` and ``tools/infer.py``: an image
+        that cannot be read or processed comes back with its ``error`` and
+        the others go on.
+
+        Args:
+            images: Paths or BGR arrays, any iterable (read a few ahead).
+            keep_images (bool): Also hand back the decoded BGR image
+                (``item.prepared[0]``), e.g. to draw on it; paths are then
+                decoded at full size (no ``fast_decode``).
+            workers (int): Decoding/preprocessing threads.
+            jobs (int, optional): Requests in flight. Defaults to the
+                model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``.
+
+        Yields:
+            Streamed: ``index``, ``item``, ``prepared`` (the info of
+            :meth:`preprocess`, or ``(image, info)`` with ``keep_images``),
+            ``result`` (the dict of :meth:`__call__`) or ``error``.
+        """
+        if keep_images:
+            def prepare(image):
+                img = load_image(image)
+                return img, self.preprocess(img)
+        else:
+            prepare = self.preprocess
+
+        def info_of(prepared) -> Dict:
+            return prepared[1] if keep_images else prepared
+
+        def to_inputs(prepared) -> Dict[int, np.ndarray]:
+            info = info_of(prepared)
+            return self.ir_inputs(info['input'], [info['img_shape']])
+
+        for done in stream(self.throughput_model(), images, prepare,
+                           to_inputs, jobs=jobs, workers=workers):
+            if done.error is None:
+                try:
+                    done.result = self.postprocess(done.outputs,
+                                                   info_of(done.prepared))
+                except Exception as e:  # noqa: BLE001  (this image only)
+                    done.error = e
+            yield done
+
+    def map(self, images: Iterable[ImageLike],
+            return_exceptions: bool = False, **kwargs) -> Iterator:
+        """Results of many images, in input order, at the throughput of
+        the device (see :meth:`stream`); the same as ``self(image)`` for
+        each.
+
+        Args:
+            images: Paths or BGR arrays, any iterable.
+            return_exceptions (bool): Yield an image's exception in place of
+                its results (as ``asyncio.gather`` does) instead of raising
+                it.
+            **kwargs: ``workers``, ``jobs`` of :meth:`stream`.
+
+        Example:
+            >>> for result in inferencer.map(paths):  # doctest: +SKIP
+            ...     print(result['class_name'])
+        """
+        for done in self.stream(images, **kwargs):
+            if done.error is None:
+                yield done.result
+            elif return_exceptions:
+                yield done.error
+            else:
+                raise done.error
+
     def __call__(self, image: Union[ImageLike, Sequence[ImageLike]]):
-        """Results of one image (a dict) or of a list of images (a list)."""
+        """Results of one image (a dict) or of a list of images (a list,
+        through :meth:`map`)."""
         if isinstance(image, (list, tuple)):
-            return [self(i) for i in image]
+            return list(self.map(image))
         info = self.preprocess(image)
         return self.postprocess(
             self.infer_tensor(info['input'], [info['img_shape']]), info)

@@ -1,0 +1,164 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""Many images at the device's throughput, results in input order.
+
+One request at a time leaves a multi-core CPU idle between images (decode,
+preprocessing and post-processing run while the network waits, and one
+request uses one stream). :func:`stream` keeps an OpenVINO
+``AsyncInferQueue`` of a THROUGHPUT-hinted model full: a small thread pool
+decodes and preprocesses the next images (cv2 decode/resize release the
+GIL), a feeder thread starts each request as soon as its input is ready,
+and the caller gets the items back in the order it gave them, one by one,
+so memory stays bounded for an endless iterator.
+"""
+import collections
+import itertools
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
+
+import numpy as np
+
+#: Preprocessing threads when the caller does not say: decode + resize of
+#: a photo take a fraction of the network's time, two keep ahead of it.
+DEFAULT_WORKERS = 2
+
+
+@dataclass
+class Streamed:
+    """One item of :func:`stream`.
+
+    Attributes:
+        index (int): Position in the input.
+        item: The input item as given.
+        prepared: What ``prepare(item)`` returned (None if it raised).
+        outputs (list): The IR's outputs (copies), None on error.
+        result: Filled by the caller's post-processing
+            (:meth:`OpenVINOInferencer.stream`: the results dict).
+        error (Exception, optional): What ``prepare`` or the inference
+            raised for this item; the others are not affected.
+    """
+    index: int
+    item: Any
+    prepared: Any = None
+    outputs: Optional[List[np.ndarray]] = None
+    result: Any = None
+    error: Optional[BaseException] = None
+    _done: threading.Event = field(default_factory=threading.Event,
+                                   repr=False)
+
+
+_END = object()
+
+
+def stream(compiled, items: Iterable, prepare: Callable[[Any], Any],
+           inputs: Callable[[Any], Dict], jobs: Optional[int] = None,
+           workers: int = DEFAULT_WORKERS) -> Iterator[Streamed]:
+    """Run ``compiled`` on every item, overlapped; yield in input order.
+
+    Args:
+        compiled: An ``ov.CompiledModel`` (compile it with
+            ``PERFORMANCE_HINT: THROUGHPUT`` for the device's throughput).
+        items: Any iterable; read lazily, a few items ahead.
+        prepare: ``item -> prepared`` (decode + preprocess), run in the
+            thread pool. An exception becomes the item's ``error``.
+        inputs: ``prepared -> {input index: array}`` for the IR.
+        jobs: Infer requests in flight. Defaults to the model's
+            ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``.
+        workers: Preprocessing threads.
+
+    Yields:
+        Streamed: In the order of ``items``, as soon as each is done (an
+        item with an error does not hold back the ones after it longer than
+        it takes to reach it).
+
+    Example:
+        >>> done = stream(compiled, paths, prep, inputs)  # doctest: +SKIP
+        >>> for item in done:  # doctest: +SKIP
+        ...     print(item.index, item.error or item.outputs[0].shape)
+    """
+    import openvino as ov
+    if jobs is None:
+        jobs = int(compiled.get_property('OPTIMAL_NUMBER_OF_INFER_REQUESTS'))
+    jobs, workers = max(int(jobs), 1), max(int(workers), 1)
+    requests = ov.AsyncInferQueue(compiled, jobs)
+    n_outputs = len(compiled.outputs)
+
+    def finished(request, slot: Streamed) -> None:
+        # OpenVINO's thread: copy out now, the request is reused next.
+        try:
+            slot.outputs = [np.copy(request.get_output_tensor(i).data)
+                            for i in range(n_outputs)]
+        except Exception as e:  # noqa: BLE001  (reported with the item)
+            slot.error = e
+        slot._done.set()
+
+    requests.set_callback(finished)
+    # Items handed to the caller's loop, in order; its bound (requests in
+    # flight + the ones being prepared) bounds the memory held.
+    order: 'queue.Queue' = queue.Queue(maxsize=jobs + 2 * workers)
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix='preprocess')
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                order.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def start(slot: Streamed, future) -> None:
+        try:
+            slot.prepared = future.result()
+            requests.start_async(inputs(slot.prepared), slot)
+        except BaseException as e:  # noqa: BLE001  (reported with the item;
+            # the feeder must go on, or the caller would wait for it)
+            slot.error = e
+            slot._done.set()
+
+    def feed() -> None:
+        preparing = collections.deque()
+        failure = None
+        iterator = iter(items)
+        for index in itertools.count():
+            try:
+                item = next(iterator)
+            except StopIteration:
+                break
+            except BaseException as e:  # noqa: BLE001  (the caller's)
+                failure = e  # raised after the items before it
+                break
+            slot = Streamed(index, item)
+            preparing.append((slot, pool.submit(prepare, item)))
+            if not put(slot):
+                break  # the caller stopped
+            # Start requests in input order, keeping ``workers`` items
+            # being prepared ahead.
+            while len(preparing) > workers or (preparing
+                                               and preparing[0][1].done()):
+                start(*preparing.popleft())
+        while preparing:
+            start(*preparing.popleft())
+        put((_END, failure))
+
+    feeder = threading.Thread(target=feed, name='feed', daemon=True)
+    feeder.start()
+    try:
+        while True:
+            entry = order.get()
+            if isinstance(entry, tuple) and entry[0] is _END:
+                if entry[1] is not None:
+                    raise entry[1]
+                return
+            entry._done.wait()
+            yield entry
+    finally:
+        # Also when the caller stops early: let the feeder end, then the
+        # requests in flight, before the queue goes away.
+        stop.set()
+        feeder.join()
+        requests.wait_all()
+        pool.shutdown(wait=True, cancel_futures=True)

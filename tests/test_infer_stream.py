@@ -1,0 +1,134 @@
+"""Many images at throughput (``OpenVINOInferencer.map``/``stream``, the
+async queue of ``tools/infer.py``): the same results as one by one, in
+input order, on real photos at odd sizes, for a classifier and a detector;
+a bad image is reported in its place and does not stall the others."""
+import itertools
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mmlcnetv2.deploy import OpenVINOInferencer, export
+from test_deploy_cls import static_ir, tiny  # noqa: F401  (fixtures)
+from helpers import randomize_weights
+
+pytest.importorskip('openvino')
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    from photos import photo_files
+    return list(photo_files(tmp_path_factory.mktemp('photos')).values())
+
+
+@pytest.fixture(scope='module')
+def detector_ir(tmp_path_factory):
+    """The PicoDet-style detector of test_deploy_det with random weights
+    (many boxes of varied scores), exported dynamic: two IR inputs."""
+    from mmlcnetv2.apis import build_model, load_config, register_scope
+    from test_deploy_det import PICO_CONFIG
+    root = tmp_path_factory.mktemp('pico_random')
+    cfg_path = root / 'det.py'
+    cfg_path.write_text(PICO_CONFIG)
+    cfg = load_config(str(cfg_path))
+    register_scope(cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    randomize_weights(model)
+    ckpt = root / 'det.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    out = root / 'ir_dynamic'
+    export(str(cfg_path), str(ckpt), str(out), dynamic=True)
+    return str(out)
+
+
+def _assert_same(got: dict, want: dict) -> None:
+    assert sorted(got) == sorted(want)
+    for key, value in want.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
+        else:
+            assert got[key] == value, key
+
+
+@pytest.mark.parametrize('ir', ['static_ir', 'detector_ir'])
+def test_map_equals_one_by_one_in_order(ir, photos, request):
+    inferencer = OpenVINOInferencer(request.getfixturevalue(ir))
+    # Twice over, paths and arrays mixed: more images than requests.
+    images = photos + [np.ascontiguousarray(cv2.imread(p)[::-1])
+                       for p in photos]
+    want = [inferencer(image) for image in images]
+    if ir == 'detector_ir':  # the comparison has boxes to compare
+        assert sum(len(w['scores']) for w in want) >= len(images)
+        assert len(inferencer.compiled.inputs) == 2
+    got = list(inferencer.map(iter(images), workers=3))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        _assert_same(g, w)
+    # a list through __call__: the same path
+    for g, w in zip(inferencer(images), want):
+        _assert_same(g, w)
+    tp = inferencer.throughput_model()
+    assert str(tp.get_property('PERFORMANCE_HINT')).endswith('THROUGHPUT')
+    assert tp is not inferencer.compiled
+
+
+def test_bad_image_in_its_place_others_go_on(static_ir, photos, tmp_path):
+    broken = tmp_path / 'broken.jpg'
+    broken.write_bytes(b'not a jpeg')
+    images = photos[:2] + [str(broken)] + photos[2:] + [str(tmp_path / 'x')]
+    inferencer = OpenVINOInferencer(static_ir)
+    got = list(inferencer.map(images, return_exceptions=True))
+    assert len(got) == len(images)
+    assert isinstance(got[2], ValueError) and 'broken.jpg' in str(got[2])
+    assert isinstance(got[-1], FileNotFoundError)
+    for g, path in zip(got[:2] + got[3:-1], photos):
+        _assert_same(g, inferencer(path))
+    # without return_exceptions: the images before it, then its error
+    seen = []
+    with pytest.raises(ValueError, match='broken.jpg'):
+        for result in inferencer.map(images):
+            seen.append(result)
+    assert len(seen) == 2
+    # stream: the error with its index and item
+    items = list(inferencer.stream(images, keep_images=True))
+    assert [d.index for d in items] == list(range(len(images)))
+    assert [d.error is not None for d in items] == [
+        False, False, True] + [False] * (len(photos) - 2) + [True]
+    # keep_images: the decoded picture, to draw on
+    np.testing.assert_array_equal(items[0].prepared[0], cv2.imread(photos[0]))
+
+
+def test_stops_early_on_an_endless_iterator(static_ir, photos):
+    """Breaking out ends the feeder: the iterator is read only a few items
+    ahead, and the generator closes without hanging."""
+    inferencer = OpenVINOInferencer(static_ir)
+    read = []
+
+    def endless():
+        for path in itertools.cycle(photos):
+            read.append(path)
+            yield path
+
+    results = inferencer.map(endless(), workers=2)
+    first = [next(results) for _ in range(3)]
+    results.close()
+    jobs = int(inferencer.throughput_model().get_property(
+        'OPTIMAL_NUMBER_OF_INFER_REQUESTS'))
+    assert len(read) <= 3 + jobs + 2 * 2 + 3, len(read)
+    _assert_same(first[1], inferencer(photos[1]))
+
+
+def test_failing_iterator_raises_after_the_items_before(static_ir, photos):
+    def failing():
+        yield from photos[:2]
+        raise KeyError('iterator broke')
+
+    inferencer = OpenVINOInferencer(static_ir)
+    seen = []
+    with pytest.raises(KeyError, match='iterator broke'):
+        for result in inferencer.map(failing()):
+            seen.append(result)
+    assert len(seen) == 2 and osp.isfile(photos[0])
