@@ -22,6 +22,11 @@ COMPUTE_PRECISIONS: Tuple[str, ...] = ('f32', 'bf16', 'f16')
 # A benchmark row: a float IR computed in f32 or bf16, or the int8 IR.
 BENCHMARK_PRECISIONS: Tuple[str, ...] = ('f32', 'bf16', 'int8')
 
+# Where a detection export does its NMS (``tools/deploy.py --nms``): in the
+# IR (OpenVINO's NonMaxSuppression), or on the host after an IR that ends
+# at the decoded candidates (for plugins without that op: GPU, NPU).
+NMS_PLACES: Tuple[str, ...] = ('graph', 'host')
+
 # Earlier spellings (``--precision fp32``, exports written before this module).
 LEGACY_PRECISIONS: Dict[str, str] = {'fp32': 'f32', 'fp16': 'f16'}
 # Task names of benchmark results written before this module

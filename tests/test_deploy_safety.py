@@ -360,6 +360,41 @@ def test_train_test_checks_do_not_relay_the_hint(tiny, evil):
     _says_refused(str(info.value), evil)
 
 
+# ------------------------------------------ --nms: a detection option
+def test_nms_host_on_a_classifier_or_segmentor_is_named(tiny, tmp_path,
+                                                        capsys):
+    from mmlcnetv2.apis import register_scope
+    from helpers import SEGMENTOR
+    seg_config = tmp_path / 'seg.py'
+    seg_config.write_text(SEGMENTOR)
+    cfg = load_config(str(seg_config))
+    register_scope(cfg)
+    torch.manual_seed(0)
+    torch.save(dict(state_dict=build_model(cfg).state_dict()),
+               tmp_path / 'seg.pth')
+    for config, ckpt, task, model in (
+            (tiny['config'], tiny['checkpoint'], 'classification',
+             'an mmpretrain classifier'),
+            (str(seg_config), str(tmp_path / 'seg.pth'), 'segmentation',
+             'an mmseg segmentor')):
+        out = tmp_path / f'out_{task}'
+        assert deploy_tool.main([config, ckpt, '--out', str(out), '--nms',
+                                 'host']) == 2
+        line = _one_line(capsys.readouterr().err)
+        assert line == (f"error: nms='host' applies to detection exports "
+                        f'only; this config is a {task} one ({model})'), line
+        assert not out.exists()
+
+
+def test_nms_unknown_value_exits_2(tiny, tmp_path, capsys):
+    out = tmp_path / 'out'
+    with pytest.raises(SystemExit) as info:
+        _deploy(tiny, out, '--nms', 'gpu')
+    assert info.value.code == 2
+    assert "argument --nms: invalid choice: 'gpu'" in capsys.readouterr().err
+    assert not out.exists()
+
+
 # helpers.RETINANET, narrower, 3 classes, every box kept.
 DET_CONFIG = """
 _base_ = './tiny_retinanet.py'

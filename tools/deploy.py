@@ -3,7 +3,7 @@
 
     python tools/deploy.py CONFIG CHECKPOINT --out DIR [--shape H W]
         [--dynamic | --static] [--precision f32|f16|int8] [--calib N] [--onnx]
-        [--max-drop F]
+        [--max-drop F] [--nms graph|host]
 
 Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
 the task (classifier / detector / segmentor) comes from the config. The
@@ -23,7 +23,8 @@ from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
-    from mmlcnetv2.names import EXPORT_PRECISIONS, LEGACY_PRECISIONS
+    from mmlcnetv2.names import (EXPORT_PRECISIONS, LEGACY_PRECISIONS,
+                                 NMS_PLACES)
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -63,6 +64,14 @@ def parse_args(argv=None):
                         'fraction) may drop by at most F (0.01: one point); '
                         'the layers that cost more stay float (deploy.json: '
                         'calibration.accuracy_control)')
+    parser.add_argument('--nms', choices=NMS_PLACES,
+                        help='detection only: graph (the default) ends the '
+                        'IR in NonMaxSuppression; host ends it at the '
+                        'decoded boxes and scores (fixed-size outputs, no '
+                        'NMS/NonZero/If op) and OpenVINOInferencer runs the '
+                        'NMS, for devices whose plugin lacks '
+                        'NonMaxSuppression (GPU, NPU; deploy.json: '
+                        'postprocess.nms)')
     parser.add_argument('--onnx', action='store_true',
                         help='also write model.onnx (checked in onnxruntime)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -84,7 +93,7 @@ def main(argv=None) -> int:
                       shape=args.shape, dynamic=args.dynamic,
                       precision=args.precision, calib=args.calib,
                       onnx=args.onnx, cfg_options=args.cfg_options,
-                      max_drop=args.max_drop)
+                      max_drop=args.max_drop, nms=args.nms)
     except (FileNotFoundError, ValueError) as e:
         # Bad input, named: a refused --out folder or checkpoint (both
         # ValueErrors), a missing file, an unsupported pipeline or shape.
@@ -95,7 +104,9 @@ def main(argv=None) -> int:
         return bad_input_or_failure(e)
     shape = meta['input']['shape']
     print(f"wrote {args.out}: {meta['task']}, input {shape}, "
-          f"{args.precision}" + (', model.onnx' if args.onnx else ''))
+          f"{args.precision}" + (
+              ', NMS on the host' if args.nms == 'host' else '')
+          + (', model.onnx' if args.onnx else ''))
     return 0
 
 

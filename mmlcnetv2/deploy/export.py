@@ -29,7 +29,7 @@ from ..utils.atomic import atomic_update
 from .meta import build_meta, save_meta
 from .pipeline import export_preprocess
 from .schema import META_FILE, DeployFormatError, owned_files
-from .tasks import get_task, task_of
+from .tasks import configure_task, get_task, task_of
 
 PRECISIONS = EXPORT_PRECISIONS  # (re-exported: mmlcnetv2.deploy.PRECISIONS)
 
@@ -188,7 +188,8 @@ def export(config: str,
            onnx: bool = False,
            cfg_options: Optional[dict] = None,
            overwrite: bool = True,
-           max_drop: Optional[float] = None) -> dict:
+           max_drop: Optional[float] = None,
+           nms: Optional[str] = None) -> dict:
     """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
 
     ``out_dir`` must be missing, empty or a previous export (see
@@ -208,6 +209,11 @@ def export(config: str,
     the headline metric on the val set drops by at most this fraction
     (:mod:`~mmlcnetv2.deploy.accuracy_control`); None: plain PTQ.
 
+    ``nms`` (detection only): ``'graph'`` (what None gives) ends the IR in
+    NMS; ``'host'`` ends it at the decoded candidates and leaves the NMS to
+    :class:`~mmlcnetv2.deploy.OpenVINOInferencer`, for devices without
+    ``NonMaxSuppression`` (:mod:`mmlcnetv2.deploy.tasks.detection`).
+
     Example:
         >>> export('configs/cls/pplcnetv2-base_8xb256_in1k.py', 'ckpt.pth',
         ...        'deploy/pplcnetv2-base', precision='f16')  # doctest: +SKIP
@@ -226,7 +232,7 @@ def export(config: str,
     replaces = files_to_replace(out_dir, writes, overwrite)
     cfg, model, name = load_for_export(config, checkpoint, cfg_options)
     check_max_drop(max_drop, precision, cfg, name)
-    task = get_task(name)
+    task = configure_task(name, nms=nms)
     dynamic = task.default_dynamic if dynamic is None else dynamic
     preprocess, shape = export_preprocess(cfg, task, shape)
     wrapper = task.wrap(model)
@@ -264,8 +270,10 @@ def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
     if onnx is not None:
         wrapper, example = onnx
         path = osp.join(folder, 'model.onnx')
+        # meta's outputs, not the task's defaults: an export option may
+        # change them (detection's nms='host').
         export_onnx(wrapper, example, path, meta['input']['dynamic'],
-                    task.output_names, task.input_names)
+                    meta['outputs'], task.input_names)
         meta['onnx_max_abs_diff'] = check_onnx(path, wrapper, example,
                                                task.input_names)
     save_meta(meta, osp.join(folder, META_FILE))

@@ -178,6 +178,7 @@ def validate_meta(meta: Any, path: str) -> dict:
     for key, check in PADDING.items():
         _check(pre, key, check, path, 'preprocess.', required=version >= 2)
     _check_steps(pre['steps'], path)
+    TASKS[task].check_meta(meta, path)
     return meta
 
 

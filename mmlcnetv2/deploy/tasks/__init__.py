@@ -8,7 +8,11 @@ data sample, agreement measure and drawing (see :class:`DeployTask`).
 Every export graph takes the normalized ``float32 [B, 3, H, W]`` RGB/BGR
 input the config's data preprocessor would produce (padding included) and
 leaves no Python-side post-processing but the mapping back to the original
-image.
+image; the exception is a detection export with ``nms='host'`` (for
+plugins without ``NonMaxSuppression``), whose NMS the inferencer runs.
+
+A task's own export options (:attr:`DeployTask.export_options`, such as
+detection's ``nms``) reach it through :func:`configure_task`.
 
 Adding a task (say, pose): a module with a :class:`DeployTask` subclass,
 its name in :data:`mmlcnetv2.names.TASKS`, and one entry in
@@ -50,6 +54,41 @@ def get_task(name: str) -> DeployTask:
     return TASKS[name]
 
 
+def configure_task(name: str, **options) -> DeployTask:
+    """The task ``name`` configured with export ``options``
+    (``tools/deploy.py`` flags such as ``nms``); options that are None are
+    not given.
+
+    Example:
+        >>> configure_task('detection', nms='host').output_names
+        ('boxes', 'scores', 'labels')
+        >>> configure_task('classification', nms='host')
+        Traceback (most recent call last):
+        ...
+        ValueError: nms='host' applies to detection exports only; this \
+config is a classification one (an mmpretrain classifier)
+
+    Raises:
+        ValueError: an option the task does not take (names it and the
+            tasks that do), or a value it does not allow.
+    """
+    task = get_task(name)
+    options = {k: v for k, v in options.items() if v is not None}
+    for key, value in options.items():
+        allowed = task.export_options.get(key, None)
+        if allowed is None:
+            takers = [t.name for t in TASKS.values()
+                      if key in t.export_options]
+            raise ValueError(
+                f'{key}={value!r} applies to {" and ".join(takers)} exports '
+                f'only; this config is a {task.name} one (an {task.scope} '
+                f'{task.model_kind})')
+        if value not in allowed:
+            raise ValueError(f'{key} must be one of {list(allowed)}, got '
+                             f'{value!r}')
+    return task.with_options(**options) if options else task
+
+
 def task_of(cfg: Config) -> str:
     """The task of a config, from its ``default_scope``.
 
@@ -77,7 +116,8 @@ def wrap_for_export(model, task: str):
 
 
 __all__ = [
-    'DeployTask', 'TASKS', 'get_task', 'task_of', 'wrap_for_export',
+    'DeployTask', 'TASKS', 'get_task', 'configure_task', 'task_of',
+    'wrap_for_export',
     'ClassificationTask', 'DetectionTask', 'SegmentationTask',
     'ClassifierExport', 'DetectorExport', 'SegmentorExport'
 ]

@@ -48,6 +48,9 @@ class DeployTask(ABC):
             that makes it a fraction (mmpretrain and mmseg report percent,
             mmdet fractions), so that ``--max-drop 0.01`` is one point
             everywhere.
+        export_options (dict): The task's own export options
+            (``tools/deploy.py`` flags): name -> allowed values, the
+            default first; :meth:`with_options` applies them.
     """
 
     name: str = ''
@@ -59,6 +62,7 @@ class DeployTask(ABC):
     fixed_input_shape: bool = False
     whole_test_set: Optional[str] = None
     metric: Tuple[str, str, float] = ('', '', 1.0)
+    export_options: Dict[str, Tuple[str, ...]] = {}
 
     @property
     def default_dynamic(self) -> bool:
@@ -72,6 +76,17 @@ class DeployTask(ABC):
             list(self.output_names)]
 
     # ---- export -----------------------------------------------------------
+    def with_options(self, **options: str) -> 'DeployTask':
+        """The task of an export made with ``options`` (checked against
+        :attr:`export_options` by :func:`~mmlcnetv2.deploy.tasks.
+        configure_task`): a configured copy whose :meth:`wrap`,
+        :attr:`output_names` and :meth:`meta_fields` follow them. Tasks
+        without options are returned as they are."""
+        if options:
+            raise ValueError(f'a {self.name} export takes no options, got '
+                             f'{sorted(options)}')
+        return self
+
     @abstractmethod
     def wrap(self, model: nn.Module) -> nn.Module:
         """The export graph around a built, eval-mode ``model``."""
@@ -109,6 +124,11 @@ class DeployTask(ABC):
         """One INT8 calibration item from a :func:`pipeline.prepare`
         result: what the IR's inputs get."""
         return info['input']
+
+    def check_meta(self, meta: Dict, path: str) -> None:
+        """Fail (``DeployFormatError`` naming ``path`` and the field) when
+        the task's own ``deploy.json`` fields are bad; called when the file
+        is read, after the common fields are checked."""
 
     # ---- inference --------------------------------------------------------
     def check_ir(self, meta: Dict, compiled, path: str) -> None:

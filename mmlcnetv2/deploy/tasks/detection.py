@@ -1,14 +1,24 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """Detection: an mmdet single-stage detector with decoding and NMS in the
-graph (mmdeploy's convention).
+graph (mmdeploy's convention), or with the NMS on the host.
 
 The IR's inputs are ``input`` and ``img_shape [B, 2]`` (h, w of each
-resized image before padding); its outputs ``dets [B, K, 5]`` (x1, y1, x2,
-y2, score) and ``labels [B, K]``, ``K = test_cfg.max_per_img``, padded with
-score 0 and label -1. Decoding, clipping to ``img_shape``, score threshold
-and NMS are in the graph; the inferencer keeps the real rows and rescales
-them to the original image.
+resized image before padding). The default export (``--nms graph``) outputs
+``dets [B, K, 5]`` (x1, y1, x2, y2, score) and ``labels [B, K]``,
+``K = test_cfg.max_per_img``, padded with score 0 and label -1. Decoding,
+clipping to ``img_shape``, score threshold and NMS are in the graph; the
+inferencer keeps the real rows and rescales them to the original image.
+
+``--nms host`` (``deploy.json``: ``postprocess.nms = 'host'``) is for
+plugins without ``NonMaxSuppression`` (OpenVINO GPU, NPU): the IR ends at
+the decoded candidates, fixed in number (``nms_pre`` per level),
+``boxes [B, N, 4]`` clipped to ``img_shape``, ``scores [B, N]`` (-1 where
+a candidate fails the score threshold or the box-size test) and
+``labels [B, N]``; no ``NonZero``, ``NonMaxSuppression`` or ``If`` op. The
+inferencer runs the rest, :func:`select_detections`, the very function the
+graph form traces, so both give the same detections.
 """
+import copy
 from typing import Dict, List, Sequence, Tuple
 
 import cv2
@@ -16,8 +26,19 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..schema import DeployFormatError
+from ...names import NMS_PLACES
+from ..schema import POSITIVE_INT, Check, DeployFormatError, _check, \
+    _is_number
 from .base import DeployTask, palette
+
+#: The IR outputs of a ``--nms host`` export: the candidates before NMS.
+HOST_NMS_OUTPUTS = ('boxes', 'scores', 'labels')
+# deploy.json fields a host NMS reads.
+NUMBER: Check = (_is_number, 'a number')
+IOU_THRESHOLD: Check = (lambda v: _is_number(v) and 0 <= v <= 1,
+                        'a number in [0, 1]')
+MIN_BBOX_SIZE: Check = (lambda v: v in (-1, 0) and not isinstance(v, bool),
+                        '-1 or 0')
 
 
 def flat_len(scores: torch.Tensor) -> torch.Tensor:
@@ -37,10 +58,26 @@ class DetectorExport(nn.Module):
     image's ``img_shape`` (the resized image without its padding, as mmdet's
     ``max_shape``), class-aware NMS (torchvision's, which converts to OpenVINO's
     ``NonMaxSuppression``), then the ``max_per_img`` best per image.
+
+    Args:
+        detector (nn.Module): The built, eval-mode mmdet detector.
+        nms (str): ``'graph'``: the graph ends in NMS (outputs ``dets``,
+            ``labels``); ``'host'``: it ends before, at the candidates
+            (``boxes``, ``scores`` with -1 for the rejected ones,
+            ``labels``), and :func:`select_detections` on the host does
+            the rest.
+
+    Example:
+        >>> wrapper = DetectorExport(detector, nms='host')  # doctest: +SKIP
+        >>> boxes, scores, labels = wrapper(x, img_shape)  # doctest: +SKIP
     """
 
-    def __init__(self, detector: nn.Module) -> None:
+    def __init__(self, detector: nn.Module, nms: str = 'graph') -> None:
         super().__init__()
+        if nms not in NMS_PLACES:
+            raise ValueError(f'nms must be one of {list(NMS_PLACES)}, got '
+                             f'{nms!r}')
+        self.nms = nms
         from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
         from mmdet.models.task_modules.coders import (DeltaXYWHBBoxCoder,
                                                       DistancePointBBoxCoder)
@@ -147,50 +184,106 @@ class DetectorExport(nn.Module):
             torch.minimum(torch.maximum(boxes[..., 2], zero), width),
             torch.minimum(torch.maximum(boxes[..., 3], zero), height)
         ], dim=-1)
-        return self._nms(boxes, scores, labels)
+        if self.nms == 'host':
+            # Fixed-size outputs: the rejected candidates stay, marked.
+            valid = candidate_mask(boxes, scores, self.score_thr,
+                                   self.min_bbox_size)
+            return boxes, torch.where(valid, scores,
+                                      scores.new_full((), -1.0)), labels
+        return select_detections(boxes, scores, labels, self.score_thr,
+                                 self.iou_thr, self.max_per_img,
+                                 self.num_classes, self.min_bbox_size)
 
-    def _nms(self, boxes: torch.Tensor, scores: torch.Tensor,
-             labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Class-aware NMS per image and padding to ``max_per_img`` rows."""
-        from torchvision.ops import batched_nms
-        batch, num = scores.shape
-        image = torch.arange(batch, device=scores.device).unsqueeze(1)
-        image = image.expand(batch, num).reshape(-1)
-        boxes, scores, labels = (boxes.reshape(-1, 4), scores.reshape(-1),
-                                 labels.reshape(-1))
-        valid = scores > self.score_thr
-        if self.min_bbox_size >= 0:
-            valid = valid & (boxes[:, 2] - boxes[:, 0] > self.min_bbox_size) \
-                & (boxes[:, 3] - boxes[:, 1] > self.min_bbox_size)
-        boxes, scores, labels, image = (boxes[valid], scores[valid],
-                                        labels[valid], image[valid])
-        # One NMS over the batch: (image, class) pairs never suppress each
-        # other. Kept indices come sorted by decreasing score.
-        keep = batched_nms(boxes, scores, image * self.num_classes + labels,
-                           self.iou_thr)
-        boxes, scores, labels, image = (boxes[keep], scores[keep],
-                                        labels[keep], image[keep])
-        # Rank of each kept detection within its image.
-        onehot = (image.unsqueeze(1) == torch.arange(
-            batch, device=image.device).unsqueeze(0)).long()
-        rank = (onehot.cumsum(0) * onehot).sum(1) - 1
-        top = rank < self.max_per_img
-        slot = image[top] * self.max_per_img + rank[top]
-        dets = scores.new_zeros((batch * self.max_per_img, 5))
-        out_labels = torch.full((batch * self.max_per_img, ), -1,
-                                dtype=torch.long, device=labels.device)
-        # scatter, not index_put: OpenVINO converts aten::scatter.
-        dets = dets.scatter(
-            0, slot.unsqueeze(1).expand(-1, 5),
-            torch.cat([boxes[top], scores[top].unsqueeze(1)], dim=1))
-        out_labels = out_labels.scatter(0, slot, labels[top])
-        return (dets.reshape(batch, self.max_per_img, 5),
-                out_labels.reshape(batch, self.max_per_img))
+
+def candidate_mask(boxes: torch.Tensor, scores: torch.Tensor,
+                   score_thr: float, min_bbox_size: float) -> torch.Tensor:
+    """The candidates NMS considers: score above ``score_thr`` and, unless
+    ``min_bbox_size`` is negative, both box sides above it (mmdet's
+    ``filter_scores_and_topk`` and ``min_bbox_size`` test)."""
+    valid = scores > score_thr
+    if min_bbox_size >= 0:
+        valid = valid & (boxes[..., 2] - boxes[..., 0] > min_bbox_size) \
+            & (boxes[..., 3] - boxes[..., 1] > min_bbox_size)
+    return valid
+
+
+def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
+                      labels: torch.Tensor, score_thr: float,
+                      iou_thr: float, max_per_img: int, num_classes: int,
+                      min_bbox_size: float = -1
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Class-aware NMS per image and padding to ``max_per_img`` rows.
+
+    The tail of :class:`DetectorExport`: traced into the IR by the graph
+    form, run by the inferencer after a ``--nms host`` IR, so both are one
+    code path.
+
+    Args:
+        boxes: ``[B, N, 4]`` decoded, clipped candidate boxes.
+        scores: ``[B, N]`` their scores.
+        labels: ``[B, N]`` their classes (int64).
+        score_thr, iou_thr, max_per_img, min_bbox_size: ``test_cfg``'s.
+        num_classes (int): The head's class count.
+
+    Returns:
+        ``dets [B, max_per_img, 5]`` (x1, y1, x2, y2, score) by decreasing
+        score and ``labels [B, max_per_img]``, padded with 0 and -1.
+
+    Example:
+        >>> boxes = torch.tensor([[[0., 0, 10, 10], [1, 1, 10, 10]]])
+        >>> dets, labels = select_detections(
+        ...     boxes, torch.tensor([[0.9, 0.8]]), torch.tensor([[0, 0]]),
+        ...     0.05, 0.5, 3, 2)
+        >>> dets[0, :, 4].tolist(), labels.tolist()
+        ([0.8999999761581421, 0.0, 0.0], [[0, -1, -1]])
+    """
+    from torchvision.ops import batched_nms
+    batch, num = scores.shape
+    image = torch.arange(batch, device=scores.device).unsqueeze(1)
+    image = image.expand(batch, num).reshape(-1)
+    boxes, scores, labels = (boxes.reshape(-1, 4), scores.reshape(-1),
+                             labels.reshape(-1))
+    valid = candidate_mask(boxes, scores, score_thr, min_bbox_size)
+    boxes, scores, labels, image = (boxes[valid], scores[valid],
+                                    labels[valid], image[valid])
+    # One NMS over the batch: (image, class) pairs never suppress each
+    # other. Kept indices come sorted by decreasing score.
+    keep = batched_nms(boxes, scores, image * num_classes + labels, iou_thr)
+    boxes, scores, labels, image = (boxes[keep], scores[keep], labels[keep],
+                                    image[keep])
+    # Rank of each kept detection within its image.
+    onehot = (image.unsqueeze(1) == torch.arange(
+        batch, device=image.device).unsqueeze(0)).long()
+    rank = (onehot.cumsum(0) * onehot).sum(1) - 1
+    top = rank < max_per_img
+    slot = image[top] * max_per_img + rank[top]
+    dets = scores.new_zeros((batch * max_per_img, 5))
+    out_labels = torch.full((batch * max_per_img, ), -1, dtype=torch.long,
+                            device=labels.device)
+    # scatter, not index_put: OpenVINO converts aten::scatter.
+    dets = dets.scatter(
+        0, slot.unsqueeze(1).expand(-1, 5),
+        torch.cat([boxes[top], scores[top].unsqueeze(1)], dim=1))
+    out_labels = out_labels.scatter(0, slot, labels[top])
+    return (dets.reshape(batch, max_per_img, 5),
+            out_labels.reshape(batch, max_per_img))
+
+
+def nms_place(meta: Dict) -> str:
+    """Where the NMS of the export ``meta`` describes runs: its
+    ``postprocess.nms``; ``'graph'`` for exports that predate the option."""
+    return (meta.get('postprocess', None) or {}).get('nms', 'graph')
 
 
 class DetectionTask(DeployTask):
     """mmdet single-stage detectors; the input follows each image's aspect
-    ratio (keep-ratio resize, padding to the size divisor)."""
+    ratio (keep-ratio resize, padding to the size divisor).
+
+    Export option ``nms`` (``tools/deploy.py --nms``): ``'graph'`` (the
+    default) or ``'host'`` (see the module doc);
+    ``get_task('detection').with_options(nms='host')`` is the task of such
+    an export.
+    """
 
     name = 'detection'
     metric = ('CocoMetric', 'coco/bbox_mAP', 1.0)
@@ -198,20 +291,72 @@ class DetectionTask(DeployTask):
     model_kind = 'detector'
     input_names = ('input', 'img_shape')
     output_names = ('dets', 'labels')
+    export_options = dict(nms=NMS_PLACES)
     whole_test_set = ('CocoMetric evaluates every image of the annotation '
                       'file')
+    nms = 'graph'
+
+    def with_options(self, nms: str = 'graph') -> 'DetectionTask':
+        if nms not in NMS_PLACES:
+            raise ValueError(f'nms must be one of {list(NMS_PLACES)}, got '
+                             f'{nms!r}')
+        task = copy.copy(self)
+        task.nms = nms
+        task.output_names = (HOST_NMS_OUTPUTS if nms == 'host' else
+                             type(self).output_names)
+        return task
+
+    @property
+    def accepted_outputs(self) -> List[List[str]]:
+        return super().accepted_outputs + [list(HOST_NMS_OUTPUTS)]
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        return DetectorExport(model).eval()
+        return DetectorExport(model, nms=self.nms).eval()
 
     def num_classes(self, model: nn.Module) -> int:
         return model.bbox_head.num_classes
 
     def meta_fields(self, model: nn.Module) -> Dict:
-        test_cfg = model.bbox_head.test_cfg
-        return dict(postprocess=None,
-                    score_threshold=float(test_cfg.get('score_thr', 0.0)),
-                    max_per_img=int(test_cfg['max_per_img']))
+        """``postprocess.nms`` (where the NMS runs) and, for ``'host'``,
+        what the host NMS needs besides ``score_threshold``,
+        ``max_per_img`` and ``classes``: ``iou_threshold`` and
+        ``min_bbox_size``."""
+        wrapper = DetectorExport(model, nms=self.nms)
+        postprocess = dict(nms=self.nms)
+        if self.nms == 'host':
+            postprocess.update(iou_threshold=wrapper.iou_thr,
+                               min_bbox_size=wrapper.min_bbox_size)
+        return dict(postprocess=postprocess,
+                    score_threshold=wrapper.score_thr,
+                    max_per_img=wrapper.max_per_img)
+
+    def check_meta(self, meta: Dict, path: str) -> None:
+        """``postprocess.nms`` fits the outputs; a host NMS has its
+        parameters. ``postprocess`` null or without ``nms`` (exports before
+        ``--nms``): ``'graph'``."""
+        post = meta.get('postprocess', None)
+        if post is not None and not isinstance(post, dict):
+            raise DeployFormatError(f"{path}: 'postprocess' must be a JSON "
+                                    f'object or null; got {post!r}')
+        nms = nms_place(meta)
+        if nms not in NMS_PLACES:
+            raise DeployFormatError(
+                f"{path}: 'postprocess.nms' must be one of "
+                f'{list(NMS_PLACES)}; got {nms!r}')
+        want = list(HOST_NMS_OUTPUTS if nms == 'host' else
+                    type(self).output_names)
+        if meta['outputs'] != want:
+            raise DeployFormatError(
+                f"{path}: 'outputs' must be {want} for postprocess.nms "
+                f"{nms!r}; got {meta['outputs']}")
+        if nms != 'host':
+            return
+        for node, key, check, prefix in (
+                (post, 'iou_threshold', IOU_THRESHOLD, 'postprocess.'),
+                (post, 'min_bbox_size', MIN_BBOX_SIZE, 'postprocess.'),
+                (meta, 'score_threshold', NUMBER, ''),
+                (meta, 'max_per_img', POSITIVE_INT, '')):
+            _check(node, key, check, path, prefix)
 
     def example_inputs(self, shape: Tuple[int, int],
                        batch: int) -> Tuple[torch.Tensor, ...]:
@@ -227,8 +372,13 @@ class DetectionTask(DeployTask):
     def postprocess(self, outputs: List[np.ndarray], info: Dict, index: int,
                     meta: Dict, path: str) -> Dict:
         """``bboxes`` (n, 4) x1y1x2y2 in original pixels, ``scores``,
-        ``labels``, ``class_names``."""
+        ``labels``, ``class_names``; after a ``--nms host`` IR, the NMS
+        first (:meth:`host_nms`)."""
         classes = meta['classes']
+        if nms_place(meta) == 'host':
+            outputs = self.host_nms([o[index:index + 1] for o in outputs],
+                                    meta)
+            index = 0
         dets, labels = outputs[0][index], outputs[1][index]
         keep = labels >= 0
         dets, labels = dets[keep], labels[keep]
@@ -249,6 +399,29 @@ class DetectionTask(DeployTask):
         return dict(bboxes=boxes, scores=dets[:, 4],
                     labels=labels.astype(np.int64),
                     class_names=[classes[i] for i in labels])
+
+    def host_nms(self, outputs: List[np.ndarray],
+                 meta: Dict) -> List[np.ndarray]:
+        """The outputs of a ``--nms host`` IR (``boxes``, ``scores``,
+        ``labels``, batched) -> what the graph form outputs (``dets``,
+        ``labels``), with the parameters ``deploy.json`` records.
+
+        Example:
+            >>> inferencer = OpenVINOInferencer('deploy/det-host')  # doctest: +SKIP
+            >>> raw = inferencer.infer_tensor(x)  # doctest: +SKIP
+            >>> dets, labels = inferencer.deploy_task.host_nms(
+            ...     raw, inferencer.meta)  # doctest: +SKIP
+        """
+        post = meta['postprocess']
+        boxes, scores, labels = (torch.from_numpy(np.ascontiguousarray(o))
+                                 for o in outputs)
+        with torch.no_grad():
+            dets, labels = select_detections(
+                boxes.float(), scores.float(), labels.long(),
+                meta['score_threshold'], post['iou_threshold'],
+                meta['max_per_img'], len(meta['classes']),
+                post['min_bbox_size'])
+        return [dets.numpy(), labels.numpy()]
 
     def to_data_sample(self, sample, result: Dict) -> None:
         from mmengine.structures import InstanceData
