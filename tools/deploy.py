@@ -3,7 +3,7 @@
 
     python tools/deploy.py CONFIG CHECKPOINT --out DIR [--shape H W]
         [--dynamic | --static] [--precision f32|f16|int8] [--calib N] [--onnx]
-        [--max-drop F]
+        [--max-drop F] [--input uint8|float]
 
 Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
 the task (classifier / detector / segmentor) comes from the config. The
@@ -63,6 +63,14 @@ def parse_args(argv=None):
                         'fraction) may drop by at most F (0.01: one point); '
                         'the layers that cost more stay float (deploy.json: '
                         'calibration.accuracy_control)')
+    parser.add_argument('--input', dest='input_form', default='uint8',
+                        choices=('uint8', 'float'),
+                        help='uint8 (default): the IR takes the resized '
+                        'uint8 BGR image (NHWC) and does the colour order, '
+                        'normalization, layout and padding itself; float: '
+                        'the normalized, padded float32 NCHW tensor, for '
+                        'users who preprocess themselves (deploy.json: '
+                        'input.dtype, input.preprocess_in_graph)')
     parser.add_argument('--onnx', action='store_true',
                         help='also write model.onnx (checked in onnxruntime)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -84,7 +92,7 @@ def main(argv=None) -> int:
                       shape=args.shape, dynamic=args.dynamic,
                       precision=args.precision, calib=args.calib,
                       onnx=args.onnx, cfg_options=args.cfg_options,
-                      max_drop=args.max_drop)
+                      max_drop=args.max_drop, input_form=args.input_form)
     except (FileNotFoundError, ValueError) as e:
         # Bad input, named: a refused --out folder or checkpoint (both
         # ValueErrors), a missing file, an unsupported pipeline or shape.
@@ -95,7 +103,7 @@ def main(argv=None) -> int:
         return bad_input_or_failure(e)
     shape = meta['input']['shape']
     print(f"wrote {args.out}: {meta['task']}, input {shape}, "
-          f"{args.precision}" + (', model.onnx' if args.onnx else ''))
+          f"{meta['input']['dtype']}, {args.precision}" + (', model.onnx' if args.onnx else ''))
     return 0
 
 
