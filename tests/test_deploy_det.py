@@ -339,7 +339,8 @@ def _static_dir(trained) -> str:
         out = trained['root'] / 'ir_static'
         meta = export(trained['config'], trained['checkpoint'], str(out),
                       dynamic=False)
-        assert meta['input']['shape'] == [1, SIZE, SIZE, 3]  # uint8 NHWC
+        # float: a static detector's default (exact padding on the host)
+        assert meta['input']['shape'] == [1, 3, SIZE, SIZE]
         assert 'padded to 96x96' in meta['input']['static_trade']
         trained['static'] = str(out)
     return trained['static']

@@ -176,7 +176,8 @@ def test_lraspp_static_export_exact_or_bounded(lraspp, photos, tmp_path):
     out = tmp_path / 'static'
     meta = export(lraspp['config'], lraspp['checkpoint'], str(out),
                   dynamic=False)
-    assert meta['input']['shape'] == [1, 96, 96, 3]  # uint8 NHWC
+    # float: a static segmentor's default (exact padding on the host)
+    assert meta['input']['shape'] == [1, 3, 96, 96]
     assert 'padded to 96x96' in meta['input']['static_trade']
     names = sorted(photos)
     refs = _mmseg_maps(lraspp, [photos[n] for n in names])

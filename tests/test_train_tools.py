@@ -233,6 +233,8 @@ BAD_INPUT = {
                                            'no-such-a'),
     'tools/analysis/count_denormals.py': (['{tmp}/nope.py'], 'nope.py'),
     'tools/analysis/get_flops.py': (['{tmp}/nope.py'], 'nope.py'),
+    'tools/analysis/measure_preprocess.py': (
+        ['--checkpoint', '{tmp}/missing.pth'], 'missing.pth'),
     'tools/data/make_digits.py': (['--out', '{tmp}/digits',
                                    '--val-fraction', '1.5'],
                                   '--val-fraction 1.5'),

@@ -63,9 +63,10 @@ def parse_args(argv=None):
                         'fraction) may drop by at most F (0.01: one point); '
                         'the layers that cost more stay float (deploy.json: '
                         'calibration.accuracy_control)')
-    parser.add_argument('--input', dest='input_form', default='uint8',
+    parser.add_argument('--input', dest='input_form', default=None,
                         choices=('uint8', 'float'),
-                        help='uint8 (default): the IR takes the resized '
+                        help='uint8 (the default, but for --static '
+                        'detection/segmentation): the IR takes the resized '
                         'uint8 BGR image (NHWC) and does the colour order, '
                         'normalization, layout and padding itself; float: '
                         'the normalized, padded float32 NCHW tensor, for '

@@ -190,7 +190,7 @@ def export(config: str,
            cfg_options: Optional[dict] = None,
            overwrite: bool = True,
            max_drop: Optional[float] = None,
-           input_form: str = 'uint8') -> dict:
+           input_form: Optional[str] = None) -> dict:
     """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
 
     ``out_dir`` must be missing, empty or a previous export (see
@@ -213,7 +213,11 @@ def export(config: str,
     (:mod:`~mmlcnetv2.deploy.graph_preprocess`); ``'float'`` keeps the
     normalized ``float32 NCHW`` input for users who preprocess themselves.
     Recorded in ``deploy.json``'s ``input``. The ONNX file (``onnx``) is
-    always the float form.
+    always the float form. None (the default): ``'uint8'``, except for a
+    static detection/segmentation export, which is ``'float'``: its fixed
+    input needs padding the graph cannot do for a varying image size, and
+    padding the ``uint8`` image on the host cannot hit ``pad_value`` after
+    normalization exactly (docs/deploy.md, "Input forms").
 
     ``max_drop`` (int8 only): quantize with NNCF's accuracy control so that
     the headline metric on the val set drops by at most this fraction
@@ -227,7 +231,7 @@ def export(config: str,
         dict: The ``deploy.json`` content.
     """
     precision = export_precision(precision)
-    if input_form not in INPUT_FORMS:
+    if input_form is not None and input_form not in INPUT_FORMS:
         raise ValueError(f'input_form must be one of {list(INPUT_FORMS)}, '
                          f'got {input_form!r}')
     if shape is not None and (len(shape) != 2 or min(shape) < 8):
@@ -242,6 +246,9 @@ def export(config: str,
     check_max_drop(max_drop, precision, cfg, name)
     task = get_task(name)
     dynamic = task.default_dynamic if dynamic is None else dynamic
+    if input_form is None:
+        input_form = 'uint8' if dynamic or task.fixed_input_shape else \
+            'float'
     preprocess, shape = export_preprocess(cfg, task, shape)
     wrapper = task.wrap(model)
     example = task.example_inputs(shape, 2 if dynamic else 1)

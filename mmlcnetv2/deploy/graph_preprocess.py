@@ -22,10 +22,10 @@ Example:
 """
 from typing import List
 
-#: The steps the graph does for a ``uint8`` input, as ``deploy.json``
-#: records them (``input.preprocess_in_graph``); ``pad`` only for a dynamic
-#: IR with a size divisor.
-GRAPH_STEPS = ('to_float', 'color_order', 'normalize', 'layout')
+#: The steps the graph of a ``uint8``-input IR does, in order, as
+#: ``deploy.json`` records them (``input.preprocess_in_graph``); ``pad``
+#: only for a dynamic IR with a size divisor.
+GRAPH_STEPS = ('to_float', 'color_order', 'normalize', 'pad', 'layout')
 
 
 def graph_steps(pre: dict, dynamic: bool) -> List[str]:
@@ -37,10 +37,8 @@ def graph_steps(pre: dict, dynamic: bool) -> List[str]:
         >>> graph_steps(dict(pad_size_divisor=0), dynamic=False)
         ['to_float', 'color_order', 'normalize', 'layout']
     """
-    steps = list(GRAPH_STEPS[:3])
-    if dynamic and pre.get('pad_size_divisor', 0):
-        steps.append('pad')
-    return steps + ['layout']
+    pad = dynamic and bool(pre.get('pad_size_divisor', 0))
+    return [s for s in GRAPH_STEPS if s != 'pad' or pad]
 
 
 def _pad_to_divisor(divisor: int, value: float):

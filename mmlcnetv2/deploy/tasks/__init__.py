@@ -8,7 +8,8 @@ data sample, agreement measure and drawing (see :class:`DeployTask`).
 Every export graph takes the normalized ``float32 [B, 3, H, W]`` RGB/BGR
 input the config's data preprocessor would produce (padding included) and
 leaves no Python-side post-processing but the mapping back to the original
-image.
+image. (The default IR puts the normalization in front of it:
+:mod:`~mmlcnetv2.deploy.graph_preprocess`.)
 
 Adding a task (say, pose): a module with a :class:`DeployTask` subclass,
 its name in :data:`mmlcnetv2.names.TASKS`, and one entry in
