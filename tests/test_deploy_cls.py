@@ -53,16 +53,26 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def dynamic_ir(tiny):
+    """Float input (the tests feed it tensors), dynamic shapes, ONNX."""
     out = tiny['root'] / 'ir_dynamic'
     export(tiny['config'], tiny['checkpoint'], str(out), dynamic=True,
-           onnx=True)
+           onnx=True, input_form='float')
     return str(out)
 
 
 @pytest.fixture(scope='module')
 def static_ir(tiny):
+    """The default export: static, uint8 image input."""
     out = tiny['root'] / 'ir_static'
     export(tiny['config'], tiny['checkpoint'], str(out))
+    return str(out)
+
+
+@pytest.fixture(scope='module')
+def static_float_ir(tiny):
+    """``--input float`` of the default export: the host normalizes."""
+    out = tiny['root'] / 'ir_static_float'
+    export(tiny['config'], tiny['checkpoint'], str(out), input_form='float')
     return str(out)
 
 
@@ -85,9 +95,11 @@ def test_logits_parity_dynamic_batch2(tiny, dynamic_ir, shape):
     assert err <= 1e-4 * np.abs(ref).max(), (err, np.abs(ref).max())
 
 
-def test_preprocess_matches_test_pipeline(tiny, static_ir, tmp_path):
-    """The inferencer's input tensor == mmpretrain's pipeline + data
-    preprocessor, pixel for pixel; and the logits match test_step."""
+def test_preprocess_matches_test_pipeline(tiny, static_ir, static_float_ir,
+                                          tmp_path):
+    """The inferencer's input == mmpretrain's pipeline (the uint8 default:
+    the cropped image, exactly) + data preprocessor (the float form, pixel
+    for pixel); and the default export's logits match test_step."""
     from mmengine.dataset import Compose
     from mmengine.registry import init_default_scope
     init_default_scope('mmpretrain')
@@ -103,10 +115,14 @@ def test_preprocess_matches_test_pipeline(tiny, static_ir, tmp_path):
     model.data_preprocessor = ClsDataPreprocessor(**cfg.data_preprocessor)
     batch = model.data_preprocessor(dict(inputs=[data['inputs']],
                                          data_samples=[data['data_samples']]))
-    inferencer = OpenVINOInferencer(static_ir, precision_hint='f32')
-    info = inferencer.preprocess(path)
+    info = OpenVINOInferencer(static_float_ir).preprocess(path)
     np.testing.assert_allclose(info['input'], batch['inputs'].numpy(),
                                rtol=0, atol=1e-5)
+    inferencer = OpenVINOInferencer(static_ir, precision_hint='f32')
+    info = inferencer.preprocess(path)
+    assert info['input'].dtype == np.uint8
+    np.testing.assert_array_equal(
+        info['input'][0], data['inputs'].permute(1, 2, 0).numpy())
     result = inferencer(path)
     with torch.no_grad():
         ref = model.test_step(dict(inputs=[data['inputs']],
@@ -115,6 +131,39 @@ def test_preprocess_matches_test_pipeline(tiny, static_ir, tmp_path):
                                atol=1e-5)
     assert result['label'] == int(ref.pred_label)
     assert result['class_name'] == CLASSES[result['label']]
+
+
+@pytest.mark.parametrize('size', [(83, 121), (250, 97), (301, 333)])
+def test_uint8_default_equals_float_form_and_test_step(
+        tiny, static_ir, static_float_ir, size):
+    """The default export (uint8 in, normalization in the IR) gives the
+    float-input export's logits and mmpretrain's ``test_step`` ones (the
+    unfused model, the config's own pipeline) on odd-size images."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+    from mmpretrain.models import ClsDataPreprocessor
+    init_default_scope('mmpretrain')
+    cfg = load_config(tiny['config'])
+    img = _random_image(np.random.default_rng(size[0]), *size)
+    data = Compose(cfg.test_pipeline[1:])(dict(img=img, ori_shape=size,
+                                               img_shape=size))
+    model = tiny['model']
+    model.data_preprocessor = ClsDataPreprocessor(**cfg.data_preprocessor)
+    with torch.no_grad():
+        ref = model.test_step(dict(inputs=[data['inputs']],
+                                   data_samples=[data['data_samples']]))[0]
+    meta = json.load(open(osp.join(static_ir, 'deploy.json')))
+    assert meta['input']['dtype'] == 'uint8'
+    assert meta['input']['layout'] == 'NHWC'
+    assert meta['input']['color_order'] == 'BGR'
+    assert 'normalize' in meta['input']['preprocess_in_graph']
+    default = OpenVINOInferencer(static_ir, precision_hint='f32')(img)
+    floats = OpenVINOInferencer(static_float_ir, precision_hint='f32')(img)
+    scale = np.abs(floats['logits']).max()
+    assert np.abs(default['logits'] - floats['logits']).max() <= 1e-4 * scale
+    np.testing.assert_allclose(default['scores'], ref.pred_score.numpy(),
+                               atol=1e-5)
+    assert default['label'] == floats['label'] == int(ref.pred_label)
 
 
 def test_fast_decode_large_jpeg(static_ir, tmp_path):
@@ -135,9 +184,9 @@ def test_fast_decode_large_jpeg(static_ir, tmp_path):
     a, b = full.preprocess(path), fast.preprocess(path)
     assert b['ori_shape'] == a['ori_shape'] == (1200, 1600)
     assert b['scale'] == a['scale'] and b['offset'] == a['offset']
-    assert b['input'].shape == a['input'].shape == (1, 3, 64, 64)
-    diff = np.abs(b['input'] - a['input'])
-    assert 0 < diff.mean() < 0.05  # a smooth image: little to lose
+    assert b['input'].shape == a['input'].shape == (1, 64, 64, 3)
+    diff = np.abs(b['input'].astype(np.float32) - a['input'])
+    assert 0 < diff.mean() < 0.05 * 58  # a smooth image: little to lose
     np.testing.assert_array_equal(fast(img)['logits'], full(img)['logits'])
 
 
@@ -282,17 +331,20 @@ def test_fused_graph_has_no_reshape(tiny, static_ir):
 
 @pytest.mark.parametrize(
     'precision', ['fp16', pytest.param('int8', marks=pytest.mark.slow)])
-def test_fp16_and_int8(tiny, static_ir, precision, tmp_path):
+def test_fp16_and_int8(tiny, static_ir, static_float_ir, precision,
+                       tmp_path):
+    """The default (uint8-input) export in f16 and int8 (calibrated on
+    uint8 images, as it is fed) against torch on the same image."""
     out = tmp_path / precision
     meta = export(tiny['config'], tiny['checkpoint'], str(out),
                   precision=precision, calib=6)
     ref_bin = osp.getsize(osp.join(static_ir, 'model.bin'))
     size = osp.getsize(out / 'model.bin')
     assert size < 0.6 * ref_bin, (size, ref_bin)
-    x = np.random.default_rng(6).standard_normal(
-        (1, 3, 64, 64)).astype(np.float32)
-    got = OpenVINOInferencer(str(out), precision_hint='f32').infer_tensor(
-        x)[0]
+    img = _random_image(np.random.default_rng(6), 77, 101)
+    inferencer = OpenVINOInferencer(str(out), precision_hint='f32')
+    got = inferencer.infer_tensor(inferencer.preprocess(img)['input'])[0]
+    x = OpenVINOInferencer(static_float_ir).preprocess(img)['input']
     ref = _torch_logits(tiny['model'], x)
     tol = 2e-2 if precision == 'fp16' else 0.25
     assert np.abs(got - ref).max() <= tol * np.abs(ref).max()

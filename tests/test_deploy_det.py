@@ -115,10 +115,15 @@ def _train_until_confident(cfg_text: str, root, lr: float = 3e-3,
     ckpt = root / 'det.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     print(f'trained {it} iterations in {time.time() - start:.0f} s')
-    dynamic = root / 'ir_dynamic'
-    export(str(cfg_path), str(ckpt), str(dynamic), dynamic=True)
+    # 'dynamic': the float form (the tests feed it tensors); 'default': the
+    # default export (dynamic, uint8 image input, preprocessing inside).
+    dynamic, default = root / 'ir_dynamic', root / 'ir_default'
+    export(str(cfg_path), str(ckpt), str(dynamic), dynamic=True,
+           input_form='float')
+    export(str(cfg_path), str(ckpt), str(default))
     return dict(root=root, config=str(cfg_path), checkpoint=str(ckpt),
-                model=model.eval(), dynamic=str(dynamic))
+                model=model.eval(), dynamic=str(dynamic),
+                default=str(default))
 
 
 @pytest.fixture(scope='module')
@@ -266,7 +271,8 @@ def test_empty_image_gives_padding_only(detector, request, tmp_path):
     thr = round((top + 1) / 2, 6)
     model_dir = str(tmp_path / 'thr')
     meta = export(trained['config'], trained['checkpoint'], model_dir,
-                  dynamic=True, cfg_options={'model.test_cfg.score_thr': thr})
+                  dynamic=True, cfg_options={'model.test_cfg.score_thr': thr},
+                  input_form='float')
     assert meta['score_threshold'] == thr
     inferencer = OpenVINOInferencer(model_dir, precision_hint='f32')
     dets, labels = inferencer.infer_tensor(x)
@@ -280,7 +286,7 @@ def test_inferencer_boxes_in_original_coordinates(trained, tmp_path):
     half-size image, doubled (keep-ratio resize, then rescale)."""
     out = tmp_path / 'static'
     meta = export(trained['config'], trained['checkpoint'], str(out),
-                  dynamic=False)
+                  dynamic=False, input_form='float')
     assert meta['input']['shape'] == [1, 3, SIZE, SIZE]
     assert meta['score_threshold'] == 0.05
     assert meta['classes'] == ['square', 'circle']
@@ -337,6 +343,7 @@ def _static_dir(trained) -> str:
         out = trained['root'] / 'ir_static'
         meta = export(trained['config'], trained['checkpoint'], str(out),
                       dynamic=False)
+        # float: a static detector's default (exact padding on the host)
         assert meta['input']['shape'] == [1, 3, SIZE, SIZE]
         assert 'padded to 96x96' in meta['input']['static_trade']
         trained['static'] = str(out)
@@ -385,18 +392,33 @@ def _agreement(ref, result, thr=0.3):
                          ids=['retinanet', 'picodet-style'])
 def test_default_export_matches_det_inferencer_on_photos(detector, photos,
                                                          request):
-    """The default export (dynamic for detection) through
-    ``OpenVINOInferencer`` equals mmdet's ``DetInferencer`` detection for
-    detection on image files whose resized size is not a multiple of 32."""
+    """The default export (dynamic, uint8 image in, normalization and
+    padding in the IR) through ``OpenVINOInferencer`` equals mmdet's
+    ``DetInferencer`` detection for detection on image files whose resized
+    size is not a multiple of 32, and the float-input export's."""
     trained = request.getfixturevalue(detector)
-    meta = json.load(open(osp.join(trained['dynamic'], 'deploy.json')))
+    meta = json.load(open(osp.join(trained['default'], 'deploy.json')))
     assert meta['input']['dynamic'] and 'static_trade' not in meta['input']
-    inferencer = OpenVINOInferencer(trained['dynamic'], precision_hint='f32')
+    assert meta['input']['dtype'] == 'uint8'
+    assert meta['input']['preprocess_in_graph'] == [
+        'to_float', 'color_order', 'normalize', 'pad', 'layout']
+    inferencer = OpenVINOInferencer(trained['default'], precision_hint='f32')
+    floats = OpenVINOInferencer(trained['dynamic'], precision_hint='f32')
     names = sorted(photos)
     refs = _mmdet_on_files(trained, [photos[n] for n in names])
     total = 0
     for name, ref in zip(names, refs):
         result = inferencer(photos[name])
+        other = floats(photos[name])
+        np.testing.assert_array_equal(result['labels'], other['labels'])
+        box_diff = np.abs(result['bboxes'] - other['bboxes']).max(
+            initial=0)
+        score_diff = np.abs(result['scores'] - other['scores']).max(
+            initial=0)
+        print(f'{detector} uint8 vs float {name}: {len(other["labels"])} '
+              f'dets, max |box diff| {box_diff:.2e} px, max |score diff| '
+              f'{score_diff:.2e}')
+        assert box_diff <= 1e-2 and score_diff <= 1e-4
         count, iou, ds = _match(ref, result['bboxes'], result['scores'],
                                 result['labels'])
         total += count

@@ -197,6 +197,24 @@ def test_version_1_export_is_read_and_replaced(tiny, tmp_path):
         'deploy.json', 'model.xml', 'model.bin', 'model.onnx']
 
 
+def test_float_export_before_the_uint8_form_still_runs(tiny, tmp_path):
+    """An export written before the uint8 input form (float32 NCHW, no
+    ``input.color_order`` / ``preprocess_in_graph``) loads, is fed the
+    host-normalized tensor and answers as the default (uint8) export."""
+    out = tmp_path / 'old'
+    export(tiny['config'], tiny['checkpoint'], str(out), input_form='float')
+    meta = json.loads((out / 'deploy.json').read_text())
+    for key in ('color_order', 'preprocess_in_graph'):
+        del meta['input'][key]
+    (out / 'deploy.json').write_text(json.dumps(meta))
+    old = OpenVINOInferencer(str(out), precision_hint='f32')
+    assert old.preprocess(tiny['image'])['input'].dtype == np.float32
+    new = OpenVINOInferencer(tiny['ir'], precision_hint='f32')
+    assert new.preprocess(tiny['image'])['input'].dtype == np.uint8
+    a, b = old(tiny['image'])['logits'], new(tiny['image'])['logits']
+    assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
+
+
 def test_help_says_what_out_replaces(capsys):
     with pytest.raises(SystemExit):
         deploy_tool.parse_args(['--help'])
@@ -291,6 +309,14 @@ BROKEN = {
                    "'preprocess.steps[0].scale' must be an integer >= 1; "
                    'got -3'),
     'no format': (_drop('format'), "'format' must be 'mmlcnetv2-deploy'"),
+    'input dtype': (lambda m: m['input'].update(dtype='int16'),
+                    "'input.dtype' must be 'float32' or 'uint8'; got "
+                    "'int16'"),
+    'input layout': (lambda m: m['input'].update(layout='NCHW'),
+                     "'input.layout' must be 'NHWC' for a uint8 input"),
+    'graph steps': (lambda m: m['input'].update(
+        preprocess_in_graph=['resize']),
+        "'input.preprocess_in_graph' must be a list of steps out of"),
     'export size': (lambda m: m['input'].pop('export_size'),
                     "'input.export_size' must be a list of two integers"),
 }

@@ -39,8 +39,9 @@ def _random_segmentor(root, config: str, **export_kwargs) -> dict:
 
 @pytest.fixture(scope='module')
 def seg(tmp_path_factory):
+    # The float form: the tests feed it tensors.
     return _random_segmentor(tmp_path_factory.mktemp('seg'), CONFIG,
-                             dynamic=True)
+                             dynamic=True, input_form='float')
 
 
 def _torch_map(model, x):
@@ -124,6 +125,7 @@ def lraspp(tmp_path_factory):
     """LR-ASPP with random weights, exported with the default (dynamic)."""
     seg = _random_segmentor(tmp_path_factory.mktemp('lraspp'), LRASPP_CONFIG)
     assert seg['meta']['input']['dynamic']  # the segmentation default
+    assert seg['meta']['input']['dtype'] == 'uint8'
     return seg
 
 
@@ -143,12 +145,23 @@ def _mmseg_maps(seg, paths):
             .numpy() for p in paths]
 
 
-def test_lraspp_default_export_matches_mmseg_inferencer(lraspp, photos):
+def test_lraspp_default_export_matches_mmseg_inferencer(lraspp, photos,
+                                                        tmp_path):
+    """The default export (uint8 image in) equals mmseg's inferencer and the
+    float-input export of the same checkpoint on odd-size photos."""
     names = sorted(photos)
     refs = _mmseg_maps(lraspp, [photos[n] for n in names])
     inferencer = OpenVINOInferencer(lraspp['dynamic'], precision_hint='f32')
+    out = tmp_path / 'float'
+    export(lraspp['config'], lraspp['checkpoint'], str(out),
+           input_form='float')
+    floats = OpenVINOInferencer(str(out), precision_hint='f32')
     for name, ref in zip(names, refs):
         got = inferencer(photos[name])['seg']
+        other = floats(photos[name])['seg']
+        same = (got == other).mean()
+        print(f'LR-ASPP uint8 vs float {name}: {same:.6f} of pixels agree')
+        assert same >= 0.9999
         assert got.shape == ref.shape
         assert len(np.unique(ref)) > 1  # a map worth comparing
         agree = (got == ref).mean()
@@ -163,6 +176,7 @@ def test_lraspp_static_export_exact_or_bounded(lraspp, photos, tmp_path):
     out = tmp_path / 'static'
     meta = export(lraspp['config'], lraspp['checkpoint'], str(out),
                   dynamic=False)
+    # float: a static segmentor's default (exact padding on the host)
     assert meta['input']['shape'] == [1, 3, 96, 96]
     assert 'padded to 96x96' in meta['input']['static_trade']
     names = sorted(photos)

@@ -3,7 +3,7 @@
 
     python tools/deploy.py CONFIG CHECKPOINT --out DIR [--shape H W]
         [--dynamic | --static] [--precision f32|f16|int8] [--calib N] [--onnx]
-        [--max-drop F] [--nms graph|host]
+        [--max-drop F] [--nms graph|host] [--input uint8|float]
 
 Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
 the task (classifier / detector / segmentor) comes from the config. The
@@ -72,6 +72,15 @@ def parse_args(argv=None):
                         'NMS, for devices whose plugin lacks '
                         'NonMaxSuppression (GPU, NPU; deploy.json: '
                         'postprocess.nms)')
+    parser.add_argument('--input', dest='input_form', default=None,
+                        choices=('uint8', 'float'),
+                        help='uint8 (the default, but for --static '
+                        'detection/segmentation): the IR takes the resized '
+                        'uint8 BGR image (NHWC) and does the colour order, '
+                        'normalization, layout and padding itself; float: '
+                        'the normalized, padded float32 NCHW tensor, for '
+                        'users who preprocess themselves (deploy.json: '
+                        'input.dtype, input.preprocess_in_graph)')
     parser.add_argument('--onnx', action='store_true',
                         help='also write model.onnx (checked in onnxruntime)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -93,7 +102,8 @@ def main(argv=None) -> int:
                       shape=args.shape, dynamic=args.dynamic,
                       precision=args.precision, calib=args.calib,
                       onnx=args.onnx, cfg_options=args.cfg_options,
-                      max_drop=args.max_drop, nms=args.nms)
+                      max_drop=args.max_drop, nms=args.nms,
+                      input_form=args.input_form)
     except (FileNotFoundError, ValueError) as e:
         # Bad input, named: a refused --out folder or checkpoint (both
         # ValueErrors), a missing file, an unsupported pipeline or shape.
@@ -104,7 +114,7 @@ def main(argv=None) -> int:
         return bad_input_or_failure(e)
     shape = meta['input']['shape']
     print(f"wrote {args.out}: {meta['task']}, input {shape}, "
-          f"{args.precision}" + (
+          f"{meta['input']['dtype']}, {args.precision}" + (
               ', NMS on the host' if args.nms == 'host' else '')
           + (', model.onnx' if args.onnx else ''))
     return 0

@@ -27,7 +27,8 @@ from ..errors import UserInputError
 from ..names import EXPORT_PRECISIONS, export_precision
 from ..utils.atomic import atomic_update
 from .meta import build_meta, save_meta
-from .pipeline import export_preprocess
+from .graph_preprocess import add_preprocessing
+from .pipeline import INPUT_FORMS, export_preprocess, in_graph
 from .schema import META_FILE, DeployFormatError, owned_files
 from .tasks import configure_task, get_task, task_of
 
@@ -189,7 +190,8 @@ def export(config: str,
            cfg_options: Optional[dict] = None,
            overwrite: bool = True,
            max_drop: Optional[float] = None,
-           nms: Optional[str] = None) -> dict:
+           nms: Optional[str] = None,
+           input_form: Optional[str] = None) -> dict:
     """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
 
     ``out_dir`` must be missing, empty or a previous export (see
@@ -204,6 +206,19 @@ def export(config: str,
     ``precision`` is one of :data:`PRECISIONS` (``f32``, ``f16``, ``int8``;
     the earlier spellings ``fp32``/``fp16`` are accepted), written to
     ``deploy.json`` in the new spelling.
+
+    ``input_form`` (:data:`~mmlcnetv2.deploy.pipeline.INPUT_FORMS`):
+    ``'uint8'`` (the default) builds the colour order, normalization,
+    layout and (dynamic IRs) padding into the IR, which then takes the
+    resized ``uint8`` BGR image ``NHWC``
+    (:mod:`~mmlcnetv2.deploy.graph_preprocess`); ``'float'`` keeps the
+    normalized ``float32 NCHW`` input for users who preprocess themselves.
+    Recorded in ``deploy.json``'s ``input``. The ONNX file (``onnx``) is
+    always the float form. None (the default): ``'uint8'``, except for a
+    static detection/segmentation export, which is ``'float'``: its fixed
+    input needs padding the graph cannot do for a varying image size, and
+    padding the ``uint8`` image on the host cannot hit ``pad_value`` after
+    normalization exactly (docs/deploy.md, "Input forms").
 
     ``max_drop`` (int8 only): quantize with NNCF's accuracy control so that
     the headline metric on the val set drops by at most this fraction
@@ -222,6 +237,9 @@ def export(config: str,
         dict: The ``deploy.json`` content.
     """
     precision = export_precision(precision)
+    if input_form is not None and input_form not in INPUT_FORMS:
+        raise ValueError(f'input_form must be one of {list(INPUT_FORMS)}, '
+                         f'got {input_form!r}')
     if shape is not None and (len(shape) != 2 or min(shape) < 8):
         raise ValueError(f'shape must be (H, W) with both >= 8, got {shape}')
     writes = [META_FILE, 'model.xml', 'model.bin'] + (['model.onnx']
@@ -234,13 +252,20 @@ def export(config: str,
     check_max_drop(max_drop, precision, cfg, name)
     task = configure_task(name, nms=nms)
     dynamic = task.default_dynamic if dynamic is None else dynamic
+    if input_form is None:
+        input_form = 'uint8' if dynamic or task.fixed_input_shape else \
+            'float'
     preprocess, shape = export_preprocess(cfg, task, shape)
     wrapper = task.wrap(model)
     example = task.example_inputs(shape, 2 if dynamic else 1)
     meta = build_meta(cfg, model, task, shape, dynamic, precision, preprocess,
-                      config, checkpoint)
+                      config, checkpoint, input_form)
     ov_model = convert(wrapper, example, dynamic, task.output_names,
                        task.input_names)
+    if in_graph(meta):
+        # Before quantization: calibration then feeds what the final IR
+        # takes (pipeline.prepare follows deploy.json's input).
+        ov_model = add_preprocessing(ov_model, preprocess, dynamic)
     with atomic_update(out_dir, replaces, last=META_FILE) as tmp:
         _write_export(tmp, ov_model, meta, cfg, calib,
                       (wrapper, example) if onnx else None, max_drop)

@@ -154,17 +154,22 @@ class OpenVINOInferencer:
     def infer_tensor(self, x: np.ndarray,
                      img_shape: Optional[np.ndarray] = None
                      ) -> List[np.ndarray]:
-        """Run the IR on a preprocessed ``float32 [B, 3, H, W]`` batch.
+        """Run the IR on a prepared batch: :meth:`preprocess`'s ``input``.
 
         Args:
-            x: The normalized, padded batch.
+            x: What the IR takes (``deploy.json``'s ``input``): the
+                resized ``uint8 [B, H, W, 3]`` BGR images (the default
+                export, which normalizes and pads itself), or the
+                normalized, padded ``float32 [B, 3, H, W]`` batch (the
+                ``--input float`` form and older exports).
             img_shape: Detection: ``[B, 2]`` (h, w) of each image before
                 padding, where boxes are clipped (as mmdet does). Defaults
                 to the whole input (no padding). Ignored by IRs without that
                 input (classification, segmentation, older exports).
         """
         if img_shape is None:
-            img_shape = [x.shape[2:4]] * len(x)
+            nhwc = self.meta['input'].get('layout', 'NCHW') == 'NHWC'
+            img_shape = [x.shape[1:3] if nhwc else x.shape[2:4]] * len(x)
         inputs = self.ir_inputs(x, img_shape)
         try:
             request = self._requests.get_nowait()
@@ -192,7 +197,9 @@ class OpenVINOInferencer:
         return inputs
 
     def preprocess(self, image: ImageLike) -> Dict:
-        """Image -> ``input [1, 3, H, W]`` plus what maps results back
+        """Image -> ``input`` (what the IR takes: ``uint8 [1, H, W, 3]``,
+        or ``float32 [1, 3, H, W]`` for a float-input export), ``img_shape``,
+        ``scale``, ``offset`` and ``ori_shape``
         (:func:`~mmlcnetv2.deploy.pipeline.prepare`; ``fast_decode``: a
         large JPEG path may be decoded at reduced size)."""
         return prepare(image, self.meta, fast_decode=self.fast_decode)

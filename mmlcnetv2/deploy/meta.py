@@ -16,6 +16,7 @@ import torch
 from mmengine.config import Config
 
 from ..apis.build import SCOPES
+from .pipeline import input_spec
 from .schema import FORMAT, FORMAT_VERSION  # noqa: F401  (re-exported)
 from .tasks import DeployTask
 
@@ -32,7 +33,7 @@ STATIC_TRADE = (
 def build_meta(cfg: Config, model: torch.nn.Module, task: DeployTask,
                shape: Tuple[int, int], dynamic: bool, precision: str,
                preprocess: dict, config: str,
-               checkpoint: Optional[str]) -> dict:
+               checkpoint: Optional[str], input_form: str = 'uint8') -> dict:
     """The content of ``deploy.json`` (without ``format`` and ``files``,
     which :func:`save_meta` adds).
 
@@ -46,11 +47,11 @@ def build_meta(cfg: Config, model: torch.nn.Module, task: DeployTask,
         preprocess (dict): :func:`pipeline.export_preprocess`'s.
         config (str): The config file, recorded as ``source``.
         checkpoint (str, optional): The checkpoint, recorded as ``source``.
+        input_form (str): ``'uint8'`` (the IR preprocesses) or ``'float'``
+            (:func:`pipeline.input_spec`).
     """
     fields = task.meta_fields(model)
-    inputs = dict(name='input', shape=[-1, 3, -1, -1] if dynamic else
-                  [1, 3, shape[0], shape[1]], dynamic=dynamic,
-                  export_size=list(shape), layout='NCHW', dtype='float32')
+    inputs = input_spec(preprocess, shape, dynamic, input_form)
     if not dynamic and not task.fixed_input_shape:
         inputs['static_trade'] = STATIC_TRADE.format(h=shape[0], w=shape[1])
     return dict(

@@ -14,12 +14,15 @@ are the same as in ``model.test_step``. ``deploy.json`` steps the reader
 does not know are refused by name when the file is read
 (:mod:`mmlcnetv2.deploy.schema`, ``preprocess.steps[i].op``).
 
-Host or graph: today every step runs here, on the host, and the IR takes
-the normalized, padded ``float32 [B, 3, H, W]`` tensor. This module is where
-that split is decided: moving colour order, normalization, layout or the
-resize into the IR (OpenVINO's ``PrePostProcessor``) means recording in
-:func:`export_preprocess` which steps the graph does and replaying only the
-others in :func:`prepare`.
+Host or graph (:func:`input_spec`, ``deploy.json``'s ``input``): the default
+export (``input.dtype`` ``uint8``) takes the resized and cropped ``uint8``
+image, ``NHWC``, BGR as OpenCV decodes it, and does the conversion to float,
+the colour order, the normalization, the layout and (dynamic IRs) the
+padding inside (:mod:`~mmlcnetv2.deploy.graph_preprocess`, recorded as
+``input.preprocess_in_graph``); the host replays the resize and crop steps
+only, because their output size depends on the image. The ``float`` form
+(``tools/deploy.py --input float``, and every export before it) takes the
+normalized, padded ``float32 [B, 3, H, W]`` tensor and the host does all.
 
 Example:
     >>> pre, shape = export_preprocess(cfg, get_task('classification'))
@@ -44,6 +47,10 @@ ImageLike = Union[str, np.ndarray]
 _SKIPPED = {'LoadImageFromFile', 'LoadAnnotations', 'PackInputs',
             'PackDetInputs', 'PackSegInputs', 'mmdet.LoadAnnotations',
             'mmdet.PackDetInputs', 'CheckSegMap'}
+
+#: ``tools/deploy.py --input``: the IR takes the ``uint8`` image (the
+#: default) or the normalized ``float`` tensor (the host preprocesses).
+INPUT_FORMS = ('uint8', 'float')
 
 # ----------------------------------------------------------------- writer
 
@@ -215,6 +222,52 @@ def export_preprocess(cfg: Config, task: 'DeployTask',
     return pre, tuple(int(s) for s in shape)
 
 
+def input_spec(pre: dict, shape: Tuple[int, int], dynamic: bool,
+               form: str = 'uint8') -> dict:
+    """``deploy.json``'s description of the IR's image input.
+
+    Args:
+        pre (dict): :func:`export_preprocess`'s ``preprocess``.
+        shape (tuple): The export size (h, w).
+        dynamic (bool): Dynamic batch, height and width.
+        form (str): One of :data:`INPUT_FORMS`.
+
+    Returns:
+        dict: ``name``, ``shape``, ``dynamic``, ``export_size``, ``layout``,
+        ``dtype``, ``color_order`` (of the tensor the IR takes) and
+        ``preprocess_in_graph`` (the steps the IR does, in order).
+
+    Example:
+        >>> pre = dict(color_order='RGB', pad_size_divisor=32)
+        >>> spec = input_spec(pre, (224, 224), dynamic=False)
+        >>> spec['shape'], spec['dtype'], spec['color_order']
+        ([1, 224, 224, 3], 'uint8', 'BGR')
+        >>> input_spec(pre, (224, 224), False, 'float')['shape']
+        [1, 3, 224, 224]
+    """
+    from .graph_preprocess import graph_steps
+    if form not in INPUT_FORMS:
+        raise ValueError(f'input form must be one of {list(INPUT_FORMS)}, '
+                         f'got {form!r}')
+    h, w = shape
+    spec = dict(name='input', dynamic=dynamic, export_size=[h, w])
+    if form == 'uint8':
+        spec.update(shape=[-1, -1, -1, 3] if dynamic else [1, h, w, 3],
+                    layout='NHWC', dtype='uint8', color_order='BGR',
+                    preprocess_in_graph=graph_steps(pre, dynamic))
+    else:
+        spec.update(shape=[-1, 3, -1, -1] if dynamic else [1, 3, h, w],
+                    layout='NCHW', dtype='float32',
+                    color_order=pre['color_order'], preprocess_in_graph=[])
+    return spec
+
+
+def in_graph(meta: dict) -> List[str]:
+    """The preprocessing steps the IR of ``meta`` does itself (none for the
+    float form and for exports older than the ``uint8`` form)."""
+    return list(meta['input'].get('preprocess_in_graph', None) or [])
+
+
 # ----------------------------------------------------------------- reader
 
 
@@ -345,6 +398,17 @@ def pad_to(x: np.ndarray, shape: Tuple[int, int], value: float = 0.0
     return out
 
 
+def uint8_pad_value(pre: dict) -> np.ndarray:
+    """The BGR ``uint8`` pixel nearest to ``pad_value`` after normalization:
+    what a static ``uint8`` IR gets padded with on the host (the graph's
+    input size is fixed, so it cannot pad itself)."""
+    raw = np.asarray(pre['mean'], np.float64) + pre.get(
+        'pad_value', 0.0) * np.asarray(pre['std'], np.float64)
+    if pre['color_order'] == 'RGB':
+        raw = raw[::-1]
+    return np.clip(np.round(raw), 0, 255).astype(np.uint8)
+
+
 def input_fit(meta: dict) -> Optional[Tuple[int, int]]:
     """A static IR's input ``(h, w)``, None for a dynamic one."""
     if meta['input']['dynamic']:
@@ -353,7 +417,8 @@ def input_fit(meta: dict) -> Optional[Tuple[int, int]]:
 
 
 def prepare_image(img: np.ndarray, pre: dict,
-                  fit: Optional[Tuple[int, int]] = None) -> dict:
+                  fit: Optional[Tuple[int, int]] = None,
+                  graph: Sequence[str] = ()) -> dict:
     """A decoded BGR image through ``pre``'s steps, normalization, padding.
 
     Args:
@@ -362,10 +427,13 @@ def prepare_image(img: np.ndarray, pre: dict,
         fit: A static IR's input ``(h, w)``: keep-ratio resizes fit into it
             and the image is padded to it. None (a dynamic IR): padded to
             ``pad_size_divisor``, as the data preprocessor does.
+        graph: The steps the IR does itself (:func:`in_graph`); with
+            ``normalize`` among them the image stays ``uint8``.
 
     Returns:
-        dict: ``input`` ``float32 [3, H, W]``, ``img_shape`` (h, w before
-        padding), ``scale`` (w, h) and crop ``offset`` (x, y).
+        dict: ``input`` ``float32 [3, H, W]`` (``uint8 [H, W, 3]`` BGR for
+        an IR that normalizes), ``img_shape`` (h, w before padding),
+        ``scale`` (w, h) and crop ``offset`` (x, y).
     """
     try:
         resized, scale, offset = apply_steps(img, pre['steps'], fit)
@@ -377,6 +445,14 @@ def prepare_image(img: np.ndarray, pre: dict,
             f'through the test pipeline (a side shrinks below 1 pixel?): '
             f"OpenCV: {str(e).strip().split('error: ')[-1]}") from e
     img_shape = tuple(resized.shape[:2])
+    if 'normalize' in graph:
+        x = np.ascontiguousarray(resized)
+        if fit is not None and img_shape != tuple(fit):
+            x = np.empty((fit[0], fit[1], 3), np.uint8)
+            x[...] = uint8_pad_value(pre)
+            x[:img_shape[0], :img_shape[1]] = resized
+        # A dynamic IR pads to the size divisor itself ('pad').
+        return dict(input=x, img_shape=img_shape, scale=scale, offset=offset)
     x = normalize(resized, pre['mean'], pre['std'], pre['color_order'])
     if fit is None:
         d = pre.get('pad_size_divisor', 0)
@@ -404,23 +480,24 @@ def prepare(image: ImageLike, meta: dict, fast_decode: bool = False) -> dict:
             the results stay in original-image coordinates.
 
     Returns:
-        dict: ``input`` ``float32 [1, 3, H, W]``, ``img_shape`` (h, w
-        before padding), ``scale`` (w, h), crop ``offset`` (x, y) and
-        ``ori_shape`` (h, w of the image).
+        dict: ``input``, what the IR takes (``uint8 [1, H, W, 3]`` BGR, or
+        ``float32 [1, 3, H, W]`` for the float form: ``meta['input']``),
+        ``img_shape`` (h, w before padding), ``scale`` (w, h), crop
+        ``offset`` (x, y) and ``ori_shape`` (h, w of the image).
     """
-    pre, fit = meta['preprocess'], input_fit(meta)
+    pre, fit, graph = meta['preprocess'], input_fit(meta), in_graph(meta)
     if fast_decode and not isinstance(image, np.ndarray):
         from .decode import decode_for_steps
         decoded = decode_for_steps(str(image), pre['steps'], fit)
         info = prepare_image(decoded.image, dict(pre, steps=decoded.steps),
-                             fit)
+                             fit, graph)
         # The first resize happened while decoding: scale from the original.
         info['scale'] = (info['scale'][0] * decoded.scale[0],
                          info['scale'][1] * decoded.scale[1])
         info['ori_shape'] = tuple(decoded.ori_shape)
     else:
         img = load_image(image)
-        info = prepare_image(img, pre, fit)
+        info = prepare_image(img, pre, fit, graph)
         info['ori_shape'] = img.shape[:2]
     info['input'] = info['input'][None]
     return info

@@ -93,6 +93,23 @@ PADDING: Dict[str, Check] = dict(
 )
 
 
+def _graph_steps() -> tuple:
+    from .graph_preprocess import GRAPH_STEPS
+    return GRAPH_STEPS
+
+
+# deploy.json's input form (mmlcnetv2.deploy.pipeline.input_spec).
+INPUT_FORM: Dict[str, Check] = dict(
+    dtype=(lambda v: v in ('float32', 'uint8'), "'float32' or 'uint8'"),
+    layout=(lambda v: v in ('NCHW', 'NHWC'), "'NCHW' or 'NHWC'"),
+    color_order=(lambda v: v in ('RGB', 'BGR'), "'RGB' or 'BGR'"),
+    preprocess_in_graph=(
+        lambda v: isinstance(v, list) and all(s in _graph_steps() for s in v),
+        'a list of steps out of to_float, color_order, normalize, pad, '
+        'layout'),
+)
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + '...'
@@ -172,6 +189,13 @@ def validate_meta(meta: Any, path: str) -> dict:
     _check(inp, 'dynamic', (lambda v: isinstance(v, bool), 'true or false'),
            path, 'input.')
     _check(inp, 'export_size', PAIR, path, 'input.')
+    # The input form (absent before the uint8 form: float32 NCHW).
+    for key, check in INPUT_FORM.items():
+        _check(inp, key, check, path, 'input.', required=False)
+    if (inp.get('dtype', 'float32') == 'uint8') != (
+            inp.get('layout', 'NCHW') == 'NHWC'):
+        _fail(path, 'input.layout', "'NHWC' for a uint8 input and 'NCHW' "
+              'for a float32 one', inp.get('layout', _MISSING))
     pre = _check_object(meta.get('preprocess', _MISSING), 'preprocess', path)
     for key, check in PREPROCESS.items():
         _check(pre, key, check, path, 'preprocess.')

@@ -133,7 +133,8 @@ def classifier(folder, images, checkpoint=None):
     from mmlcnetv2.deploy.pipeline import prepare_image
     out = osp.join(folder, 'cls_ir')
     if checkpoint:
-        export(osp.join(ROOT, CLS_DEPLOY), checkpoint, out)
+        export(osp.join(ROOT, CLS_DEPLOY), checkpoint, out,
+               input_form='float')  # this script feeds it tensors
         return out
     torch.manual_seed(0)
     cfg = load_config(osp.join(ROOT, CLS_CONFIG))
@@ -152,7 +153,8 @@ def classifier(folder, images, checkpoint=None):
     model.eval()
     ckpt = osp.join(folder, 'random.pth')
     torch.save(dict(state_dict=model.state_dict()), ckpt)
-    export(osp.join(ROOT, CLS_DEPLOY), ckpt, out)
+    # The float form: this script feeds it normalized tensors.
+    export(osp.join(ROOT, CLS_DEPLOY), ckpt, out, input_form='float')
     return out
 
 

@@ -10,6 +10,8 @@ input the config's data preprocessor would produce (padding included) and
 leaves no Python-side post-processing but the mapping back to the original
 image; the exception is a detection export with ``nms='host'`` (for
 plugins without ``NonMaxSuppression``), whose NMS the inferencer runs.
+(The default IR puts the normalization in front of the export graph:
+:mod:`~mmlcnetv2.deploy.graph_preprocess`.)
 
 A task's own export options (:attr:`DeployTask.export_options`, such as
 detection's ``nms``) reach it through :func:`configure_task`.
