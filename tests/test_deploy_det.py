@@ -496,12 +496,13 @@ def test_boxes_clipped_to_img_shape_before_nms(trained):
 
 # ---- --nms host: the IR ends at the candidates, the inferencer runs NMS ----
 def _host_dir(trained) -> str:
-    """A ``--nms host`` export (dynamic, as the default) of the trained
-    detector, made once."""
+    """A ``--nms host`` export of the trained detector, made once: dynamic
+    with the float input, as ``trained['dynamic']`` (the graph-NMS export it
+    is compared with, also fed tensors)."""
     if 'host' not in trained:
         out = trained['root'] / 'ir_host'
         export(trained['config'], trained['checkpoint'], str(out),
-               nms='host')
+               nms='host', input_form='float')
         trained['host'] = str(out)
     return trained['host']
 
