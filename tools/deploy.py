@@ -16,7 +16,6 @@ such as the pictures tools/infer.py writes to DIR/vis, stay); nothing beside
 DIR is touched, and a failed export leaves the earlier one as it was. A
 folder holding anything else is refused (exit status 2).
 """
-import argparse
 import sys
 
 from mmengine.config import DictAction
@@ -25,10 +24,8 @@ from mmengine.config import DictAction
 def parse_args(argv=None):
     from mmlcnetv2.names import (EXPORT_PRECISIONS, LEGACY_PRECISIONS,
                                  NMS_PLACES)
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[1:]))
+    from mmlcnetv2.cli.args import doc_parser
+    parser = doc_parser(__doc__)
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--out', required=True, metavar='DIR',

@@ -11,7 +11,6 @@ With --compare-to (e.g. the f32 export when DIR is int8) the second IR is
 scored too and the agreement of the two is reported: same top-1, same
 pixel class, or boxes (score >= 0.3) matched by class and IoU >= 0.5.
 """
-import argparse
 import json
 import sys
 
@@ -19,10 +18,8 @@ from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[1:]))
+    from mmlcnetv2.cli.args import doc_parser
+    parser = doc_parser(__doc__)
     parser.add_argument('config')
     parser.add_argument('model_dir')
     parser.add_argument('--compare-to', metavar='DIR2',

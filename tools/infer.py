@@ -20,7 +20,6 @@ skipped; the others are processed. --out-json writes one JSON object per
 image (skipped ones with their "error"). Exit status: 0 if every image was
 processed, 2 if any was skipped.
 """
-import argparse
 import collections
 import json
 import os
@@ -40,10 +39,8 @@ WRITERS = 2
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[1:]))
+    from mmlcnetv2.cli.args import doc_parser
+    parser = doc_parser(__doc__)
     parser.add_argument('model_dir')
     parser.add_argument('inputs', nargs='+', help='images or folders')
     parser.add_argument('--out-dir', help='default: MODEL_DIR/vis')

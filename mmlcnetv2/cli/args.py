@@ -31,3 +31,14 @@ def parse_runner_args(parser: argparse.ArgumentParser,
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+def doc_parser(doc: str) -> argparse.ArgumentParser:
+    """A parser whose ``--help`` is the tool's module docstring: its first
+    line the description, the rest (usage examples, notes) verbatim below
+    the options."""
+    lines = doc.splitlines()
+    return argparse.ArgumentParser(
+        description=lines[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n'.join(lines[1:]))

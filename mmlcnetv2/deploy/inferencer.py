@@ -167,9 +167,6 @@ class OpenVINOInferencer:
                 to the whole input (no padding). Ignored by IRs without that
                 input (classification, segmentation, older exports).
         """
-        if img_shape is None:
-            nhwc = self.meta['input'].get('layout', 'NCHW') == 'NHWC'
-            img_shape = [x.shape[1:3] if nhwc else x.shape[2:4]] * len(x)
         inputs = self.ir_inputs(x, img_shape)
         try:
             request = self._requests.get_nowait()
@@ -182,10 +179,12 @@ class OpenVINOInferencer:
         finally:
             self._requests.put(request)
 
-    def ir_inputs(self, x: np.ndarray, img_shape) -> Dict[int, np.ndarray]:
+    def ir_inputs(self, x: np.ndarray, img_shape=None
+                  ) -> Dict[int, np.ndarray]:
         """The IR's inputs for a batch: ``x`` as :meth:`preprocess` made it
         (``info['input']``), and for an IR with a second input (detection)
-        the ``[B, 2]`` (h, w) of each image before padding (``img_shape``).
+        the ``[B, 2]`` (h, w) of each image before padding (``img_shape``;
+        default: the whole input, in the IR's layout).
 
         Example:
             >>> info = inferencer.preprocess('demo.jpg')  # doctest: +SKIP
@@ -193,6 +192,9 @@ class OpenVINOInferencer:
         """
         inputs = {0: np.ascontiguousarray(x, dtype=self._input_dtype)}
         if len(self.compiled.inputs) > 1:
+            if img_shape is None:
+                nhwc = self.meta['input'].get('layout', 'NCHW') == 'NHWC'
+                img_shape = [x.shape[1:3] if nhwc else x.shape[2:4]] * len(x)
             inputs[1] = np.asarray(img_shape, np.float32).reshape(len(x), 2)
         return inputs
 

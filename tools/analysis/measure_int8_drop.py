@@ -16,7 +16,6 @@ median of all rounds is reported). Prints one line per model: the headline
 metric (top-1 / bbox mAP / mIoU as a fraction), its drop from f32, the
 latency and its ratio to f32; ``--out`` also writes them as JSON.
 """
-import argparse
 import json
 import os.path as osp
 import sys
@@ -30,10 +29,8 @@ if ROOT not in sys.path:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[1:]))
+    from mmlcnetv2.cli.args import doc_parser
+    parser = doc_parser(__doc__)
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--work-dir', required=True, metavar='DIR')
