@@ -2,14 +2,16 @@
 """What does preprocessing cost end to end? Float-input vs uint8-input IR.
 
     OMP_NUM_THREADS=1 python tools/analysis/measure_preprocess.py \
-        [--checkpoint CKPT] [--threads 1 2] [--repeat 300] [--json out.json]
+        [--checkpoint CKPT] [--threads 1 2] [--precisions f32 bf16] \
+        [--repeat 300] [--json out.json]
 
 Exports the fused PP-LCNetV2-base classifier twice (``--checkpoint``, or
 random weights: latency does not depend on them), with ``--input float``
 (the host normalizes, as before issue 15) and with the default ``uint8``
 input (colour order, mean/std and layout in the IR), into a temporary
 folder deleted at the end. For scikit-learn's ``china.jpg`` (427x640) as a
-decoded BGR array, with ``precision_hint='f32'`` and each thread count, it
+decoded BGR array, for each precision hint (``bf16`` only where the CPU has
+BF16; it is skipped, and says so, elsewhere) and each thread count, it
 reports the median of:
 
 * ``network``: the compiled model alone on the prepared input (one infer
@@ -44,6 +46,9 @@ def parse_args(argv=None):
     p.add_argument('--checkpoint', help='unfused base checkpoint (default: '
                    'random weights)')
     p.add_argument('--threads', type=int, nargs='+', default=[1, 2])
+    p.add_argument('--precisions', nargs='+', default=['f32', 'bf16'],
+                   choices=['f32', 'bf16'],
+                   help='OpenVINO INFERENCE_PRECISION_HINT per row')
     p.add_argument('--repeat', type=int, default=300,
                    help='timed calls per measurement')
     p.add_argument('--rounds', type=int, default=3,
@@ -70,6 +75,13 @@ def export_both(folder: str, checkpoint=None) -> dict:
     return out
 
 
+def cpu_has_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin can run bf16 here."""
+    import openvino as ov
+    return 'BF16' in ov.Core().get_property('CPU',
+                                            'OPTIMIZATION_CAPABILITIES')
+
+
 def timed(fn, repeat: int) -> list:
     fn()  # warm-up
     times = []
@@ -84,7 +96,8 @@ def median(values: list) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def measure(dirs: dict, threads: int, repeat: int, rounds: int) -> dict:
+def measure(dirs: dict, threads: int, repeat: int, rounds: int,
+            precision: str = 'f32') -> dict:
     """form -> {network, preprocess, end_to_end (ms), ratio}."""
     import numpy as np
     from sklearn.datasets import load_sample_image
@@ -93,7 +106,7 @@ def measure(dirs: dict, threads: int, repeat: int, rounds: int) -> dict:
     runs = {}
     for form, folder in dirs.items():
         inferencer = OpenVINOInferencer(
-            folder, precision_hint='f32',
+            folder, precision_hint=precision,
             ov_config={'INFERENCE_NUM_THREADS': threads})
         info = inferencer.preprocess(img)
         request = inferencer.compiled.create_infer_request()
@@ -129,19 +142,29 @@ def main(argv=None) -> int:
     ignore_known_upstream_warnings()
     results = dict(machine=platform.processor() or platform.machine(),
                    image='sklearn china.jpg 427x640, decoded BGR array',
-                   precision_hint='f32', rows=[])
+                   rows=[], skipped=[])
+    precisions = list(args.precisions)
+    if 'bf16' in precisions and not cpu_has_bf16():
+        precisions.remove('bf16')
+        results['skipped'].append('bf16: this CPU has no BF16')
+        print('bf16: skipped (this CPU has no BF16)')
     with tempfile.TemporaryDirectory() as folder:
         dirs = export_both(folder, args.checkpoint)
-        print(f'{"threads":>7} {"input":>6} {"network":>9} '
+        print(f'{"prec":>4} {"threads":>7} {"input":>6} {"network":>9} '
               f'{"preprocess":>10} {"end to end":>10} {"e2e/net":>7}')
-        for threads in args.threads:
-            rows = measure(dirs, threads, args.repeat, args.rounds)
-            for form, row in rows.items():
-                results['rows'].append(dict(threads=threads, input=form,
-                                            **row))
-                print(f'{threads:>7} {form:>6} {row["network"]:>7.2f}ms '
-                      f'{row["preprocess"]:>8.2f}ms '
-                      f'{row["end_to_end"]:>8.2f}ms {row["ratio"]:>7.2f}')
+        for precision in precisions:
+            for threads in args.threads:
+                rows = measure(dirs, threads, args.repeat, args.rounds,
+                               precision)
+                for form, row in rows.items():
+                    results['rows'].append(dict(
+                        precision_hint=precision, threads=threads,
+                        input=form, **row))
+                    print(f'{precision:>4} {threads:>7} {form:>6} '
+                          f'{row["network"]:>7.2f}ms '
+                          f'{row["preprocess"]:>8.2f}ms '
+                          f'{row["end_to_end"]:>8.2f}ms '
+                          f'{row["ratio"]:>7.2f}')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=2)
