@@ -159,3 +159,36 @@ def test_folder_at_throughput_same_results_in_order(static_ir, tmp_path,
         assert record['label'] == want['label']
         assert record['score'] == float(want['score'])
         assert cv2.imread(record['output']) is not None
+
+
+def test_image_larger_than_a_static_input_without_resize(tiny, tmp_path,
+                                                         capsys):
+    """A test pipeline without a resize (the digits config's) exported at a
+    fixed size: a larger image is skipped with one line naming its size and
+    the input's (it used to end the run with numpy's broadcasting error);
+    one that fits is classified."""
+    from mmlcnetv2.deploy import export
+    cfg = tmp_path / 'no_resize.py'
+    cfg.write_text(f"_base_ = {tiny['config']!r}\n"
+                   "test_pipeline = [dict(type='LoadImageFromFile'), "
+                   "dict(type='PackInputs')]\n"
+                   "test_dataloader = dict(dataset=dict("
+                   "pipeline=test_pipeline))\n")
+    ir = tmp_path / 'ir'
+    export(str(cfg), tiny['checkpoint'], str(ir), shape=(32, 32))
+    rng = np.random.default_rng(1)
+    images = tmp_path / 'images'
+    images.mkdir()
+    cv2.imwrite(str(images / 'big.png'), _photo(rng, 60, 80))
+    cv2.imwrite(str(images / 'fits.png'), _photo(rng, 32, 32))
+    code = infer_tool.main([str(ir), str(images), '--out-dir',
+                            str(tmp_path / 'vis')])
+    captured = capsys.readouterr()
+    assert code == 2
+    skipped = [ln for ln in captured.err.splitlines()
+               if ln.startswith('skipped ')]
+    assert len(skipped) == 1, captured.err
+    assert 'big.png' in skipped[0] and '60x80' in skipped[0] and \
+        '32x32' in skipped[0], skipped[0]
+    assert 'wrote 1 pictures' in captured.out or 'wrote 1 picture' in \
+        captured.out, captured.out

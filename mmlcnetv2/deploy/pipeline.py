@@ -445,6 +445,16 @@ def prepare_image(img: np.ndarray, pre: dict,
             f'through the test pipeline (a side shrinks below 1 pixel?): '
             f"OpenCV: {str(e).strip().split('error: ')[-1]}") from e
     img_shape = tuple(resized.shape[:2])
+    if fit is not None and (img_shape[0] > fit[0] or img_shape[1] > fit[1]):
+        # A static input and a pipeline that does not bring the image to
+        # it (e.g. the digits config, whose test pipeline has no resize).
+        raise ValueError(
+            f'an image of {img.shape[0]}x{img.shape[1]} pixels is '
+            f'{img_shape[0]}x{img_shape[1]} after the test pipeline, larger '
+            f'than the static input {fit[0]}x{fit[1]} of this IR; allowed: '
+            f'images the pipeline makes at most {fit[0]}x{fit[1]} (resize '
+            'them first, or add a Resize to the test pipeline and export '
+            'again)')
     if 'normalize' in graph:
         x = np.ascontiguousarray(resized)
         if fit is not None and img_shape != tuple(fit):
