@@ -244,8 +244,9 @@ class OpenVINOInferencer:
                 (``item.prepared[0]``), e.g. to draw on it; paths are then
                 decoded at full size (no ``fast_decode``).
             workers (int): Decoding/preprocessing threads.
-            jobs (int, optional): Requests in flight. Defaults to the
-                model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``.
+            jobs (int, optional): Requests in flight. Defaults to twice
+                the model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``
+                (:func:`~mmlcnetv2.deploy.stream.default_jobs`).
 
         Yields:
             Streamed: ``index``, ``item``, ``prepared`` (the info of
