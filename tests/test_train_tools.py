@@ -237,10 +237,13 @@ BAD_INPUT = {
         ['--model-dir', '{tmp}/no_export'], 'no_export'),
     'tools/analysis/measure_int8_drop.py': (
         ['{tmp}/nope.py', '{ckpt}', '--work-dir', '{tmp}/work'], 'nope.py'),
+    'tools/analysis/measure_ov_denormals.py': (['{tmp}/no_export'],
+                                               'no_export'),
     'tools/analysis/measure_preprocess.py': (
         ['--checkpoint', '{tmp}/missing.pth'], 'missing.pth'),
     'tools/analysis/measure_reduced_decode.py': (
         ['--checkpoint', '{tmp}/missing.pth'], 'missing.pth'),
+    'tools/analysis/measure_train_step.py': (['{tmp}/nope.py'], 'nope.py'),
     'tools/data/make_digits.py': (['--out', '{tmp}/digits',
                                    '--val-fraction', '1.5'],
                                   '--val-fraction 1.5'),

@@ -148,6 +148,9 @@ def main(argv=None) -> int:
         precisions.remove('bf16')
         results['skipped'].append('bf16: this CPU has no BF16')
         print('bf16: skipped (this CPU has no BF16)')
+        if not precisions:
+            return bad_input('--precisions bf16: this CPU has no BF16; '
+                             'allowed here: f32')
     with tempfile.TemporaryDirectory() as folder:
         dirs = export_both(folder, args.checkpoint)
         print(f'{"prec":>4} {"threads":>7} {"input":>6} {"network":>9} '
