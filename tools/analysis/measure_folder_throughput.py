@@ -147,6 +147,7 @@ def main(argv=None) -> int:
     from mmlcnetv2.cli import bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
     from mmlcnetv2.deploy.pipeline import load_image
+    from mmlcnetv2.deploy.stream import default_jobs
     from tools import infer as infer_tool
     for name in ('num', 'rounds'):
         if getattr(args, name) < 1:
@@ -200,11 +201,14 @@ def main(argv=None) -> int:
     report = dict(machine=platform.processor() or platform.machine(),
                   cpus=os.cpu_count(), load_average=os.getloadavg(),
                   precision=net.precision, images=n,
-                  requests=rows['network_async']['requests'], rows=rows,
+                  requests=rows['network_async']['requests'],
+                  map_requests=default_jobs(net.throughput_model()),
+                  rows=rows,
                   cost=cost,
                   map_over_network=rows['map_paths']['fps'] / bench)
     print(f'{n} JPEGs 427x640, {net.precision}, '
-          f"{report['requests']} requests, {os.cpu_count()} CPUs, load "
+          f"{report['requests']} requests (network async; map: "
+          f"{report['map_requests']}), {os.cpu_count()} CPUs, load "
           f"average {report['load_average'][0]:.1f}")
     for name, row in rows.items():
         fps = row.get('fps')
