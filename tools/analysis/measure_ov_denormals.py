@@ -26,6 +26,7 @@ import json
 import os.path as osp
 import sys
 import time
+from statistics import median
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -41,11 +42,6 @@ def parse_args(argv=None):
                    help='timed inferences per round and setting')
     p.add_argument('--json', help='also write the results here')
     return p.parse_args(argv)
-
-
-def median(values: list) -> float:
-    values = sorted(values)
-    return values[len(values) // 2]
 
 
 def _flushes(core, on: bool) -> bool:

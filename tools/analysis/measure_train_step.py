@@ -36,6 +36,7 @@ import os.path as osp
 import sys
 import tempfile
 import time
+from statistics import median
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -59,11 +60,6 @@ def parse_args(argv=None):
                    help='ops printed by --profile')
     p.add_argument('--json', help='also write the results here')
     return p.parse_args(argv)
-
-
-def median(values: list) -> float:
-    values = sorted(values)
-    return values[len(values) // 2]
 
 
 def build(config: str):
