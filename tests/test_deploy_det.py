@@ -737,3 +737,87 @@ def test_host_nms_int8(trained, shapes_val, tmp_path):
     assert min(sure) >= 6, ('too few confident detections to compare', sure)
     for way in range(2):
         assert kept[way] >= INT8_MIN_KEPT * sure[way], (way, kept, sure)
+
+
+@pytest.mark.parametrize('hw', [(427, 640), (251, 333), (97, 61)])
+def test_graph_resize_within_one_grey_level_of_cv2(hw):
+    """``--input image``: the graph's bilinear resize to ``img_shape``
+    (then normalization and padding) against the host's cv2 path on a real
+    photo at three odd sizes: every value within one grey level (1/std in
+    normalized units), most exactly equal, the padding exact."""
+    import mmcv
+    import openvino.opset13 as ops
+    from sklearn.datasets import load_sample_image
+
+    from mmlcnetv2.deploy.graph_preprocess import add_preprocessing
+    from mmlcnetv2.deploy.pipeline import normalize, resized_shape
+    pre = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+               color_order='RGB', pad_size_divisor=32, pad_value=0.0,
+               steps=[dict(op='resize', keep_ratio=True, scale=[SIZE, SIZE],
+                           interpolation='bilinear')])
+    x = ops.parameter([-1, 3, -1, -1], np.float32)
+    img_shape = ops.parameter([-1, 2], np.float32)
+    identity = ov.Model([ops.result(x), ops.result(img_shape)],
+                        [x, img_shape])
+    compiled = ov.Core().compile_model(
+        add_preprocessing(identity, pre, dynamic=True, resize=True), 'CPU',
+        {'INFERENCE_PRECISION_HINT': 'f32'})
+    img = np.ascontiguousarray(load_sample_image('china.jpg')[
+        :hw[0], :hw[1], ::-1])
+    (h, w), _ = resized_shape(img.shape[:2], pre['steps'])
+    out = compiled({0: img[None], 1: np.array([[h, w]], np.float32)})[0][0]
+    ref = normalize(mmcv.imrescale(img, (SIZE, SIZE)), pre['mean'],
+                    pre['std'], 'RGB')
+    assert out.shape == (3, -(-h // 32) * 32, -(-w // 32) * 32)
+    diff = np.abs(out[:, :h, :w] - ref)
+    assert diff.max() <= 1 / min(pre['std']) + 1e-5, diff.max()
+    assert (diff < 1e-5).mean() >= 0.8, (diff < 1e-5).mean()
+    assert (out[:, h:] == 0).all() and (out[:, :, w:] == 0).all()
+
+
+def test_image_input_detects_as_the_default_export(trained, photos,
+                                                   shapes_val, tmp_path):
+    """``--input image`` (the IR resizes the decoded image itself): the
+    same detections as the default export (resized on the host) on photos
+    of odd sizes and the shapes val images, matched both ways with the
+    score margin of the int8 test (a grey level of resize difference moves
+    scores by hundredths), in original-image pixels; deploy.json says
+    ``resize`` runs in the graph."""
+    out = tmp_path / 'image'
+    meta = export(trained['config'], trained['checkpoint'], str(out),
+                  input_form='image')
+    assert meta['input']['preprocess_in_graph'][:2] == ['to_float', 'resize']
+    image = OpenVINOInferencer(str(out), precision_hint='f32')
+    default = OpenVINOInferencer(trained['default'], precision_hint='f32')
+    sure, kept = [0, 0], [0, 0]
+    for path in [photos[n] for n in sorted(photos)] + shapes_val['val']:
+        a, b = default(path), image(path)
+        assert image.preprocess(path)['input'].shape[1:3] == \
+            cv2.imread(path).shape[:2]  # the image as decoded
+        for way, (ref, other) in enumerate(((a, b), (b, a))):
+            n, m = _matched_with_margin(ref, other)
+            sure[way], kept[way] = sure[way] + n, kept[way] + m
+    print(f'--input image vs default: {kept} of {sure} kept')
+    assert min(sure) >= 6, sure
+    assert kept == sure, (kept, sure)
+
+
+@pytest.mark.parametrize('case', ['static', 'classifier'])
+def test_image_input_refused_where_the_graph_cannot_resize(
+        trained, tmp_path, case):
+    """``--input image`` needs a dynamic detector: a static export or a
+    classifier is refused by name before anything is written."""
+    from helpers import CLASSIFIER
+    out = tmp_path / 'out'
+    if case == 'static':
+        args = (trained['config'], trained['checkpoint'])
+        kwargs = dict(dynamic=False)
+        words = 'static'
+    else:
+        cfg = tmp_path / 'cls.py'
+        cfg.write_text(CLASSIFIER.replace('{root}', str(tmp_path)).replace(
+            '{classes}', repr(('a', 'b', 'c'))))
+        args, kwargs, words = (str(cfg), None), {}, 'img_shape'
+    with pytest.raises(ValueError, match=words):
+        export(*args, str(out), input_form='image', **kwargs)
+    assert not out.exists()

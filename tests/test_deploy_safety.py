@@ -315,8 +315,11 @@ BROKEN = {
     'input layout': (lambda m: m['input'].update(layout='NCHW'),
                      "'input.layout' must be 'NHWC' for a uint8 input"),
     'graph steps': (lambda m: m['input'].update(
-        preprocess_in_graph=['resize']),
+        preprocess_in_graph=['center_crop']),
         "'input.preprocess_in_graph' must be a list of steps out of"),
+    'graph steps order': (lambda m: m['input'].update(
+        preprocess_in_graph=['normalize', 'to_float']),
+        'in that order'),
     'export size': (lambda m: m['input'].pop('export_size'),
                     "'input.export_size' must be a list of two integers"),
 }

@@ -3,7 +3,7 @@
 
     python tools/deploy.py CONFIG CHECKPOINT --out DIR [--shape H W]
         [--dynamic | --static] [--precision f32|f16|int8] [--calib N] [--onnx]
-        [--max-drop F] [--nms graph|host] [--input uint8|float]
+        [--max-drop F] [--nms graph|host] [--input uint8|float|image]
 
 Writes DIR/model.xml, DIR/model.bin, DIR/deploy.json (and DIR/model.onnx);
 the task (classifier / detector / segmentor) comes from the config. The
@@ -70,13 +70,15 @@ def parse_args(argv=None):
                         'NonMaxSuppression (GPU, NPU; deploy.json: '
                         'postprocess.nms)')
     parser.add_argument('--input', dest='input_form', default=None,
-                        choices=('uint8', 'float'),
+                        choices=('uint8', 'float', 'image'),
                         help='uint8 (the default, but for --static '
                         'detection/segmentation): the IR takes the resized '
                         'uint8 BGR image (NHWC) and does the colour order, '
                         'normalization, layout and padding itself; float: '
                         'the normalized, padded float32 NCHW tensor, for '
-                        'users who preprocess themselves (deploy.json: '
+                        'users who preprocess themselves; image (dynamic '
+                        'detection, a one-Resize pipeline): the decoded '
+                        'image as it is, resized inside too (deploy.json: '
                         'input.dtype, input.preprocess_in_graph)')
     parser.add_argument('--onnx', action='store_true',
                         help='also write model.onnx (checked in onnxruntime)')

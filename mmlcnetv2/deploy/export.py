@@ -212,8 +212,11 @@ def export(config: str,
     layout and (dynamic IRs) padding into the IR, which then takes the
     resized ``uint8`` BGR image ``NHWC``
     (:mod:`~mmlcnetv2.deploy.graph_preprocess`); ``'float'`` keeps the
-    normalized ``float32 NCHW`` input for users who preprocess themselves.
-    Recorded in ``deploy.json``'s ``input``. The ONNX file (``onnx``) is
+    normalized ``float32 NCHW`` input for users who preprocess themselves;
+    ``'image'`` (dynamic detection, a test pipeline of one bilinear resize)
+    also resizes inside, so the IR takes the decoded image as it is (within
+    one grey level of cv2's resize). Recorded in ``deploy.json``'s
+    ``input``. The ONNX file (``onnx``) is
     always the float form. None (the default): ``'uint8'``, except for a
     static detection/segmentation export, which is ``'float'``: its fixed
     input needs padding the graph cannot do for a varying image size, and
@@ -256,6 +259,8 @@ def export(config: str,
         input_form = 'uint8' if dynamic or task.fixed_input_shape else \
             'float'
     preprocess, shape = export_preprocess(cfg, task, shape)
+    if input_form == 'image':
+        _check_graph_resize(task, dynamic, preprocess)
     wrapper = task.wrap(model)
     example = task.example_inputs(shape, 2 if dynamic else 1)
     meta = build_meta(cfg, model, task, shape, dynamic, precision, preprocess,
@@ -265,11 +270,29 @@ def export(config: str,
     if in_graph(meta):
         # Before quantization: calibration then feeds what the final IR
         # takes (pipeline.prepare follows deploy.json's input).
-        ov_model = add_preprocessing(ov_model, preprocess, dynamic)
+        ov_model = add_preprocessing(ov_model, preprocess, dynamic,
+                                     resize=input_form == 'image')
     with atomic_update(out_dir, replaces, last=META_FILE) as tmp:
         _write_export(tmp, ov_model, meta, cfg, calib,
                       (wrapper, example) if onnx else None, max_drop)
     return meta
+
+
+def _check_graph_resize(task, dynamic: bool, preprocess: dict) -> None:
+    """``input_form='image'`` needs what the graph's resize takes: a
+    dynamic IR with an ``img_shape`` input (a detector) and a test
+    pipeline that is one bilinear resize."""
+    from .pipeline import graph_resize_step
+    why = None
+    if 'img_shape' not in task.input_names:
+        why = (f'a {task.name} IR has no img_shape input to say what size '
+               'to resize to (detection only)')
+    elif not dynamic:
+        why = 'a static IR cannot follow the image size (drop --static)'
+    why = why or graph_resize_step(preprocess['steps'])
+    if why:
+        raise ValueError(f'--input image: {why}; use --input uint8 (the '
+                         'default: the host resizes)')
 
 
 def _write_export(folder: str, ov_model, meta: dict, cfg: Config,

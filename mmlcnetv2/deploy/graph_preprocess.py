@@ -14,7 +14,11 @@ resize and the centre crop. Their output size depends on the image's size,
 which a static graph cannot express, and for the dynamic graphs OpenVINO's
 ``Interpolate`` is not OpenCV's ``cv2.resize`` on ``uint8`` (fixed-point
 weights, rounding to ``uint8``), which the OpenMMLab test pipelines use;
-cv2 on ``uint8`` is cheap (docs/deploy.md, "Input forms").
+cv2 on ``uint8`` is cheap (docs/deploy.md, "Input forms"). The ``image``
+input form of a dynamic detector moves the resize in too (``resize``: a
+bilinear ``Interpolate`` to the ``img_shape`` input, rounded to whole grey
+levels as cv2 rounds; within one grey level of cv2, ~89 % of pixels equal),
+for devices that should get the decoded image as it is.
 
 Example:
     >>> ov_model = add_preprocessing(ov_model, meta['preprocess'],
@@ -25,11 +29,13 @@ from typing import List
 #: The steps the graph of a ``uint8``-input IR does, in order, as
 #: ``deploy.json`` records them (``input.preprocess_in_graph``); ``pad``
 #: only for a dynamic IR with a size divisor.
-GRAPH_STEPS = ('to_float', 'color_order', 'normalize', 'pad', 'layout')
+GRAPH_STEPS = ('to_float', 'resize', 'color_order', 'normalize', 'pad',
+               'layout')
 
 
-def graph_steps(pre: dict, dynamic: bool) -> List[str]:
-    """What the graph of a ``uint8``-input export does, in order.
+def graph_steps(pre: dict, dynamic: bool, resize: bool = False) -> List[str]:
+    """What the graph of a ``uint8``-input export does, in order
+    (``resize``: the ``image`` input form).
 
     Example:
         >>> graph_steps(dict(pad_size_divisor=32), dynamic=True)
@@ -38,7 +44,31 @@ def graph_steps(pre: dict, dynamic: bool) -> List[str]:
         ['to_float', 'color_order', 'normalize', 'layout']
     """
     pad = dynamic and bool(pre.get('pad_size_divisor', 0))
-    return [s for s in GRAPH_STEPS if s != 'pad' or pad]
+    return [s for s in GRAPH_STEPS
+            if (s != 'pad' or pad) and (s != 'resize' or resize)]
+
+
+def _resize_to(size_input):
+    """A ``PrePostProcessor`` custom step: bilinear resize of a ``float32
+    NHWC`` image (whole grey levels) to the ``(h, w)`` in the first row of
+    ``size_input`` (the detector's ``img_shape [B, 2]``), rounded back to
+    whole grey levels as OpenCV's ``uint8`` resize rounds."""
+    import numpy as np
+    import openvino.opset11 as ops11
+    import openvino.opset13 as ops
+
+    def resize(node):
+        sizes = ops.convert(ops.round(ops.gather(
+            size_input, ops.constant(np.int64(0)), ops.constant(np.int64(0))),
+            'half_to_even'), 'i64')
+        out = ops11.interpolate(
+            node, sizes, 'linear', 'sizes',
+            coordinate_transformation_mode='half_pixel',
+            axes=ops.constant(np.array([1, 2], np.int64)))
+        return ops.clamp(ops.round(out, 'half_to_even'), 0.0,
+                         255.0).output(0)
+
+    return resize
 
 
 def _pad_to_divisor(divisor: int, value: float):
@@ -63,8 +93,10 @@ def _pad_to_divisor(divisor: int, value: float):
     return pad
 
 
-def add_preprocessing(ov_model, pre: dict, dynamic: bool):
-    """The IR taking the resized ``uint8`` image, ``NHWC``, BGR.
+def add_preprocessing(ov_model, pre: dict, dynamic: bool,
+                      resize: bool = False):
+    """The IR taking the resized ``uint8`` image, ``NHWC``, BGR (with
+    ``resize``: the image as decoded, resized to the ``img_shape`` input).
 
     Args:
         ov_model (ov.Model): The converted network (input 0: the normalized
@@ -73,6 +105,9 @@ def add_preprocessing(ov_model, pre: dict, dynamic: bool):
             order, size divisor, pad value).
         dynamic (bool): The IR has dynamic height and width, so the padding
             to the size divisor can happen inside.
+        resize (bool): Resize inside too, to the second input's ``(h, w)``
+            (a dynamic detector's ``img_shape``; batch 1 in practice: the
+            images of a batch share one size).
 
     Returns:
         ov.Model: The model with the preprocessing built in (input 0:
@@ -86,6 +121,8 @@ def add_preprocessing(ov_model, pre: dict, dynamic: bool):
         ov.Layout('NHWC')).set_color_format(ColorFormat.BGR)
     inp.model().set_layout(ov.Layout('NCHW'))
     steps = inp.preprocess().convert_element_type(ov.Type.f32)
+    if resize:
+        steps.custom(_resize_to(ov_model.get_parameters()[1].output(0)))
     if pre['color_order'] == 'RGB':
         steps.convert_color(ColorFormat.RGB)
     steps.mean([float(v) for v in pre['mean']]).scale(

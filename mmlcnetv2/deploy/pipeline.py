@@ -23,6 +23,10 @@ padding inside (:mod:`~mmlcnetv2.deploy.graph_preprocess`, recorded as
 only, because their output size depends on the image. The ``float`` form
 (``tools/deploy.py --input float``, and every export before it) takes the
 normalized, padded ``float32 [B, 3, H, W]`` tensor and the host does all.
+The ``image`` form (``--input image``, dynamic detectors whose pipeline is one
+resize) takes the decoded image as it is and resizes inside too, to the
+``img_shape`` the host computes from the image size (``resize`` in
+``input.preprocess_in_graph``).
 
 Example:
     >>> pre, shape = export_preprocess(cfg, get_task('classification'))
@@ -48,9 +52,10 @@ _SKIPPED = {'LoadImageFromFile', 'LoadAnnotations', 'PackInputs',
             'PackDetInputs', 'PackSegInputs', 'mmdet.LoadAnnotations',
             'mmdet.PackDetInputs', 'CheckSegMap'}
 
-#: ``tools/deploy.py --input``: the IR takes the ``uint8`` image (the
-#: default) or the normalized ``float`` tensor (the host preprocesses).
-INPUT_FORMS = ('uint8', 'float')
+#: ``tools/deploy.py --input``: the IR takes the resized ``uint8`` image
+#: (the default), the normalized ``float`` tensor (the host preprocesses),
+#: or the decoded ``image`` as it is (a dynamic detector resizes it inside).
+INPUT_FORMS = ('uint8', 'float', 'image')
 
 # ----------------------------------------------------------------- writer
 
@@ -251,10 +256,11 @@ def input_spec(pre: dict, shape: Tuple[int, int], dynamic: bool,
                          f'got {form!r}')
     h, w = shape
     spec = dict(name='input', dynamic=dynamic, export_size=[h, w])
-    if form == 'uint8':
+    if form in ('uint8', 'image'):
         spec.update(shape=[-1, -1, -1, 3] if dynamic else [1, h, w, 3],
                     layout='NHWC', dtype='uint8', color_order='BGR',
-                    preprocess_in_graph=graph_steps(pre, dynamic))
+                    preprocess_in_graph=graph_steps(
+                        pre, dynamic, resize=form == 'image'))
     else:
         spec.update(shape=[-1, 3, -1, -1] if dynamic else [1, 3, h, w],
                     layout='NCHW', dtype='float32',
@@ -375,6 +381,32 @@ def apply_steps(img: np.ndarray, steps: List[dict],
     return img, (w_scale, h_scale), offset
 
 
+def graph_resize_step(steps: List[dict]) -> Optional[str]:
+    """Why ``steps`` cannot be the graph's resize (``--input image``), or
+    None if they can: one ``resize`` (keep-ratio or not), bilinear."""
+    if len(steps) != 1 or steps[0]['op'] != 'resize':
+        return (f'the test pipeline must be one Resize, got '
+                f'{[s["op"] for s in steps]}')
+    if steps[0]['interpolation'] != 'bilinear':
+        return (f"its Resize must be bilinear, got "
+                f"{steps[0]['interpolation']!r}")
+    return None
+
+
+def resized_shape(hw: Tuple[int, int], steps: List[dict]
+                  ) -> Tuple[Tuple[int, int], Tuple[float, float]]:
+    """``(h, w)`` of an image of size ``hw`` after the one resize of
+    ``steps`` (see :func:`graph_resize_step`), and ``(w_scale, h_scale)``:
+    what :func:`apply_steps` gives, without resizing."""
+    h, w = hw
+    step = steps[0]
+    if step['keep_ratio']:
+        nw, nh = mmcv.rescale_size((w, h), tuple(step['scale']))
+    else:
+        nw, nh = step['scale']
+    return (nh, nw), (nw / w, nh / h)
+
+
 def normalize(img: np.ndarray, mean: List[float], std: List[float],
               color_order: str) -> np.ndarray:
     """BGR uint8 HxWx3 -> float32 3xHxW, colour-converted and normalized."""
@@ -435,6 +467,10 @@ def prepare_image(img: np.ndarray, pre: dict,
         an IR that normalizes), ``img_shape`` (h, w before padding),
         ``scale`` (w, h) and crop ``offset`` (x, y).
     """
+    if 'resize' in graph:  # the IR resizes: the host only says to what
+        img_shape, scale = resized_shape(img.shape[:2], pre['steps'])
+        return dict(input=np.ascontiguousarray(img), img_shape=img_shape,
+                    scale=scale, offset=(0, 0))
     try:
         resized, scale, offset = apply_steps(img, pre['steps'], fit)
     except cv2.error as e:

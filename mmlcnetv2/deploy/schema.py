@@ -104,9 +104,10 @@ INPUT_FORM: Dict[str, Check] = dict(
     layout=(lambda v: v in ('NCHW', 'NHWC'), "'NCHW' or 'NHWC'"),
     color_order=(lambda v: v in ('RGB', 'BGR'), "'RGB' or 'BGR'"),
     preprocess_in_graph=(
-        lambda v: isinstance(v, list) and all(s in _graph_steps() for s in v),
-        'a list of steps out of to_float, color_order, normalize, pad, '
-        'layout'),
+        lambda v: isinstance(v, list) and all(s in _graph_steps() for s in v)
+        and v == [s for s in _graph_steps() if s in v],
+        'a list of steps out of to_float, resize, color_order, normalize, '
+        'pad, layout, in that order'),
 )
 
 
