@@ -805,8 +805,8 @@ def test_image_input_detects_as_the_default_export(trained, photos,
 @pytest.mark.parametrize('case', ['static', 'classifier'])
 def test_image_input_refused_where_the_graph_cannot_resize(
         trained, tmp_path, case):
-    """``--input image`` needs a dynamic detector: a static export or a
-    classifier is refused by name before anything is written."""
+    """``--input image`` needs a dynamic export: a static detector or a
+    classifier (static) is refused by name before anything is written."""
     from helpers import CLASSIFIER
     out = tmp_path / 'out'
     if case == 'static':
@@ -817,7 +817,7 @@ def test_image_input_refused_where_the_graph_cannot_resize(
         cfg = tmp_path / 'cls.py'
         cfg.write_text(CLASSIFIER.replace('{root}', str(tmp_path)).replace(
             '{classes}', repr(('a', 'b', 'c'))))
-        args, kwargs, words = (str(cfg), None), {}, 'img_shape'
+        args, kwargs, words = (str(cfg), None), {}, 'static'
     with pytest.raises(ValueError, match=words):
         export(*args, str(out), input_form='image', **kwargs)
     assert not out.exists()

@@ -77,7 +77,8 @@ def parse_args(argv=None):
                         'normalization, layout and padding itself; float: '
                         'the normalized, padded float32 NCHW tensor, for '
                         'users who preprocess themselves; image (dynamic '
-                        'detection, a one-Resize pipeline): the decoded '
+                        'detection/segmentation, a one-Resize pipeline): '
+                        'the decoded '
                         'image as it is, resized inside too (deploy.json: '
                         'input.dtype, input.preprocess_in_graph)')
     parser.add_argument('--onnx', action='store_true',

@@ -213,7 +213,8 @@ def export(config: str,
     resized ``uint8`` BGR image ``NHWC``
     (:mod:`~mmlcnetv2.deploy.graph_preprocess`); ``'float'`` keeps the
     normalized ``float32 NCHW`` input for users who preprocess themselves;
-    ``'image'`` (dynamic detection, a test pipeline of one bilinear resize)
+    ``'image'`` (dynamic detection/segmentation, a test pipeline of one
+    bilinear resize)
     also resizes inside, so the IR takes the decoded image as it is (within
     one grey level of cv2's resize). Recorded in ``deploy.json``'s
     ``input``. The ONNX file (``onnx``) is
@@ -280,15 +281,13 @@ def export(config: str,
 
 def _check_graph_resize(task, dynamic: bool, preprocess: dict) -> None:
     """``input_form='image'`` needs what the graph's resize takes: a
-    dynamic IR with an ``img_shape`` input (a detector) and a test
-    pipeline that is one bilinear resize."""
+    dynamic IR (detection, segmentation) and a test pipeline that is one
+    bilinear resize."""
     from .pipeline import graph_resize_step
     why = None
-    if 'img_shape' not in task.input_names:
-        why = (f'a {task.name} IR has no img_shape input to say what size '
-               'to resize to (detection only)')
-    elif not dynamic:
-        why = 'a static IR cannot follow the image size (drop --static)'
+    if not dynamic:
+        why = ('a static IR cannot follow the image size (dynamic '
+               'detection and segmentation exports only)')
     why = why or graph_resize_step(preprocess['steps'])
     if why:
         raise ValueError(f'--input image: {why}; use --input uint8 (the '

@@ -15,10 +15,10 @@ which a static graph cannot express, and for the dynamic graphs OpenVINO's
 ``Interpolate`` is not OpenCV's ``cv2.resize`` on ``uint8`` (fixed-point
 weights, rounding to ``uint8``), which the OpenMMLab test pipelines use;
 cv2 on ``uint8`` is cheap (docs/deploy.md, "Input forms"). The ``image``
-input form of a dynamic detector moves the resize in too (``resize``: a
-bilinear ``Interpolate`` to the ``img_shape`` input, rounded to whole grey
-levels as cv2 rounds; within one grey level of cv2, ~89 % of pixels equal),
-for devices that should get the decoded image as it is.
+input form of a dynamic detector or segmentor moves the resize in too
+(``resize``: a bilinear ``Interpolate`` to the ``img_shape`` input, rounded
+to whole grey levels as cv2 rounds; within one grey level of cv2, ~89 % of
+pixels equal), for devices that should get the decoded image as it is.
 
 Example:
     >>> ov_model = add_preprocessing(ov_model, meta['preprocess'],
@@ -93,6 +93,22 @@ def _pad_to_divisor(divisor: int, value: float):
     return pad
 
 
+def _size_input(ov_model):
+    """The ``img_shape [B, 2]`` input to resize to: a detector's own
+    (it also clips boxes to it), or one added for the resize (segmentation:
+    the host crops the logits to it, as before)."""
+    import openvino as ov
+    import openvino.opset13 as ops
+    params = ov_model.get_parameters()
+    if len(params) > 1:
+        return params[1].output(0)
+    size = ops.parameter(ov.PartialShape([-1, 2]), ov.Type.f32,
+                         name='img_shape')
+    size.output(0).get_tensor().set_names({'img_shape'})
+    ov_model.add_parameters([size])
+    return size.output(0)
+
+
 def add_preprocessing(ov_model, pre: dict, dynamic: bool,
                       resize: bool = False):
     """The IR taking the resized ``uint8`` image, ``NHWC``, BGR (with
@@ -105,9 +121,9 @@ def add_preprocessing(ov_model, pre: dict, dynamic: bool,
             order, size divisor, pad value).
         dynamic (bool): The IR has dynamic height and width, so the padding
             to the size divisor can happen inside.
-        resize (bool): Resize inside too, to the second input's ``(h, w)``
-            (a dynamic detector's ``img_shape``; batch 1 in practice: the
-            images of a batch share one size).
+        resize (bool): Resize inside too, to the ``(h, w)`` of the
+            ``img_shape`` input (a detector's; added for a segmentor). Batch
+            1 in practice: the images of a batch share one size.
 
     Returns:
         ov.Model: The model with the preprocessing built in (input 0:
@@ -122,7 +138,7 @@ def add_preprocessing(ov_model, pre: dict, dynamic: bool,
     inp.model().set_layout(ov.Layout('NCHW'))
     steps = inp.preprocess().convert_element_type(ov.Type.f32)
     if resize:
-        steps.custom(_resize_to(ov_model.get_parameters()[1].output(0)))
+        steps.custom(_resize_to(_size_input(ov_model)))
     if pre['color_order'] == 'RGB':
         steps.convert_color(ColorFormat.RGB)
     steps.mean([float(v) for v in pre['mean']]).scale(

@@ -23,8 +23,9 @@ padding inside (:mod:`~mmlcnetv2.deploy.graph_preprocess`, recorded as
 only, because their output size depends on the image. The ``float`` form
 (``tools/deploy.py --input float``, and every export before it) takes the
 normalized, padded ``float32 [B, 3, H, W]`` tensor and the host does all.
-The ``image`` form (``--input image``, dynamic detectors whose pipeline is one
-resize) takes the decoded image as it is and resizes inside too, to the
+The ``image`` form (``--input image``, dynamic detectors and segmentors
+whose pipeline is one resize) takes the decoded image as it is and resizes
+inside too, to the
 ``img_shape`` the host computes from the image size (``resize`` in
 ``input.preprocess_in_graph``).
 
