@@ -216,3 +216,26 @@ def test_lraspp_image_input_agrees_with_the_default_export(lraspp, photos,
         agree = float((a == b).mean())
         print(f'--input image vs default, {name}: {agree:.4f} of pixels')
         assert agree >= IMAGE_MIN_AGREE, (name, agree)
+
+
+def test_image_input_int8_calibrates_with_the_added_img_shape(tmp_path):
+    """``--input image --precision int8`` on a segmentor: calibration feeds
+    the ``img_shape`` input the graph's resize added (it failed with
+    "get_input_tensor() must be called on a function with exactly one
+    parameter"), and the quantized IR runs on an odd-size image."""
+    from tools.data.make_shapes_seg import make_shapes_seg
+    root = str(tmp_path / 'shapes_seg')
+    make_shapes_seg(root, num_train=6, num_val=2)
+    config = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                      'configs', 'seg', 'lraspp_lcnetv2-small_shapes-demo.py')
+    out = tmp_path / 'int8'
+    meta = export(config, None, str(out), input_form='image',
+                  precision='int8', calib=4,
+                  cfg_options={'train_dataloader.dataset.data_root': root})
+    assert meta['precision'] == 'int8' and meta['calibration']['images'] == 4
+    ops = {op.get_type_name() for op in ov.Core().read_model(
+        str(out / 'model.xml')).get_ordered_ops()}
+    assert 'FakeQuantize' in ops and 'Interpolate' in ops
+    img = np.random.default_rng(0).integers(0, 256, (77, 131, 3), np.uint8)
+    seg = OpenVINOInferencer(str(out), precision_hint='f32')(img)['seg']
+    assert seg.shape == (77, 131)

@@ -7,7 +7,7 @@ from typing import Iterator, List, Tuple
 import numpy as np
 from mmengine.config import Config
 
-from .pipeline import prepare
+from .pipeline import in_graph, prepare
 from .tasks import get_task
 
 
@@ -62,8 +62,15 @@ def _strip_pipelines(dataset_cfg: dict) -> None:
 def _inputs(images: List, meta: dict) -> Iterator[object]:
     """The IR's inputs for ``images``, prepared as inference prepares them."""
     task = get_task(meta['task'])
+    resize = 'resize' in in_graph(meta)
     for image in images:
-        yield task.calibration_item(prepare(image, meta))
+        info = prepare(image, meta)
+        item = task.calibration_item(info)
+        if resize and not isinstance(item, list):
+            # The img_shape input that graph_preprocess adds to an IR with
+            # no input of its own to resize to (a segmentor's).
+            item = [item, np.array([info['img_shape']], np.float32)]
+        yield item
 
 
 def quantize_with_calibration(ov_model, cfg: Config, meta: dict,
