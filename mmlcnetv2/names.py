@@ -27,6 +27,12 @@ BENCHMARK_PRECISIONS: Tuple[str, ...] = ('f32', 'bf16', 'int8')
 # at the decoded candidates (for plugins without that op: GPU, NPU).
 NMS_PLACES: Tuple[str, ...] = ('graph', 'host')
 
+# What an export's IR takes (``tools/deploy.py --input``): the resized
+# ``uint8`` image (the default), the normalized ``float`` tensor (the host
+# preprocesses), or the decoded ``image`` as it is (a dynamic detector or
+# segmentor resizes it inside).
+INPUT_FORMS: Tuple[str, ...] = ('uint8', 'float', 'image')
+
 # Earlier spellings (``--precision fp32``, exports written before this module).
 LEGACY_PRECISIONS: Dict[str, str] = {'fp32': 'f32', 'fp16': 'f16'}
 # Task names of benchmark results written before this module

@@ -22,8 +22,8 @@ from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
-    from mmlcnetv2.names import (EXPORT_PRECISIONS, LEGACY_PRECISIONS,
-                                 NMS_PLACES)
+    from mmlcnetv2.names import (EXPORT_PRECISIONS, INPUT_FORMS,
+                                 LEGACY_PRECISIONS, NMS_PLACES)
     from mmlcnetv2.cli.args import doc_parser
     parser = doc_parser(__doc__)
     parser.add_argument('config')
@@ -70,7 +70,7 @@ def parse_args(argv=None):
                         'NonMaxSuppression (GPU, NPU; deploy.json: '
                         'postprocess.nms)')
     parser.add_argument('--input', dest='input_form', default=None,
-                        choices=('uint8', 'float', 'image'),
+                        choices=INPUT_FORMS,
                         help='uint8 (the default, but for --static '
                         'detection/segmentation): the IR takes the resized '
                         'uint8 BGR image (NHWC) and does the colour order, '
@@ -78,9 +78,9 @@ def parse_args(argv=None):
                         'the normalized, padded float32 NCHW tensor, for '
                         'users who preprocess themselves; image (dynamic '
                         'detection/segmentation, a one-Resize pipeline): '
-                        'the decoded '
-                        'image as it is, resized inside too (deploy.json: '
-                        'input.dtype, input.preprocess_in_graph)')
+                        'the decoded image as it is, resized inside too '
+                        '(deploy.json: input.dtype, '
+                        'input.preprocess_in_graph)')
     parser.add_argument('--onnx', action='store_true',
                         help='also write model.onnx (checked in onnxruntime)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)

@@ -81,6 +81,14 @@ def physical_cores() -> int:
     return os.cpu_count() or 1
 
 
+def cpu_capabilities() -> List[str]:
+    """OpenVINO's CPU plugin ``OPTIMIZATION_CAPABILITIES`` (``BF16`` where
+    it can compute in bf16, ``INT8``, ...)."""
+    import openvino as ov
+    return [str(c) for c in ov.Core().get_property(
+        'CPU', 'OPTIMIZATION_CAPABILITIES')]
+
+
 def machine_info() -> Dict:
     """CPU, cores/threads, load average, OpenVINO/torch versions and the
     CPU plugin's optimization capabilities.
@@ -92,9 +100,7 @@ def machine_info() -> Dict:
     """
     import openvino as ov
     import torch
-    core = ov.Core()
-    caps = [str(c) for c in core.get_property('CPU',
-                                              'OPTIMIZATION_CAPABILITIES')]
+    caps = cpu_capabilities()
     try:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:

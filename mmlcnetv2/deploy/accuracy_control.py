@@ -177,7 +177,8 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
                    for op in ov_model.get_ordered_ops())
     quantized = nncf.quantize_with_accuracy_control(
         ov_model,
-        calibration_dataset=nncf.Dataset(list(_inputs(images, meta))),
+        calibration_dataset=nncf.Dataset(list(_inputs(images, meta,
+                                                      ov_model))),
         validation_dataset=nncf.Dataset(list(range(n))),
         validation_fn=validation_fn,
         max_drop=max_drop,

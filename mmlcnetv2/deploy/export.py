@@ -24,11 +24,11 @@ from mmengine.config import Config
 from ..apis.build import (build_model, load_config, prepare_for_export,
                           register_scope)
 from ..errors import UserInputError
-from ..names import EXPORT_PRECISIONS, export_precision
+from ..names import EXPORT_PRECISIONS, INPUT_FORMS, export_precision
 from ..utils.atomic import atomic_update
 from .meta import build_meta, save_meta
 from .graph_preprocess import add_preprocessing
-from .pipeline import INPUT_FORMS, export_preprocess, in_graph
+from .pipeline import export_preprocess, in_graph
 from .schema import META_FILE, DeployFormatError, owned_files
 from .tasks import configure_task, get_task, task_of
 
@@ -207,18 +207,17 @@ def export(config: str,
     the earlier spellings ``fp32``/``fp16`` are accepted), written to
     ``deploy.json`` in the new spelling.
 
-    ``input_form`` (:data:`~mmlcnetv2.deploy.pipeline.INPUT_FORMS`):
+    ``input_form`` (:data:`~mmlcnetv2.names.INPUT_FORMS`):
     ``'uint8'`` (the default) builds the colour order, normalization,
     layout and (dynamic IRs) padding into the IR, which then takes the
     resized ``uint8`` BGR image ``NHWC``
     (:mod:`~mmlcnetv2.deploy.graph_preprocess`); ``'float'`` keeps the
     normalized ``float32 NCHW`` input for users who preprocess themselves;
     ``'image'`` (dynamic detection/segmentation, a test pipeline of one
-    bilinear resize)
-    also resizes inside, so the IR takes the decoded image as it is (within
-    one grey level of cv2's resize). Recorded in ``deploy.json``'s
-    ``input``. The ONNX file (``onnx``) is
-    always the float form. None (the default): ``'uint8'``, except for a
+    bilinear resize) also resizes inside, so the IR takes the decoded image
+    as it is (within one grey level of cv2's resize). Recorded in
+    ``deploy.json``'s ``input``. The ONNX file (``onnx``) is always the
+    float form. None (the default): ``'uint8'``, except for a
     static detection/segmentation export, which is ``'float'``: its fixed
     input needs padding the graph cannot do for a varying image size, and
     padding the ``uint8`` image on the host cannot hit ``pad_value`` after

@@ -25,9 +25,8 @@ only, because their output size depends on the image. The ``float`` form
 normalized, padded ``float32 [B, 3, H, W]`` tensor and the host does all.
 The ``image`` form (``--input image``, dynamic detectors and segmentors
 whose pipeline is one resize) takes the decoded image as it is and resizes
-inside too, to the
-``img_shape`` the host computes from the image size (``resize`` in
-``input.preprocess_in_graph``).
+inside too, to the ``img_shape`` the host computes from the image size
+(``resize`` in ``input.preprocess_in_graph``).
 
 Example:
     >>> pre, shape = export_preprocess(cfg, get_task('classification'))
@@ -44,6 +43,8 @@ import mmcv
 import numpy as np
 from mmengine.config import Config
 
+from ..names import INPUT_FORMS
+
 if TYPE_CHECKING:  # the tasks import this module
     from .tasks import DeployTask
 
@@ -53,10 +54,6 @@ _SKIPPED = {'LoadImageFromFile', 'LoadAnnotations', 'PackInputs',
             'PackDetInputs', 'PackSegInputs', 'mmdet.LoadAnnotations',
             'mmdet.PackDetInputs', 'CheckSegMap'}
 
-#: ``tools/deploy.py --input``: the IR takes the resized ``uint8`` image
-#: (the default), the normalized ``float`` tensor (the host preprocesses),
-#: or the decoded ``image`` as it is (a dynamic detector resizes it inside).
-INPUT_FORMS = ('uint8', 'float', 'image')
 
 # ----------------------------------------------------------------- writer
 

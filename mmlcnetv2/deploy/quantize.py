@@ -7,8 +7,7 @@ from typing import Iterator, List, Tuple
 import numpy as np
 from mmengine.config import Config
 
-from .pipeline import in_graph, prepare
-from .tasks import get_task
+from .pipeline import prepare
 
 
 def calibration_images(cfg: Config, count: int) -> List:
@@ -59,18 +58,16 @@ def _strip_pipelines(dataset_cfg: dict) -> None:
                 _strip_pipelines(d)
 
 
-def _inputs(images: List, meta: dict) -> Iterator[object]:
-    """The IR's inputs for ``images``, prepared as inference prepares them."""
-    task = get_task(meta['task'])
-    resize = 'resize' in in_graph(meta)
+def _inputs(images: List, meta: dict, ov_model) -> Iterator[object]:
+    """The IR's inputs for ``images``, prepared as inference prepares them
+    and assembled by the inferencer's rule (``OpenVINOInferencer.ir_inputs``):
+    the image, and for an IR with a second input (a detector's, or the one a
+    graph resize adds) its ``img_shape``."""
+    second = len(ov_model.inputs) > 1
     for image in images:
         info = prepare(image, meta)
-        item = task.calibration_item(info)
-        if resize and not isinstance(item, list):
-            # The img_shape input that graph_preprocess adds to an IR with
-            # no input of its own to resize to (a segmentor's).
-            item = [item, np.array([info['img_shape']], np.float32)]
-        yield item
+        yield [info['input'], np.array([info['img_shape']], np.float32)] \
+            if second else info['input']
 
 
 def quantize_with_calibration(ov_model, cfg: Config, meta: dict,
@@ -92,7 +89,7 @@ def quantize_with_calibration(ov_model, cfg: Config, meta: dict,
     """
     import nncf
     images = calibration_images(cfg, count)
-    dataset = nncf.Dataset(list(_inputs(images, meta)))
+    dataset = nncf.Dataset(list(_inputs(images, meta, ov_model)))
     full = not any(op.get_type_name() == 'If'
                    for op in ov_model.get_ordered_ops())
     quantized = nncf.quantize(ov_model, dataset, subset_size=len(images),

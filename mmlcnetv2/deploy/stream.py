@@ -27,9 +27,10 @@ DEFAULT_WORKERS = 2
 #: Requests in flight per request the device can run at once: one running
 #: and one queued behind it, so that a stream never idles while Python
 #: copies the last outputs and starts the next request. With only
-#: ``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` (one per stream), ``map`` on
-#: decoded photos reached 0.81x of the network's async throughput on a
-#: 2-core Xeon, with two per stream 0.97x (f32; docs/deploy.md).
+#: ``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` (one per stream), ``map`` on photo
+#: files reached 0.77x of the network's async throughput on an idle 2-core
+#: Xeon, with two per stream 0.84x (on decoded photos 0.91x -> 0.92x; f32,
+#: docs/deploy.md).
 REQUESTS_PER_STREAM = 2
 
 

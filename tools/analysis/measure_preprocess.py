@@ -75,13 +75,6 @@ def export_both(folder: str, checkpoint=None) -> dict:
     return out
 
 
-def cpu_has_bf16() -> bool:
-    """Whether OpenVINO's CPU plugin can run bf16 here."""
-    import openvino as ov
-    return 'BF16' in ov.Core().get_property('CPU',
-                                            'OPTIMIZATION_CAPABILITIES')
-
-
 def timed(fn, repeat: int) -> list:
     fn()  # warm-up
     times = []
@@ -144,7 +137,8 @@ def main(argv=None) -> int:
                    image='sklearn china.jpg 427x640, decoded BGR array',
                    rows=[], skipped=[])
     precisions = list(args.precisions)
-    if 'bf16' in precisions and not cpu_has_bf16():
+    from mmlcnetv2.benchmark.machine import cpu_capabilities
+    if 'bf16' in precisions and 'BF16' not in cpu_capabilities():
         precisions.remove('bf16')
         results['skipped'].append('bf16: this CPU has no BF16')
         print('bf16: skipped (this CPU has no BF16)')

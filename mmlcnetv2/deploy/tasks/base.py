@@ -120,11 +120,6 @@ class DeployTask(ABC):
                         generator=torch.Generator().manual_seed(0))
         return (x, )
 
-    def calibration_item(self, info: Dict):
-        """One INT8 calibration item from a :func:`pipeline.prepare`
-        result: what the IR's inputs get."""
-        return info['input']
-
     def check_meta(self, meta: Dict, path: str) -> None:
         """Fail (``DeployFormatError`` naming ``path`` and the field) when
         the task's own ``deploy.json`` fields are bad; called when the file

@@ -364,11 +364,6 @@ class DetectionTask(DeployTask):
         x, = super().example_inputs(shape, batch)
         return x, torch.tensor([list(shape)] * batch, dtype=torch.float32)
 
-    def calibration_item(self, info: Dict):
-        """The image and the IR's second input: where its boxes are
-        clipped."""
-        return [info['input'], np.array([info['img_shape']], np.float32)]
-
     def postprocess(self, outputs: List[np.ndarray], info: Dict, index: int,
                     meta: Dict, path: str) -> Dict:
         """``bboxes`` (n, 4) x1y1x2y2 in original pixels, ``scores``,
