@@ -104,7 +104,8 @@ def clean_leftovers(folder: str) -> List[str]:
     Only entries named as the module docstring says, whose process is not
     running; a folder set aside by :func:`atomic_dir` whose replacement
     never arrived is renamed back instead. Called by the functions below
-    for the folder they write into, once per process.
+    for the folder they write into (:func:`atomic_file`: once per
+    process).
 
     Returns:
         list[str]: The names removed or restored.
@@ -127,6 +128,8 @@ def clean_leftovers(folder: str) -> List[str]:
 
 
 def _clean_once(folder: str) -> None:
+    """:func:`clean_leftovers` the first time this process writes a file
+    into ``folder``: not once per picture of a folder of thousands."""
     folder = osp.abspath(folder)
     if folder not in _cleaned:
         _cleaned.add(folder)
@@ -174,7 +177,7 @@ def atomic_dir(path: str) -> Iterator[str]:
     """
     parent = osp.dirname(osp.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    _clean_once(parent)
+    clean_leftovers(parent)
     name = osp.basename(osp.abspath(path))
     tmp = tempfile.mkdtemp(prefix=_temp_prefix(path), dir=parent)
     try:
@@ -278,7 +281,7 @@ def atomic_update(folder: str, replaces: Collection[str] = (),
         with atomic_dir(folder) as tmp:
             yield tmp
         return
-    _clean_once(folder)
+    clean_leftovers(folder)
     work = tempfile.mkdtemp(prefix=_temp_prefix('update'), dir=folder)
     try:
         new_dir, old_dir = osp.join(work, 'new'), osp.join(work, 'old')
@@ -341,6 +344,8 @@ def write_dir_once(path: str, meta: dict, write: Callable[[str], None],
             generator's ``meta.json``.
     """
     meta_file = osp.join(path, 'meta.json')
+    # Also when the data is kept: a killed run's leftovers go.
+    clean_leftovers(osp.dirname(osp.abspath(path)))
     check_replaceable_dir(
         path, lambda p: _read_meta(osp.join(p, 'meta.json')) is not None,
         'output folder')
