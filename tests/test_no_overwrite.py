@@ -145,6 +145,31 @@ def test_reparameterize_out_over_its_input_is_refused(tiny, tmp_path,
     assert snapshot(str(tmp_path)) == before
 
 
+# ------------------------------------------ the other tools that write
+def test_deploy_test_out_over_the_export_is_refused(tiny, tmp_path, capsys):
+    from tools import deploy_test as deploy_test_tool
+    ir = tmp_path / 'IR'
+    shutil.copytree(tiny['ir'], ir)
+    before = snapshot(str(ir))
+    code = deploy_test_tool.main([tiny['config'], str(ir), '--out',
+                                  str(ir / 'deploy.json')])
+    _refused(code, capsys, '--out', 'deploy.json', 'input file')
+    assert snapshot(str(ir)) == before
+
+
+def test_demo_restart_leaves_a_work_dir_not_its_own(tmp_path, capsys):
+    from tools import demo as demo_tool
+    work = tmp_path / 'home'
+    (work / 'project').mkdir(parents=True)
+    (work / 'project' / 'thesis.tex').write_text('mine')
+    before = snapshot(str(work))
+    code = demo_tool.main(['--work-dir', str(work), '--restart',
+                           '--data-root', str(tmp_path / 'shapes'),
+                           '--num-train', '1', '--num-val', '1'])
+    _refused(code, capsys, '--work-dir', str(work), 'left alone')
+    assert snapshot(str(work)) == before
+
+
 # ------------------------------------------------- tools/data/*.py
 @pytest.fixture
 def data_folder(tmp_path):
