@@ -222,7 +222,7 @@ def test_make_digits_force_leaves_a_folder_of_other_data(data_folder,
 # ------------------------------------------- leftovers of a killed run
 KILLED_WRITE = """
 import os, signal, sys
-from mmlcnetv2.utils.atomic import atomic_dir, atomic_file
+from mmlcnetv2.utils.atomic import atomic_dir, atomic_file, atomic_update
 with atomic_{kind}(sys.argv[1]) as tmp:
     if '{kind}' == 'file':
         open(tmp, 'wb').write(b'half a pic')
@@ -276,6 +276,21 @@ def test_killed_dataset_write_is_cleaned_and_old_data_kept(tmp_path,
     assert os.listdir(tmp_path) == ['shapes']
     assert snapshot(str(out)) == kept
     assert 'kept existing' in capsys.readouterr().out
+
+
+def test_killed_export_leftover_is_cleaned_by_the_next_export(tiny,
+                                                              tmp_path):
+    """An export into an empty folder, killed: the folder holds only our
+    leftover, which neither makes it 'not an export' nor stays."""
+    from tools import deploy as deploy_tool
+    out = tmp_path / 'IR'
+    out.mkdir()
+    _killed_write('update', out)
+    assert [n.startswith('.update.tmp-') for n in os.listdir(out)] == [True]
+    assert deploy_tool.main([tiny['config'], tiny['checkpoint'], '--out',
+                             str(out)]) == 0
+    assert sorted(os.listdir(out)) == ['deploy.json', 'model.bin',
+                                       'model.xml']
 
 
 def test_folder_set_aside_by_a_killed_replace_is_put_back(tmp_path):
