@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import re
 import shutil
 import sys
 import time
@@ -45,6 +46,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--restart', action='store_true',
                         help='train from scratch even if checkpoints exist')
     return parser.parse_args(argv)
+
+
+def is_demo_work_dir(folder: str) -> bool:
+    """Whether ``folder`` is a work dir of this demo: its summary or
+    mmengine's ``last_checkpoint`` there, or only the timestamped log
+    folders of a run stopped before its first checkpoint."""
+    entries = os.listdir(folder)
+    return bool({'demo_metrics.json', 'last_checkpoint'} & set(entries)) or \
+        all(re.fullmatch(r'\d{8}_\d{6}', e) for e in entries)
 
 
 def make_data(data_root: str, num_train: int, num_val: int) -> None:
@@ -113,9 +123,14 @@ def main(argv=None) -> int:
     import mmlcnetv2  # noqa: F401  (registers PPLCNetV2, safe loading)
     from mmengine.runner import Runner
 
-    from mmlcnetv2.utils.atomic import atomic_dir
+    from mmlcnetv2.utils.atomic import atomic_dir, check_replaceable_dir
 
     if args.restart and osp.isdir(args.work_dir):
+        try:  # --restart deletes a work dir of the demo, nothing else
+            check_replaceable_dir(args.work_dir, is_demo_work_dir,
+                                  '--work-dir')
+        except ValueError as e:
+            return bad_input(e)
         shutil.rmtree(args.work_dir)
     pictures = osp.join(osp.abspath(args.work_dir), 'val_pictures')
     cfg = build_cfg(args)

@@ -104,9 +104,10 @@ def main(argv=None) -> int:
                       onnx=args.onnx, cfg_options=args.cfg_options,
                       max_drop=args.max_drop, nms=args.nms,
                       input_form=args.input_form)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
         # Bad input, named: a refused --out folder or checkpoint (both
-        # ValueErrors), a missing file, an unsupported pipeline or shape.
+        # ValueErrors), a missing file, an unsupported pipeline or shape,
+        # an --out that another run created or filled meanwhile.
         return bad_input(e)
     except (RuntimeError, NotImplementedError) as e:
         # 2 for a checkpoint that does not fit the config (a UserInputError

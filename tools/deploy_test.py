@@ -12,6 +12,7 @@ scored too and the agreement of the two is reported: same top-1, same
 pixel class, or boxes (score >= 0.3) matched by class and IoU >= 0.5.
 """
 import json
+import os.path as osp
 import sys
 
 from mmengine.config import DictAction
@@ -45,7 +46,15 @@ def main(argv=None) -> int:
     from mmlcnetv2.deploy.schema import DeployFormatError
     if args.limit is not None and args.limit < 1:
         return bad_input(f'--limit must be >= 1, got {args.limit}')
+    from mmlcnetv2.deploy.schema import owned_files
+    from mmlcnetv2.utils.outputs import check_output_file
     try:
+        if args.out:  # before minutes of evaluation
+            exports = [args.model_dir] + ([args.compare_to]
+                                          if args.compare_to else [])
+            check_output_file(args.out, [args.config] + [
+                osp.join(d, f) for d in exports for f in owned_files(d)],
+                '--out')
         cfg = load_config(args.config, args.cfg_options)
         hint = None if args.precision_hint == 'auto' else args.precision_hint
         result = evaluate_ir(args.model_dir, cfg, args.compare_to, hint,

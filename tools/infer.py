@@ -17,8 +17,12 @@ on a terminal); the results are those of one image at a time, the lines
 and pictures in input order, and the measured images/s is printed at the
 end. An image that cannot be read or processed is reported on one line and
 skipped; the others are processed. --out-json writes one JSON object per
-image (skipped ones with their "error"). Exit status: 0 if every image was
-processed, 2 if any was skipped.
+image (skipped ones with their "error"). Pictures and JSON are written
+under hidden temporary names and renamed when complete. An output that
+would overwrite an input (--out-dir the images' own folder, --out-json an
+image or a file of the export) is refused before anything is written.
+Exit status: 0 if every image was processed, 2 if any was skipped or an
+argument was refused.
 """
 import collections
 import json
@@ -27,13 +31,16 @@ import os.path as osp
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+# What a folder is searched for: what the decoder reads (a single file of
+# any other name is tried as given).
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff',
+              '.gif')
 #: Threads drawing and writing the pictures (cv2 encoding releases the GIL).
 WRITERS = 2
 
@@ -59,13 +66,16 @@ def parse_args(argv=None):
 
 def _walk(folder: str, skip: str) -> List[str]:
     """Image files under ``folder``, sorted, not descending into ``skip``
-    (the output folder, so a rerun does not read its own pictures)."""
+    (the output folder, so a rerun does not read its own pictures), nor
+    taking our temporary files (a picture being written)."""
+    from mmlcnetv2.utils.atomic import LEFTOVER_NAME
     files = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs
                          if osp.realpath(osp.join(root, d)) != skip)
         files += sorted(osp.join(root, f) for f in names
-                        if f.lower().endswith(IMAGE_EXTS))
+                        if f.lower().endswith(IMAGE_EXTS)
+                        and not LEFTOVER_NAME.match(f))
     return files
 
 
@@ -94,6 +104,36 @@ def collect_images(inputs, out_dir: str = '') -> List[Tuple[str, str]]:
         raise FileNotFoundError(f'No images in {inputs}')
     base = osp.commonpath([osp.dirname(osp.abspath(f)) for f in files])
     return [(f, osp.relpath(osp.abspath(f), base)) for f in files]
+
+
+def check_outputs(files: List[Tuple[str, str]], out_dir: str,
+                  out_json: Optional[str], export_files: List[str]) -> None:
+    """Refuse outputs that would overwrite an input, before any is written.
+
+    A picture ``out_dir/name`` must not be one of the input images
+    (``--out-dir`` the images' own folder), ``--out-json`` neither an input
+    image nor a file of the export, nor a folder; ``out_dir`` must not be
+    a file.
+
+    Raises:
+        UserInputError: Naming the option, the path and the input.
+    """
+    from mmlcnetv2.errors import UserInputError
+    from mmlcnetv2.utils.outputs import check_output_file, file_id, file_ids
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise UserInputError(f'--out-dir {out_dir!r} is a file, not a '
+                             'folder; nothing was written')
+    images = file_ids(f for f, _ in files)
+    for path, name in files:
+        clash = images.get(file_id(osp.join(out_dir, name)))
+        if clash is not None:
+            raise UserInputError(
+                f'--out-dir {out_dir!r}: the picture of {path!r} would '
+                f'overwrite the input image {clash!r}; nothing was written: '
+                'choose another --out-dir (default: MODEL_DIR/vis)')
+    if out_json:
+        check_output_file(out_json, [f for f, _ in files] + export_files,
+                          '--out-json')
 
 
 def write_picture(path: str, img: np.ndarray) -> None:
@@ -186,13 +226,17 @@ def main(argv=None) -> int:
     configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.cli import BAD_INPUT, OK, bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
+    from mmlcnetv2.deploy.schema import owned_files
     out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
     try:
         inferencer = OpenVINOInferencer(args.model_dir, args.device,
                                         args.precision_hint)
         files = collect_images(args.inputs, out_dir)
+        check_outputs(files, out_dir, args.out_json, [
+            osp.join(args.model_dir, f) for f in owned_files(args.model_dir)])
     except (FileNotFoundError, ValueError) as e:
-        # bad input: a missing or invalid export (deploy.json)
+        # bad input: a missing or invalid export (deploy.json), an unknown
+        # --device, an output that would overwrite an input
         return bad_input(e)
     task = inferencer.task
     records, failed, elapsed = run(inferencer, files, out_dir,

@@ -6,7 +6,9 @@
 
 The output loads with ``strict=True`` into the config's deploy variant
 (``model = dict(backbone=dict(deploy=True))``, e.g.
-``configs/cls/deploy/pplcnetv2-base_deploy_8xb256_in1k.py``).
+``configs/cls/deploy/pplcnetv2-base_deploy_8xb256_in1k.py``). An ``out``
+that is the checkpoint or the config (a link to one too) is refused with
+exit status 2: nothing is written.
 """
 import argparse
 import sys
@@ -32,7 +34,10 @@ def main(argv=None) -> int:
     from mmlcnetv2.apis.build import reparameterizable
     from mmlcnetv2.cli import bad_input
     from mmlcnetv2.utils.atomic import atomic_file
+    from mmlcnetv2.utils.outputs import check_output_file
     try:
+        # Before the model is built: the training checkpoint must survive.
+        check_output_file(args.out, [args.checkpoint, args.config], 'out')
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
     except (FileNotFoundError, ValueError) as e:

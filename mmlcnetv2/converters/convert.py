@@ -104,7 +104,8 @@ def _check_destination(src: str, dst: str) -> None:
         raise WeightsError(
             f'output {dst!r} is a directory: give the checkpoint\'s file '
             f'name, e.g. {osp.join(dst, "pplcnetv2.pth")}')
-    if osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst):
+    from mmlcnetv2.utils.outputs import same_file
+    if same_file(src, dst):
         raise WeightsError(f'output {dst!r} is the input file')
 
 

@@ -25,7 +25,7 @@ from ..apis.build import (build_model, load_config, prepare_for_export,
                           register_scope)
 from ..errors import UserInputError
 from ..names import EXPORT_PRECISIONS, INPUT_FORMS, export_precision
-from ..utils.atomic import atomic_update
+from ..utils.atomic import LEFTOVER_NAME, atomic_update
 from .meta import build_meta, save_meta
 from .graph_preprocess import add_preprocessing
 from .pipeline import export_preprocess, in_graph
@@ -158,7 +158,8 @@ def files_to_replace(out_dir: str, writes: Sequence[str],
     if not osp.isdir(out_dir):
         raise UserInputError(f'Output folder {out_dir!r} is a file, not a '
                              'folder; nothing was written')
-    entries = os.listdir(out_dir)
+    # What a killed run left (atomic_update cleans it) does not count.
+    entries = [e for e in os.listdir(out_dir) if not LEFTOVER_NAME.match(e)]
     if not entries:
         return []
     try:

@@ -20,6 +20,38 @@ PRECISION_HINTS = (None, ) + COMPUTE_PRECISIONS
 FAST_DECODE = False
 
 
+#: OpenVINO's devices that run a model on others named after a colon
+#: (``AUTO:GPU,CPU``, ``HETERO:GPU,CPU``, ``BATCH:GPU(4)``).
+VIRTUAL_DEVICES = ('AUTO', 'MULTI', 'HETERO', 'BATCH')
+
+
+def check_device(core, device: str) -> None:
+    """Fail when ``device`` names no device of this machine.
+
+    OpenVINO's own error for a misspelt device comes from ``compile_model``
+    as a traceback; this names the device and those there are.
+
+    Raises:
+        ValueError: Naming ``device`` and ``core.available_devices``.
+    """
+    available = list(core.available_devices)
+    base, _, targets = device.partition(':')
+    if base in VIRTUAL_DEVICES:
+        wanted = [t.split('(')[0] for t in targets.split(',') if t]
+    else:
+        wanted = [device]
+    # 'GPU.1' is one of the available names; 'GPU' is any of them.
+    known = set(available) | {d.split('.')[0] for d in available}
+    unknown = [d for d in wanted if d not in known]
+    if unknown or not device:
+        raise ValueError(
+            f'device {device!r}: no OpenVINO device '
+            f'{unknown[0] if unknown else device!r} on this machine; '
+            f'available: {", ".join(available)} (or AUTO, or '
+            'AUTO:/HETERO:/MULTI: followed by a comma-separated list of '
+            'them)')
+
+
 def check_meta_fits_model(meta: dict, compiled, path: str) -> None:
     """Fail when ``deploy.json`` does not describe the compiled IR.
 
@@ -102,6 +134,7 @@ class OpenVINOInferencer:
         if precision_hint is not None:
             config['INFERENCE_PRECISION_HINT'] = precision_hint
         self.core = ov.Core()
+        check_device(self.core, device)
         self._attach(self.core.compile_model(xml, device, config), self.meta,
                      osp.join(model_dir, 'deploy.json'), fast_decode)
         check_meta_fits_model(self.meta, self.compiled, self.meta_path)

@@ -1,4 +1,5 @@
-"""Small utilities: atomic writes, denormal handling, safe-load messages.
+"""Small utilities: atomic writes, output paths checked against the inputs,
+denormal handling, safe-load messages.
 
 Each module imports only what it needs (``mmlcnetv2.utils.atomic`` must not
 pay for torch); the patches of our dependencies are in

@@ -218,7 +218,8 @@ def main(argv=None) -> int:
     print('one thread, ms per image: ' + ', '.join(
         f'{k[:-3]} {v:.2f}' for k, v in cost.items()))
     if args.json:
-        with open(args.json, 'w') as f:
+        from mmlcnetv2.utils.atomic import atomic_file
+        with atomic_file(args.json) as tmp, open(tmp, 'w') as f:
             json.dump(report, f, indent=1)
     return 0
 

@@ -121,7 +121,8 @@ def main(argv=None) -> int:
               f"(drop {row['drop']:+.4f})  latency {row['latency_ms']:.2f} ms "
               f"= {row['latency_ratio']:.2f} x f32{float_layers}")
     if args.out:
-        with open(args.out, 'w') as f:
+        from mmlcnetv2.utils.atomic import atomic_file
+        with atomic_file(args.out) as tmp, open(tmp, 'w') as f:
             json.dump(dict(config=args.config, checkpoint=args.checkpoint,
                            max_drop=args.max_drop, threads=args.threads,
                            rows=rows), f, indent=1)

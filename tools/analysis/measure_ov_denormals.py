@@ -149,7 +149,8 @@ def main(argv=None) -> int:
               f'{row["outputs_identical"]}', flush=True)
     if args.json:
         machine = machine_info()
-        with open(args.json, 'w') as f:
+        from mmlcnetv2.utils.atomic import atomic_file
+        with atomic_file(args.json) as tmp, open(tmp, 'w') as f:
             json.dump(dict(machine=dict(cpu=machine['cpu'],
                                         isa=machine['isa'],
                                         load_average=machine['load_average']),

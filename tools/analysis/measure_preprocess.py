@@ -163,7 +163,8 @@ def main(argv=None) -> int:
                           f'{row["end_to_end"]:>8.2f}ms '
                           f'{row["ratio"]:>7.2f}')
     if args.json:
-        with open(args.json, 'w') as f:
+        from mmlcnetv2.utils.atomic import atomic_file
+        with atomic_file(args.json) as tmp, open(tmp, 'w') as f:
             json.dump(results, f, indent=2)
     return 0
 

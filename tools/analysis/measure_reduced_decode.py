@@ -314,7 +314,8 @@ def main(argv=None):
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if args.json:
-        with open(args.json, 'w') as f:
+        from mmlcnetv2.utils.atomic import atomic_file
+        with atomic_file(args.json) as tmp, open(tmp, 'w') as f:
             json.dump(report, f, indent=1)
     return 0
 

@@ -197,7 +197,8 @@ def main(argv=None) -> int:
         print_profile_diff(profiles, args.top)
     machine = machine_info()
     if args.json:
-        with open(args.json, 'w') as f:
+        from mmlcnetv2.utils.atomic import atomic_file
+        with atomic_file(args.json) as tmp, open(tmp, 'w') as f:
             json.dump(dict(config=args.config, threads=1,
                            machine=dict(cpu=machine['cpu'],
                                         isa=machine['isa'],

@@ -13,7 +13,9 @@ with a fixed seed, stratified by class::
     DIR/val/0/...            DIR/val/9/...
 
 which is mmpretrain's ``CustomDataset`` layout (class = folder name). The
-output is written to a temporary folder and renamed when complete.
+output is written to a temporary folder and renamed when complete. An
+existing DIR is refused; ``--force`` replaces it only if it is such a
+dataset (a folder of anything else is left alone, exit status 2).
 """
 import argparse
 import os
@@ -22,7 +24,7 @@ import sys
 
 import numpy as np
 
-from mmlcnetv2.utils.atomic import atomic_dir
+from mmlcnetv2.utils.atomic import atomic_dir, check_replaceable_dir
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,6 +55,15 @@ def to_image(digit: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(img)] * 3, axis=-1)
 
 
+def is_digits_dataset(folder: str) -> bool:
+    """Whether ``folder`` holds what :func:`make_digits` writes (``train``
+    and ``val`` of digit class folders) and nothing else."""
+    splits = os.listdir(folder)
+    return set(splits) <= {'train', 'val'} and all(
+        osp.isdir(osp.join(folder, s)) and set(os.listdir(
+            osp.join(folder, s))) <= set('0123456789') for s in splits)
+
+
 def split_indices(labels: np.ndarray, val_fraction: float,
                   seed: int) -> np.ndarray:
     """A boolean mask of the validation samples, stratified by class."""
@@ -75,6 +86,8 @@ def make_digits(out: str, size: int = 64, val_fraction: float = 0.2,
         raise ValueError(f'--size {size}: must be at least 8')
     if osp.exists(out) and not force:
         raise FileExistsError(f'{out!r} exists; pass --force to replace it')
+    # --force replaces a digits dataset, never another folder.
+    check_replaceable_dir(out, is_digits_dataset, '--out')
     digits = load_digits()
     images, labels = digits.images, digits.target
     if limit is not None:
