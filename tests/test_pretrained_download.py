@@ -8,7 +8,6 @@ made from random weights in Paddle's layout), real ``huggingface_hub``
 reading a local cache with ``HF_HUB_OFFLINE=1``; nothing leaves the machine.
 """
 import http.server
-import logging
 import os
 import os.path as osp
 import pickle
@@ -20,7 +19,6 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import MMLogger
 
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.converters import load_weights
@@ -28,6 +26,7 @@ from mmlcnetv2.converters.download import (HUB_FILENAME, WeightsDownloadError,
                                            url_cache_path)
 from mmlcnetv2.models import PPLCNetV2
 from mmlcnetv2.utils.batchnorm import randomize_bn
+from helpers import log_lines
 from test_train_helpers import ROOT, run_tool, tool_env
 from tools.data.make_shapes import make_shapes
 
@@ -138,22 +137,6 @@ def tiny_pdparams():
 def _backbone(checkpoint, arch=TINY):
     return PPLCNetV2(arch, out_indices=(0, 1, 2, 3), init_cfg=dict(
         type='Pretrained', checkpoint=checkpoint, prefix='backbone.'))
-
-
-@contextmanager
-def log_lines():
-    lines = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            lines.append(record.getMessage())
-
-    logger, handler = MMLogger.get_current_instance(), Keep()
-    logger.addHandler(handler)
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
 
 
 def _cache_files(torch_home):

@@ -74,7 +74,7 @@ def url_cache_path(url: str) -> str:
     name = osp.basename(urlparse(url).path)
     if not name:
         raise WeightsDownloadError(
-            f'init_cfg checkpoint {url!r}: the URL names no file (it must '
+            f'weights URL {url!r} names no file (it must '
             'end in the weights file\'s name, e.g. .../model.pdparams)')
     return osp.join(get_dir(), 'checkpoints', name)
 
@@ -100,18 +100,16 @@ def _download(url: str, path: str) -> None:
         download_url_to_file(url, tmp, progress=sys.stderr.isatty())
         size = osp.getsize(tmp)
         read_state_dict(tmp)  # truncated or not weights: WeightsError
-    print_log(f'downloaded {url} ({size / 2**20:.1f} '
-              f'MiB) to {path}', logger='current')
+    print_log(f'downloaded {url} ({size / 2**20:.1f} MiB) to {path}',
+              logger='current')
 
 
 def _fetch_url(url: str) -> str:
     path = url_cache_path(url)
     if osp.isfile(path):
-        print_log(f'{url} is cached at {path}',
-                  logger='current')
+        print_log(f'{url} is cached at {path}', logger='current')
         return path
-    print_log(f'downloading {url} to {path}',
-              logger='current')
+    print_log(f'downloading {url} to {path}', logger='current')
     try:
         _download(url, path)
     # urllib's URLError/HTTPError and socket errors are OSErrors, a bad URL
