@@ -81,6 +81,8 @@ if __name__ == '__main__':
         extras_require={
             'det': ['mmdet>=3.3.0'],
             'seg': ['mmsegmentation>=1.2.2', 'ftfy', 'regex'],
+            # init_cfg checkpoint='timm/...' (Hugging Face hub ids).
+            'hub': ['huggingface_hub', 'safetensors'],
             'deploy': ['openvino>=2024.0', 'nncf', 'onnx', 'onnxscript'],
             'tests': read_requirements('tests.txt'),
         },

@@ -259,35 +259,36 @@ def allow_mmengine_checkpoints() -> List[object]:
 # --------------------------------------------------------- ModelHub index
 # Upstream: mmpretrain 1.2.0's ``get_model``/``list_models`` know only the
 # models of mmpretrain's own index; ``ModelHub.register_model_index`` is its
-# public way to add one (not a patch). Our index's ``Weights`` entries use a
-# scheme of our own, registered with mmengine's ``CheckpointLoader``:
-# nothing can be downloaded, and mmpretrain would otherwise only warn and
-# return random weights for ``get_model(name, pretrained=True)``; the
-# scheme raises an error that says how to convert weights locally.
-# Remove the scheme (and :data:`mmlcnetv2.model_index.NO_DOWNLOAD_SCHEME`
-# in the index) when the weights are published at a URL; the index
-# registration stays as long as mmpretrain's ModelHub is how users find
-# models.
-def _refuse_download(filename: str, map_location=None):
-    from .model_index import NO_DOWNLOAD_SCHEME
-    name = filename[len(NO_DOWNLOAD_SCHEME):]
-    arch = name.split('_')[0].replace('pplcnetv2-', '')
-    raise FileNotFoundError(
-        f'{name}: mmlcnetv2 has no downloadable weights. Convert a '
-        f'PaddleClas or timm / Hugging Face file with `python '
-        f'tools/convert_weights.py FILE pplcnetv2-{arch}.pth --arch {arch}` '
-        f'and pass pretrained=\'pplcnetv2-{arch}.pth\' (see the README\'s '
-        '"Weights" section).')
+# public way to add one (not a patch). Our index's ``Weights`` are
+# PaddleClas's published ``.pdparams`` URLs, which mmengine 0.10.7's http
+# loader would hand to ``torch.load`` (it cannot read them); mmengine's
+# ``CheckpointLoader.register_scheme`` (its public API; the longest prefix
+# wins over its own ``https://``) routes exactly those URL prefixes
+# (:data:`mmlcnetv2.model_index.PUBLISHED_WEIGHTS`) to our download cache
+# and converter, so ``get_model(name, pretrained=True)`` (and ``load_from``
+# with such a URL) gets the converted classifier. Other URLs stay
+# mmengine's. The index registration stays as long as mmpretrain's
+# ModelHub is how users find models.
+def _load_published_weights(filename: str, map_location=None) -> dict:
+    """mmengine checkpoint loader: fetch (:mod:`mmlcnetv2.converters.
+    download`) and convert one of our index's weight URLs."""
+    from .converters.convert import load_weights
+    from .converters.download import fetch_weights
+    path = fetch_weights(filename)
+    weights = load_weights(path)
+    from mmengine.logging import print_log
+    print_log(f'converted {weights.describe(path)}', logger='current')
+    return dict(state_dict=weights.state)
 
 
-def register_no_download_scheme() -> None:
-    """Make our index's ``Weights`` entries raise :func:`_refuse_download`
+def register_weights_scheme() -> None:
+    """Route our index's weight URLs to :func:`_load_published_weights`
     (mmengine's ``CheckpointLoader``; idempotent)."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from .model_index import NO_DOWNLOAD_SCHEME
+    from .model_index import PUBLISHED_WEIGHTS
     CheckpointLoader.register_scheme(
-        NO_DOWNLOAD_SCHEME, _refuse_download, force=True)
+        list(PUBLISHED_WEIGHTS), _load_published_weights, force=True)
 
 
 def register_model_index() -> bool:
@@ -299,7 +300,7 @@ def register_model_index() -> bool:
     from mmpretrain.apis.model import ModelHub
 
     from .model_index import PACKAGE_DIR, configs_root
-    register_no_download_scheme()  # the index's Weights entries need it
+    register_weights_scheme()  # the index's Weights entries need it
     root = configs_root()
     if root is None:
         return False

@@ -6,7 +6,8 @@
 the mmpretrain configs need mmengine, mmcv and mmpretrain only. The
 detection modules (``PicoHead``, ``LCPAN``) need mmdet, the segmentation
 head (``GlobalPoolLRASPPHead``) needs mmseg; they register when their
-package is installed (:mod:`mmlcnetv2.models`). Without it, a config or a
+package is installed (:mod:`mmlcnetv2.models`). Weights named by a Hugging
+Face hub id need huggingface_hub (:mod:`mmlcnetv2.converters.download`). Without it, a config or a
 module that needs one raises :class:`~mmlcnetv2.errors.MissingExtraError`
 naming the extra to install.
 
@@ -21,7 +22,8 @@ from typing import Dict
 from .errors import MissingExtraError
 
 #: Optional package -> the ``setup.py`` extra that installs it.
-EXTRAS: Dict[str, str] = {'mmdet': 'det', 'mmseg': 'seg'}
+EXTRAS: Dict[str, str] = {'mmdet': 'det', 'mmseg': 'seg',
+                          'huggingface_hub': 'hub'}
 
 #: Our modules that need an optional package -> that package.
 MODULES: Dict[str, str] = {

@@ -64,9 +64,15 @@ def resolve_config(relpath: str) -> str:
     return path
 
 
-# The scheme of the index's ``Weights`` entries. Nothing can be downloaded:
-# ``get_model(name, pretrained=True)`` raises an error saying how to convert
-# weights locally (mmpretrain would otherwise only warn and return random
-# weights; :func:`mmlcnetv2.compat.register_no_download_scheme`);
-# ``pretrained='path.pth'`` loads the converted file.
-NO_DOWNLOAD_SCHEME = 'mmlcnetv2-local://'
+# Where the index's ``Weights`` (PaddleClas's ``.pdparams``) and the
+# configs' backbone weights are published: URL prefix -> publisher.
+# ``get_model(name, pretrained=True)`` downloads such a URL once into
+# torch.hub's cache and converts it while loading
+# (:func:`mmlcnetv2.compat.register_weights_scheme`); any other URL is left
+# to mmengine.
+PUBLISHED_WEIGHTS = {
+    'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/'
+    'legendary_models/PPLCNetV2_': 'PaddleClas',
+    'https://paddle-model-ecology.bj.bcebos.com/paddlex/'
+    'official_pretrained_model/PP-LCNetV2_': 'PaddleX',
+}

@@ -8,19 +8,24 @@
   with ``_base_`` and overrides what it changes;
 - :class:`RandomImages`, :func:`tiny_model_cfg`, :func:`tiny_runner_cfg`: a
   tiny in-memory classification task for tests that need a real Runner
-  (``custom_imports=['helpers']`` registers the dataset).
+  (``custom_imports=['helpers']`` registers the dataset);
+- :func:`log_lines`: the messages of mmengine's current logger, to check
+  what a load logged.
 
 All use PP-LCNetV2 at scale 0.25, small enough to build, train or export in
 seconds. BN randomisation is the package's
 (``mmlcnetv2.utils.batchnorm.randomize_bn``): the benchmark uses it too.
 """
+import logging
 import os
 import os.path as osp
-from typing import Dict
+from contextlib import contextmanager
+from typing import Dict, Iterator, List
 
 import pytest
 import torch
 from mmengine.dataset import BaseDataset
+from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
 
@@ -236,3 +241,20 @@ def randomize_weights(model) -> None:
     for m in model.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
             torch.nn.init.normal_(m.weight, std=0.2)
+
+
+@contextmanager
+def log_lines() -> Iterator[List[str]]:
+    """Collect the messages mmengine's current logger gets in the block."""
+    lines: List[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    logger, handler = MMLogger.get_current_instance(), Keep()
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)

@@ -203,21 +203,6 @@ def test_ssld_files_have_the_same_keys_and_convert(tmp_path):
     assert 'paddle layout' in out.stdout
 
 
-def test_get_model_pretrained_true_is_an_error_not_random_weights():
-    import mmpretrain
-
-    import mmlcnetv2  # noqa: F401  (registers our model index)
-    with pytest.raises(Exception) as info:
-        mmpretrain.get_model('pplcnetv2-base_8xb256_in1k', pretrained=True)
-    msg = str(info.value)
-    assert 'pplcnetv2-base_8xb256_in1k' in msg
-    assert 'tools/convert_weights.py' in msg and 'pretrained=' in msg
-    # A local file is still the way to get weights.
-    model = mmpretrain.get_model('pplcnetv2-base_8xb256_in1k',
-                                 pretrained=False)
-    assert model.backbone.out_channels[-1] == 1024
-
-
 # ------------------------------------------- timm / Hugging Face files
 @pytest.fixture(scope='module')
 def timm_small(tmp_path_factory):

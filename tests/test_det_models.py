@@ -95,6 +95,10 @@ def test_retinanet_uses_pretrained_backbone():
     cfg = Config.fromfile(RETINA)
     init = cfg.model.backbone.init_cfg
     assert init.type == 'Pretrained' and init.prefix == 'backbone.'
+    # PaddleClas's SSLD weights, fetched on first use (no manual step).
+    assert init.checkpoint == (
+        'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/'
+        'legendary_models/PPLCNetV2_base_ssld_pretrained.pdparams')
     assert cfg.model.backbone.arch == 'base'
     assert cfg.model.backbone.norm_cfg.type == 'BN'
 

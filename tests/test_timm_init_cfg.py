@@ -2,7 +2,6 @@
 user downloaded (timm ``.safetensors``/``.pth``, PaddleClas ``.pdparams``,
 a converted ``.pth``), converting it while loading; files that do not fit
 fail before training, naming the file and the first mismatches."""
-import logging
 import os
 import os.path as osp
 
@@ -10,13 +9,13 @@ import pytest
 import safetensors.torch
 import timm  # requirements/tests.txt pins 1.0.31
 import torch
-from mmengine.logging import MMLogger
 
 from mmlcnetv2.cli.checks import check_before_run
 from mmlcnetv2.converters import WeightsError, convert_weights
 from mmlcnetv2.errors import UserInputError
 from mmlcnetv2.models import PPLCNetV2
 from mmlcnetv2.utils.batchnorm import randomize_bn
+from helpers import log_lines
 
 # The detection test's tiny backbone; timm builds the same one from kwargs.
 TINY = dict(scale=0.25, depths=(1, 1, 1, 1))
@@ -74,17 +73,8 @@ def test_converted_checkpoint_and_fused_backbone(tmp_path):
 
 def test_the_load_is_logged(tmp_path):
     _, path = _timm_file(tmp_path)
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-    logger, handler = MMLogger.get_current_instance(), Keep()
-    logger.addHandler(handler)
-    try:
+    with log_lines() as records:
         _pretrained(path).init_weights()
-    finally:
-        logger.removeHandler(handler)
     msg = [r for r in records if 'init_cfg Pretrained' in r]
     assert msg and path in msg[0] and 'timm' in msg[0]
     assert 'converted from its layout' in msg[0]

@@ -5,12 +5,13 @@
 #   <data_root>/val/<class name>/*.jpg|png...
 #
 # Edit `data_root` and `num_classes` (or override them per run, see README).
-# The backbone weights come from tools/convert_paddle_weights.py.
+# The backbone weights (PaddleClas's SSLD-distilled PPLCNetV2_base) are
+# downloaded on first use into torch.hub's cache and converted while loading.
 _base_ = './pplcnetv2-base_8xb256_in1k.py'
 
 data_root = 'data/custom'
 num_classes = 10
-pretrained = 'checkpoints/pplcnetv2-base_paddle-in1k.pth'
+pretrained = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/PPLCNetV2_base_ssld_pretrained.pdparams'  # noqa: E501
 
 model = dict(
     backbone=dict(

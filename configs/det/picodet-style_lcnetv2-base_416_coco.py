@@ -5,7 +5,7 @@
 #   python tools/train.py configs/det/picodet-style_lcnetv2-base_416_coco.py
 _base_ = './picodet-style_lcnetv2-small_320_coco.py'
 
-pretrained = 'checkpoints/pplcnetv2-base_paddle-in1k.pth'
+pretrained = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/PPLCNetV2_base_ssld_pretrained.pdparams'  # noqa: E501
 arch = 'base'
 backbone_channels = [256, 512, 1024]
 neck_channels = 128

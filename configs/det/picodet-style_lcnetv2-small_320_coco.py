@@ -12,10 +12,10 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
 
-# ImageNet weights (see configs/det/retinanet_lcnetv2.py for how to get a
-# converted PaddleClas checkpoint; use --arch small here). Training from
-# scratch: --cfg-options model.backbone.init_cfg=None
-pretrained = 'checkpoints/pplcnetv2-small_paddle-in1k.pth'
+# ImageNet weights: PaddleClas's PPLCNetV2_small, downloaded on first use
+# and converted while loading (see configs/det/retinanet_lcnetv2.py). Training
+# from scratch: --cfg-options model.backbone.init_cfg=None
+pretrained = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/PPLCNetV2_small_pretrained.pdparams'  # noqa: E501
 arch = 'small'
 backbone_channels = [192, 384, 768]  # stages 1..3 of PPLCNetV2-small
 neck_channels = 96

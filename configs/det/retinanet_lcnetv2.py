@@ -7,19 +7,17 @@ _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
 
-# ImageNet weights of the backbone: a converted PaddleClas classification
-# checkpoint (no download at run time). Get it with
-#   wget https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/PPLCNetV2_base_pretrained.pdparams
-#   python tools/convert_paddle_weights.py PPLCNetV2_base_pretrained.pdparams \
-#       checkpoints/pplcnetv2-base_paddle-in1k.pth --arch base
-# or point this elsewhere: --cfg-options pretrained=PATH is NOT enough (the
-# value is copied below when the config is read), so use
-#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+# ImageNet weights of the backbone: PaddleClas's SSLD-distilled
+# PPLCNetV2_base (80.07 top-1), downloaded on first use into torch.hub's
+# cache ($TORCH_HOME/hub/checkpoints) and converted while loading; offline,
+# training stops before it starts with one line saying where to put the
+# file. Other weights (a timm hub id such as timm/lcnetv2_base.ssld_in1k,
+# a local .pdparams/.safetensors/.pth): --cfg-options pretrained=... is NOT
+# enough (the value is copied below when the config is read), so use
+#   --cfg-options model.backbone.init_cfg.checkpoint=URL_OR_PATH
 # Training from scratch: --cfg-options model.backbone.init_cfg=None
 # (then also frozen_stages=-1 norm_eval=False, as the shapes demo does).
-# Building the model does not read the file; training starts by loading it and
-# stops with "<path> can not be found." when it is missing.
-pretrained = 'checkpoints/pplcnetv2-base_paddle-in1k.pth'
+pretrained = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/PPLCNetV2_base_ssld_pretrained.pdparams'  # noqa: E501
 
 model = dict(
     backbone=dict(

@@ -8,13 +8,11 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
 
-# ImageNet weights converted from PaddleClas (see the README):
-#   python tools/convert_paddle_weights.py PPLCNetV2_base_pretrained.pdparams \
-#       checkpoints/pplcnetv2-base_paddle-in1k.pth --arch base
-# Without that file training stops at weight init with "FileNotFoundError:
-# checkpoints/pplcnetv2-base_paddle-in1k.pth can not be found."; to train from
-# scratch instead: --cfg-options model.backbone.init_cfg=None
-pretrained = 'checkpoints/pplcnetv2-base_paddle-in1k.pth'
+# ImageNet weights: PaddleClas's SSLD-distilled PPLCNetV2_base, downloaded on
+# first use into torch.hub's cache and converted while loading (see the
+# README, "Weights"); to train from scratch instead:
+# --cfg-options model.backbone.init_cfg=None
+pretrained = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/PPLCNetV2_base_ssld_pretrained.pdparams'  # noqa: E501
 
 # Plain BN instead of the bases' SyncBN, so CPU and single-GPU runs work. For
 # multi-GPU training add `--cfg-options sync_bn=torch` (mmengine's Runner then

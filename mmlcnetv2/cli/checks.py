@@ -251,10 +251,12 @@ def check_checkpoints(cfg: Config,
         training (bool): For a test run, ``load_from`` must cover the whole
             model and ``Pretrained`` inits are not used (not checked).
     """
+    from ..converters.download import fetch_weights, is_remote
     load_from = cfg.get('load_from')
     targets = [load_from] if load_from and _is_local(str(load_from)) else []
     pretrained = [(p, c) for p, c in _iter_pretrained(cfg.get('model', {}))
-                  if _is_local(str(c['checkpoint']))] if training else []
+                  if is_remote(str(c['checkpoint']))
+                  or _is_local(str(c['checkpoint']))] if training else []
     if not targets and not pretrained:
         return
     if model is None:
@@ -270,6 +272,13 @@ def check_checkpoints(cfg: Config,
         module = _submodule(model, cfg_path)
         if module is None:
             continue
+        if is_remote(path):
+            from ..models.backbones import PPLCNetV2
+            if not isinstance(module, PPLCNetV2):
+                continue  # mmengine's loader downloads it, as it can
+            # Fetched now (once, into the cache) so that offline or a failed
+            # download stops the run here, in one line.
+            path = fetch_weights(path)
         state = _load_state_dict(path, what)
         if prefix:
             prefix = prefix if prefix.endswith('.') else prefix + '.'

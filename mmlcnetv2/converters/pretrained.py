@@ -7,7 +7,8 @@ a ``.pdparams`` or timm file loads *nothing* (no key matches) and training
 goes on from random weights with a warning. Here the file is read by the
 same converter as ``tools/convert_weights.py``, and every tensor of the
 backbone must be found with its shape, or loading fails naming the file
-and the first mismatches.
+and the first mismatches. A URL or Hugging Face hub id is fetched into the
+cache first (:mod:`.download`).
 """
 from typing import Dict, List, Optional, Tuple
 
@@ -16,10 +17,12 @@ from mmengine.logging import print_log
 
 from .common import BACKBONE_PREFIX, WeightsError, check_finite, first
 from .convert import load_weights
+from .download import fetch_weights
 
-# Checkpoint names mmengine resolves itself (downloads, model zoos).
-_REMOTE_PREFIXES = ('http://', 'https://', 'open-mmlab://', 'openmmlab://',
-                    'torchvision://', 'mmcls://', 'pavi://', 's3://')
+# Checkpoint names mmengine resolves itself (model zoos of other networks,
+# storage backends); URLs and hub ids are fetched by :mod:`.download`.
+_MMENGINE_PREFIXES = ('open-mmlab://', 'openmmlab://', 'torchvision://',
+                      'mmcls://', 'pavi://', 's3://')
 
 
 def split_pretrained(init_cfg) -> Tuple[Optional[dict], object]:
@@ -33,7 +36,7 @@ def split_pretrained(init_cfg) -> Tuple[Optional[dict], object]:
     for cfg in cfgs:
         if (pretrained is None and isinstance(cfg, dict)
                 and cfg.get('type') == 'Pretrained' and cfg.get('checkpoint')
-                and not str(cfg['checkpoint']).startswith(_REMOTE_PREFIXES)):
+                and not str(cfg['checkpoint']).startswith(_MMENGINE_PREFIXES)):
             pretrained = cfg
         elif cfg is not None:
             others.append(cfg)
@@ -56,7 +59,8 @@ def load_pretrained(module: nn.Module, checkpoint: str,
 
     Args:
         module (nn.Module): A PPLCNetV2 backbone.
-        checkpoint (str): A local file of any format the converter reads.
+        checkpoint (str): A local file of any format the converter reads,
+            or a URL or hub id of one (:func:`.download.fetch_weights`).
         prefix (str, optional): The keys to take, in our layout
             (``'backbone.'`` for a converted classifier checkpoint, and for
             PaddleClas and timm files, whose backbone keys the converter
@@ -67,10 +71,19 @@ def load_pretrained(module: nn.Module, checkpoint: str,
 
     Raises:
         FileNotFoundError: No such file.
+        WeightsDownloadError: A URL or hub id that could not be fetched.
         WeightsError: Unreadable/unsafe file, or tensors missing or of
             another shape, naming the file and the first ones.
     """
-    weights = load_weights(checkpoint)
+    path = fetch_weights(checkpoint)
+    try:
+        weights = load_weights(path)
+    except WeightsError as e:
+        if path == checkpoint:
+            raise
+        raise WeightsError(
+            f'{e} (the cached download of {checkpoint}: delete {path} to '
+            'download it again)') from e
     expected = module.state_dict()
     if not prefix and not expected.keys() & weights.state.keys():
         prefix = BACKBONE_PREFIX  # the converter's layout
@@ -108,7 +121,7 @@ def load_pretrained(module: nn.Module, checkpoint: str,
     module.load_state_dict(state, strict=False)
     print_log(
         f'init_cfg Pretrained: loaded {len(state)} tensors into '
-        f'{type(module).__name__} from {weights.describe(checkpoint)}'
+        f'{type(module).__name__} from {weights.describe(path)}'
         + (', converted from its layout' if weights.source != 'ours'
            else ''), logger='current')
     return list(state)
