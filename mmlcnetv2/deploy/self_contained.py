@@ -107,14 +107,20 @@ def _center_crop(x, hw, crop_size: List[int]) -> Tuple[object, object]:
     return crop, size
 
 
+def _image_hw(image):
+    """``(h, w)`` of an ``NHWC`` image as ``f32 [2]``."""
+    import openvino.opset13 as ops
+    return ops.convert(ops.gather(ops.shape_of(image, 'i64'), ops.constant(
+        np.array([1, 2], np.int64)), ops.constant(np.int64(0))), 'f32')
+
+
 def _replay_steps(image, steps: List[dict]) -> Tuple[object, object]:
     """The test pipeline's steps on the ``u8 [1, H, W, 3]`` ``image``: the
     ``u8`` result and its ``(h, w)`` ``f32 [2]``."""
     import openvino.opset13 as ops
     from .graph_preprocess import _resize_to
     x = ops.convert(image, 'f32')
-    hw = ops.convert(ops.gather(ops.shape_of(image, 'i64'), ops.constant(
-        np.array([1, 2], np.int64)), ops.constant(np.int64(0))), 'f32')
+    hw = _image_hw(image)
     for step in steps:
         if step['op'] == 'center_crop':
             x, hw = _center_crop(x, hw, step['crop_size'])
@@ -147,9 +153,7 @@ def self_contained_model(ov_model, meta: dict):
                           name='image')
     image.output(0).get_tensor().set_names({'image'})
     image.set_layout(ov.Layout('NHWC'))
-    image_hw = ops.convert(ops.gather(ops.shape_of(image, 'i64'),
-                                      ops.constant(np.array([1, 2], np.int64)),
-                                      ops.constant(np.int64(0))), 'f32')
+    image_hw = _image_hw(image.output(0))
     x, resized_hw = _replay_steps(image.output(0), meta['preprocess']['steps'])
     feeds = [x.output(0),
              ops.unsqueeze(resized_hw, ops.constant(np.int64(0))).output(0)]
