@@ -20,8 +20,9 @@ import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config, register_scope
 from mmlcnetv2.deploy import OpenVINOInferencer, export
 from mmlcnetv2.deploy.model_info import class_names, label_string
-from helpers import CLASSIFIER, RETINANET, SEGMENTOR, one_thread  # noqa: F401,E501
-from helpers import randomize_weights, snapshot
+from helpers import one_thread  # noqa: F401  (fixture)
+from helpers import (CLASSIFIER, RETINANET, SEGMENTOR, randomize_weights,
+                     snapshot)
 from photos import photo_files
 
 ov = pytest.importorskip('openvino')
@@ -232,7 +233,8 @@ def test_detection_same_boxes_as_inferencer(det, photos):
         got = theirs(_bgr(path))
         assert len(ref['scores']) >= 5, name  # the planted detections
         fraction, worst = _matched(ref, got)
-        pixel = 1 / min(ours.preprocess(path)['scale'])  # image px per input px
+        # Image pixels per network-input pixel.
+        pixel = 1 / min(ours.preprocess(path)['scale'])
         names |= set(got.label_names)
         print(f'detection {name}: {len(ref["scores"])} detections, '
               f'{fraction:.3f} matched, worst corner {worst:.2f} px '

@@ -313,8 +313,9 @@ def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
                   model_api: bool = False) -> None:
     """Write the IR (quantized first for int8; with ``max_drop``, under
     NNCF's accuracy control) with its Model API ``model_info``, the
-    self-contained Model API IR (``model_api``), the ONNX file (if ``onnx`` gives the wrapper
-    and its tracing inputs) and ``deploy.json`` into ``folder``; ``meta``
+    self-contained Model API IR (``model_api``), the ONNX file (if
+    ``onnx`` gives the wrapper and its tracing inputs) and ``deploy.json``
+    into ``folder``; ``meta``
     gains ``calibration`` / ``onnx_max_abs_diff``."""
     import openvino as ov
     task = get_task(meta['task'])
