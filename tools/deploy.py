@@ -81,6 +81,13 @@ def parse_args(argv=None):
                         'the decoded image as it is, resized inside too '
                         '(deploy.json: input.dtype, '
                         'input.preprocess_in_graph)')
+    parser.add_argument('--model-api', action='store_true',
+                        help='also write model_api.xml/.bin: the IR for '
+                        'OpenVINO Model API that takes the decoded BGR image '
+                        'as it is and does the resize, crop and the '
+                        "inferencer's postprocessing inside "
+                        '(embedded_processing; uint8 input form only; '
+                        'docs/deploy.md, "OpenVINO Model API")')
     parser.add_argument('--onnx', action='store_true',
                         help='also write model.onnx (checked in onnxruntime)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -103,7 +110,8 @@ def main(argv=None) -> int:
                       precision=args.precision, calib=args.calib,
                       onnx=args.onnx, cfg_options=args.cfg_options,
                       max_drop=args.max_drop, nms=args.nms,
-                      input_form=args.input_form)
+                      input_form=args.input_form,
+                      model_api=args.model_api)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         # Bad input, named: a refused --out folder or checkpoint (both
         # ValueErrors), a missing file, an unsupported pipeline or shape,
@@ -117,7 +125,8 @@ def main(argv=None) -> int:
     print(f"wrote {args.out}: {meta['task']}, input {shape}, "
           f"{meta['input']['dtype']}, {args.precision}" + (
               ', NMS on the host' if args.nms == 'host' else '')
-          + (', model.onnx' if args.onnx else ''))
+          + (', model.onnx' if args.onnx else '')
+          + (', model_api.xml' if args.model_api else ''))
     return 0
 
 

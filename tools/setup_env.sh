@@ -104,6 +104,8 @@ if [ "$what" = main ]; then
     opencv-python-headless
   run "installing requirements/runtime.txt and tests.txt" "${pip[@]}" install -q \
     -r requirements/runtime.txt -r requirements/tests.txt
+  run "installing requirements/tests-no-deps.txt" "${pip[@]}" install -q \
+    --no-deps -r requirements/tests-no-deps.txt
   log "installing mmlcnetv2 (editable)"
   run "installing mmlcnetv2" "${pip[@]}" install -q --no-deps --no-build-isolation -e .
 elif [ "$what" = reference ]; then

@@ -28,6 +28,8 @@ from ..names import EXPORT_PRECISIONS, INPUT_FORMS, export_precision
 from ..utils.atomic import LEFTOVER_NAME, atomic_update
 from .meta import build_meta, save_meta
 from .graph_preprocess import add_preprocessing
+from .model_info import MODEL_API_FILES, model_info, write_model_info
+from .self_contained import self_contained_model, unsupported
 from .pipeline import export_preprocess, in_graph
 from .schema import META_FILE, DeployFormatError, owned_files
 from .tasks import configure_task, get_task, task_of
@@ -192,7 +194,8 @@ def export(config: str,
            overwrite: bool = True,
            max_drop: Optional[float] = None,
            nms: Optional[str] = None,
-           input_form: Optional[str] = None) -> dict:
+           input_form: Optional[str] = None,
+           model_api: bool = False) -> dict:
     """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
 
     ``out_dir`` must be missing, empty or a previous export (see
@@ -224,6 +227,12 @@ def export(config: str,
     padding the ``uint8`` image on the host cannot hit ``pad_value`` after
     normalization exactly (docs/deploy.md, "Input forms").
 
+    ``model.xml`` carries ``rt_info['model_info']`` for OpenVINO Model API
+    (:mod:`~mmlcnetv2.deploy.model_info`); ``model_api`` also writes
+    ``model_api.xml``/``.bin``, the self-contained form that takes the
+    decoded image and gives the inferencer's results in Model API
+    (:mod:`~mmlcnetv2.deploy.self_contained`; the ``uint8`` form only).
+
     ``max_drop`` (int8 only): quantize with NNCF's accuracy control so that
     the headline metric on the val set drops by at most this fraction
     (:mod:`~mmlcnetv2.deploy.accuracy_control`); None: plain PTQ.
@@ -248,6 +257,7 @@ def export(config: str,
         raise ValueError(f'shape must be (H, W) with both >= 8, got {shape}')
     writes = [META_FILE, 'model.xml', 'model.bin'] + (['model.onnx']
                                                        if onnx else [])
+    writes += list(MODEL_API_FILES) if model_api else []
     from .accuracy_control import check_max_drop
     check_max_drop(max_drop, precision)
     # Before the (minutes of) conversion: refuse a folder we must not touch.
@@ -266,6 +276,8 @@ def export(config: str,
     example = task.example_inputs(shape, 2 if dynamic else 1)
     meta = build_meta(cfg, model, task, shape, dynamic, precision, preprocess,
                       config, checkpoint, input_form)
+    if model_api and unsupported(meta):
+        raise ValueError(f'--model-api: {unsupported(meta)}')
     ov_model = convert(wrapper, example, dynamic, task.output_names,
                        task.input_names)
     if in_graph(meta):
@@ -275,7 +287,8 @@ def export(config: str,
                                      resize=input_form == 'image')
     with atomic_update(out_dir, replaces, last=META_FILE) as tmp:
         _write_export(tmp, ov_model, meta, cfg, calib,
-                      (wrapper, example) if onnx else None, max_drop)
+                      (wrapper, example) if onnx else None, max_drop,
+                      model_api)
     return meta
 
 
@@ -297,10 +310,13 @@ def _check_graph_resize(task, dynamic: bool, preprocess: dict) -> None:
 def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
                   calib: int, onnx: Optional[Tuple[torch.nn.Module,
                                                    Tuple[torch.Tensor, ...]]],
-                  max_drop: Optional[float] = None) -> None:
+                  max_drop: Optional[float] = None,
+                  model_api: bool = False) -> None:
     """Write the IR (quantized first for int8; with ``max_drop``, under
-    NNCF's accuracy control), the ONNX file (if ``onnx`` gives the wrapper
-    and its tracing inputs) and ``deploy.json`` into ``folder``; ``meta``
+    NNCF's accuracy control) with its Model API ``model_info``, the
+    self-contained Model API IR (``model_api``), the ONNX file (if
+    ``onnx`` gives the wrapper and its tracing inputs) and ``deploy.json``
+    into ``folder``; ``meta``
     gains ``calibration`` / ``onnx_max_abs_diff``."""
     import openvino as ov
     task = get_task(meta['task'])
@@ -312,8 +328,13 @@ def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
         from .quantize import quantize_with_calibration
         ov_model, meta['calibration'] = quantize_with_calibration(
             ov_model, cfg, meta, calib)
+    write_model_info(ov_model, model_info(meta, self_contained=False))
     ov.save_model(ov_model, osp.join(folder, 'model.xml'),
                   compress_to_fp16=(meta['precision'] == 'f16'))
+    if model_api:
+        ov.save_model(self_contained_model(ov_model, meta),
+                      osp.join(folder, MODEL_API_FILES[0]),
+                      compress_to_fp16=(meta['precision'] == 'f16'))
     if onnx is not None:
         wrapper, example = onnx
         path = osp.join(folder, 'model.onnx')

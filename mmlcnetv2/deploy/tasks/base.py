@@ -48,6 +48,8 @@ class DeployTask(ABC):
             that makes it a fraction (mmpretrain and mmseg report percent,
             mmdet fractions), so that ``--max-drop 0.01`` is one point
             everywhere.
+        model_api_type (str): The OpenVINO Model API wrapper that runs its
+            IRs (``rt_info['model_info']['model_type']``).
         export_options (dict): The task's own export options
             (``tools/deploy.py`` flags): name -> allowed values, the
             default first; :meth:`with_options` applies them.
@@ -63,6 +65,7 @@ class DeployTask(ABC):
     whole_test_set: Optional[str] = None
     metric: Tuple[str, str, float] = ('', '', 1.0)
     export_options: Dict[str, Tuple[str, ...]] = {}
+    model_api_type: str = ''
 
     @property
     def default_dynamic(self) -> bool:
@@ -124,6 +127,31 @@ class DeployTask(ABC):
         """Fail (``DeployFormatError`` naming ``path`` and the field) when
         the task's own ``deploy.json`` fields are bad; called when the file
         is read, after the common fields are checked."""
+
+    # ---- OpenVINO Model API (mmlcnetv2.deploy.model_info) ------------------
+    def model_api_fields(self, meta: Dict) -> Dict[str, str]:
+        """The task's own ``rt_info['model_info']`` keys (strings)."""
+        return {}
+
+    def model_api_unsupported(self, meta: Dict) -> str:
+        """Why the export ``meta`` has no self-contained Model API form
+        (:mod:`~mmlcnetv2.deploy.self_contained`), or ``''``."""
+        return ''
+
+    def model_api_outputs(self, outputs: list, resized_hw, image_hw,
+                          meta: Dict) -> list:
+        """The self-contained IR's outputs from the network's: what the
+        inferencer's :meth:`postprocess` does that Model API does not, as
+        OpenVINO ops.
+
+        Args:
+            outputs: The network's outputs (``ov.Output``).
+            resized_hw: ``f32 [2]``: the network input's ``(h, w)`` before
+                padding.
+            image_hw: ``f32 [2]``: the image's ``(h, w)``.
+            meta: ``deploy.json``.
+        """
+        return outputs
 
     # ---- inference --------------------------------------------------------
     def check_ir(self, meta: Dict, compiled, path: str) -> None:

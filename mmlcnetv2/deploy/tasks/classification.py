@@ -106,6 +106,7 @@ class ClassificationTask(DeployTask):
     model_kind = 'classifier'
     output_names = ('logits', )
     fixed_input_shape = True
+    model_api_type = 'Classification'
 
     def wrap(self, model: nn.Module) -> nn.Module:
         return ClassifierExport(model).eval()
@@ -117,6 +118,10 @@ class ClassificationTask(DeployTask):
                       shape: Tuple[int, int]) -> List[dict]:
         """The centre crop becomes ``shape``, the resize grows with it."""
         return pipeline.rescale_crop(steps, shape)
+
+    def model_api_fields(self, meta: Dict) -> Dict[str, str]:
+        """``topk``: the five best classes, as ``tools/infer.py`` prints."""
+        return dict(topk=str(min(5, len(meta['classes']))))
 
     def check_ir(self, meta: Dict, compiled, path: str) -> None:
         """One class name per logit."""

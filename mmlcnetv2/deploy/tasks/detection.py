@@ -295,6 +295,7 @@ class DetectionTask(DeployTask):
     whole_test_set = ('CocoMetric evaluates every image of the annotation '
                       'file')
     nms = 'graph'
+    model_api_type = 'SSD'  # reads dets [1, N, 5] + labels [1, N]
 
     def with_options(self, nms: str = 'graph') -> 'DetectionTask':
         if nms not in NMS_PLACES:
@@ -329,6 +330,34 @@ class DetectionTask(DeployTask):
         return dict(postprocess=postprocess,
                     score_threshold=wrapper.score_thr,
                     max_per_img=wrapper.max_per_img)
+
+    def model_api_fields(self, meta: Dict) -> Dict[str, str]:
+        """``confidence_threshold``: the graph's ``score_thr`` (Model API
+        keeps scores above it, as the graph does)."""
+        return dict(confidence_threshold=str(meta['score_threshold']))
+
+    def model_api_unsupported(self, meta: Dict) -> str:
+        """The NMS must be in the graph: Model API's SSD wrapper reads
+        ``dets`` + ``labels``."""
+        if nms_place(meta) != 'graph':
+            return ('a detector with its NMS in the graph (--nms graph) '
+                    f'only, got postprocess.nms {nms_place(meta)!r}')
+        return ''
+
+    def model_api_outputs(self, outputs: list, resized_hw, image_hw,
+                          meta: Dict) -> list:
+        """Boxes from the resized image into the export-size frame Model
+        API stretches over the image (``orig_width x orig_height``,
+        ``resize_type='standard'``): x times ``orig_width / resized_w``."""
+        import openvino.opset13 as ops
+        frame = np.array(meta['input']['export_size'], np.float32)
+        hw = ops.divide(ops.constant(frame), resized_hw)  # (fy, fx)
+        fx, fy = (ops.gather(hw, ops.constant(np.int64(i)),
+                             ops.constant(np.int64(0))) for i in (1, 0))
+        one = ops.constant(np.float32(1.0))
+        factor = ops.concat([ops.unsqueeze(v, ops.constant(np.int64(0)))
+                             for v in (fx, fy, fx, fy, one)], 0)
+        return [ops.multiply(outputs[0], factor).output(0)] + outputs[1:]
 
     def check_meta(self, meta: Dict, path: str) -> None:
         """``postprocess.nms`` fits the outputs; a host NMS has its

@@ -57,6 +57,7 @@ class SegmentationTask(DeployTask):
     model_kind = 'segmentor'
     output_names = ('seg_logits', )
     legacy_outputs = (('seg', ), )
+    model_api_type = 'Segmentation'
 
     def wrap(self, model: nn.Module) -> nn.Module:
         return SegmentorExport(model).eval()
@@ -115,6 +116,33 @@ class SegmentationTask(DeployTask):
             return dict(seg=(logits[0].sigmoid() > threshold).numpy().astype(
                 np.int64))
         return dict(seg=logits.argmax(0).numpy().astype(np.int64))
+
+    def model_api_outputs(self, outputs: list, resized_hw, image_hw,
+                          meta: Dict) -> list:
+        """As :meth:`postprocess` before its argmax, which Model API does:
+        the logits cropped to the resized image and resized bilinearly to
+        the image (a one-channel head: a constant logit of the threshold
+        in front, so the argmax is ``sigmoid > threshold``)."""
+        import openvino.opset11 as ops11
+        import openvino.opset13 as ops
+        post = meta.get('postprocess', None) or {}
+        axes = ops.constant(np.array([2, 3], np.int64))
+        logits = ops.slice(outputs[0], ops.constant(np.zeros(2, np.int64)),
+                           ops.convert(resized_hw, 'i64'),
+                           ops.constant(np.ones(2, np.int64)), axes)
+        mode = ('align_corners' if post.get('align_corners', False) else
+                'pytorch_half_pixel')
+        logits = ops11.interpolate(
+            logits, ops.convert(image_hw, 'i64'), 'linear_onnx', 'sizes',
+            coordinate_transformation_mode=mode, axes=axes)
+        if logits.get_output_partial_shape(0)[1].get_length() == 1:
+            threshold = post.get('threshold', None)
+            threshold = 0.3 if threshold is None else threshold
+            level = ops.multiply(logits, ops.constant(np.float32(0)))
+            level = ops.add(level, ops.constant(np.float32(
+                np.log(threshold / (1 - threshold)))))
+            logits = ops.concat([level, logits], 1)
+        return [logits.output(0)]
 
     def to_data_sample(self, sample, result: Dict) -> None:
         from mmengine.structures import PixelData

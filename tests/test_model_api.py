@@ -1,0 +1,334 @@
+"""OpenVINO Model API (the real ``openvino-model-api`` package) on our IRs.
+
+Every export's ``model.xml`` carries ``rt_info['model_info']``, so that
+``Model.create_model`` picks a wrapper and its class names; the
+self-contained ``model_api.xml`` (``export(..., model_api=True)``) gives
+what ``OpenVINOInferencer`` gives on the default export, on real photos:
+the same top-k (classification), the same boxes, labels and scores
+(detection), the same class map (segmentation). The agreement is not exact
+by construction: the graph's bilinear resize is within one grey level of
+cv2's, not equal (docs/deploy.md, "OpenVINO Model API").
+
+Random weights at scale 0.25; a detector's classification bias is planted
+so that there are detections to compare.
+"""
+import numpy as np
+import pytest
+import torch
+
+import mmlcnetv2  # noqa: F401
+from mmlcnetv2.apis import build_model, load_config, register_scope
+from mmlcnetv2.deploy import OpenVINOInferencer, export
+from mmlcnetv2.deploy.model_info import class_names, label_string
+from helpers import one_thread  # noqa: F401  (fixture)
+from helpers import (CLASSIFIER, RETINANET, SEGMENTOR, randomize_weights,
+                     snapshot)
+from photos import photo_files
+
+ov = pytest.importorskip('openvino')
+model_api = pytest.importorskip('model_api.models')
+
+# Class names with a space (and one with an underscore) in every task.
+CLS_CLASSES = ('cat', 'traffic light', 'fire_hydrant')
+DET_CLASSES = ('square', 'round thing')
+SEG_CLASSES = ('bg', 'a b', 'c', 'd e f')
+
+
+def _exported(root, config: str, plant=None, **kwargs) -> dict:
+    """Build the config's model with random weights (``plant`` then edits
+    it), save it, and export it twice into ``root``: the default form
+    (``default``) and with ``model_api=True`` (``model_api``)."""
+    cfg_path = root / 'model.py'
+    cfg_path.write_text(config)
+    cfg = load_config(str(cfg_path))
+    register_scope(cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    randomize_weights(model)
+    if plant is not None:
+        with torch.no_grad():
+            plant(model)
+    ckpt = root / 'model.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    out = dict(default=str(root / 'default'), model_api=str(root / 'api'))
+    export(str(cfg_path), str(ckpt), out['default'], **kwargs)
+    export(str(cfg_path), str(ckpt), out['model_api'], model_api=True,
+           **kwargs)
+    out.update(config=str(cfg_path), checkpoint=str(ckpt))
+    return out
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    return photo_files(tmp_path_factory.mktemp('photos'))
+
+
+def _spread_logits(photos):
+    """The random classifier's logits hardly depend on the image (the same
+    top-3 and scores to 1e-3 on every photo), which would make "the same
+    top-k" trivial: scale the fc layer so that the logits' spread over the
+    photos is about 1, centred on 0."""
+    import cv2
+
+    def plant(model):
+        images = [cv2.resize(_bgr(p), (64, 64))[:, :, ::-1] for p in
+                  photos.values()]
+        x = (torch.from_numpy(np.stack(images).astype(np.float32)).permute(
+            0, 3, 1, 2) - 127.5) / 60.0
+        model.eval()
+        fc = model.head.fc
+        logits = model.head(model.extract_feat(x)) - fc.bias
+        scale = 1.0 / float(logits.std(0).mean())
+        fc.weight *= scale
+        fc.bias.copy_(-scale * logits.mean(0))
+
+    return plant
+
+
+@pytest.fixture(scope='module')
+def cls(tmp_path_factory, photos):
+    root = tmp_path_factory.mktemp('cls')
+    return _exported(root, CLASSIFIER.format(root=root,
+                                             classes=repr(CLS_CLASSES)),
+                     _spread_logits(photos))
+
+
+def _plant_detections(model):
+    """A head that gives boxes near its anchors with spread-out scores:
+    small random box deltas, small classification weights, class 1's bias
+    at 0 (sigmoid ~0.5, so there are detections above 0.3) and class 0's
+    at -1.5. (The randomized head saturates: every score 1.0, boxes the
+    size of the image, and ties leave NMS's choice arbitrary.)"""
+    head = model.bbox_head
+    torch.nn.init.normal_(head.retina_reg.weight, std=0.002)
+    head.retina_reg.bias.zero_()
+    torch.nn.init.normal_(head.retina_cls.weight, std=0.002)
+    bias = head.retina_cls.bias.view(-1, head.cls_out_channels)
+    bias[:, 0] = -1.5
+    bias[:, 1] = 0.0
+
+
+@pytest.fixture(scope='module')
+def det(tmp_path_factory):
+    config = (RETINANET % (50, 96, 96)).replace(
+        "('square', 'circle')", repr(DET_CLASSES))
+    return _exported(tmp_path_factory.mktemp('det'), config,
+                     _plant_detections)
+
+
+@pytest.fixture(scope='module')
+def seg(tmp_path_factory):
+    config = SEGMENTOR.replace("('bg', 'a', 'b', 'c')", repr(SEG_CLASSES))
+    return _exported(tmp_path_factory.mktemp('seg'), config)
+
+
+def _create(path: str):
+    """Model API's wrapper for the IR at ``path``, at the f32 precision
+    hint the inferencers get here (OpenVINO's CPU default may be bf16)."""
+    from model_api.adapters import OpenvinoAdapter, create_core
+    adapter = OpenvinoAdapter(create_core(), path, device='CPU',
+                              plugin_config={'INFERENCE_PRECISION_HINT': 'f32',
+                                             'NUM_STREAMS': '1',
+                                             'INFERENCE_NUM_THREADS': '1'})
+    return model_api.Model.create_model(adapter)
+
+
+def _bgr(path: str) -> np.ndarray:
+    import cv2
+    return cv2.imread(path)
+
+
+@pytest.mark.parametrize('task,wrapper', [('cls', 'Classification'),
+                                          ('det', 'SSD'),
+                                          ('seg', 'Segmentation')])
+def test_every_export_loads_in_model_api_with_exact_names(task, wrapper,
+                                                          request):
+    """``model.xml`` (the default form) and ``model_api.xml``: Model API
+    picks the wrapper from ``model_info`` (it refused an IR without:
+    ``There is no model with name uknown``), one label per class (a name
+    with a space is not split, so no later label shifts), and the exact
+    names are in ``label_info``."""
+    import os.path as osp
+    dirs = request.getfixturevalue(task)
+    classes = {'cls': CLS_CLASSES, 'det': DET_CLASSES,
+               'seg': SEG_CLASSES}[task]
+    for path in (osp.join(dirs['default'], 'model.xml'),
+                 osp.join(dirs['model_api'], 'model_api.xml')):
+        model = _create(path)
+        assert type(model).__model__ == wrapper
+        assert model.params.labels == label_string(classes).split()
+        assert len(model.params.labels) == len(classes)
+        assert class_names(ov.Core().read_model(path)) == list(classes)
+    embedded = _create(osp.join(dirs['model_api'], 'model_api.xml'))
+    assert embedded.params.embedded_processing
+
+
+def test_labels_escape_whitespace():
+    assert label_string(['traffic light', 'a\tb', 'x_y']) == \
+        'traffic_light a_b x_y'
+
+
+def test_classification_same_topk_as_inferencer(cls, photos):
+    """Model API's top-3 on ``model_api.xml`` = the inferencer's on the
+    default export (same classes in the same order, scores within 0.01:
+    the graph's resize is within one grey level of cv2's, not equal)."""
+    import os.path as osp
+    ours = OpenVINOInferencer(cls['default'], precision_hint='f32')
+    theirs = _create(osp.join(cls['model_api'], 'model_api.xml'))
+    worst, tops = 0.0, set()
+    for name, path in photos.items():
+        ref = ours(path)
+        got = theirs(_bgr(path)).top_labels
+        order = list(np.argsort(-ref['scores'])[:3])
+        assert [int(label.id) for label in got] == order, name
+        assert [label.name for label in got] == \
+            [label_string([CLS_CLASSES[i]]) for i in order]
+        diff = max(abs(float(label.confidence) - ref['scores'][label.id])
+                   for label in got)
+        worst = max(worst, diff)
+        tops.add(tuple(order))
+    print(f'classification: top-3 equal on {len(photos)} photos, worst '
+          f'score difference {worst:.2e}')
+    assert len(tops) > 1  # the photos' top-3 differ: the model looks
+    assert worst <= 1e-2
+
+
+def _matched(ref: dict, got, score_tol: float = 0.02) -> tuple:
+    """Match Model API's detections to the inferencer's, best score first:
+    to each the unused one of the same label, score within ``score_tol``,
+    that overlaps it most (IoU >= 0.5). The matched fraction of the larger
+    set and the worst box corner distance (pixels) among the matches."""
+    from torchvision.ops import box_iou
+    boxes = np.asarray(got.bboxes, np.float32).reshape(-1, 4)
+    if len(boxes) == 0 or len(ref['scores']) == 0:
+        return float(len(boxes) == len(ref['scores'])), 0.0
+    iou = box_iou(torch.from_numpy(ref['bboxes']),
+                  torch.from_numpy(boxes)).numpy()
+    iou[ref['labels'][:, None] != np.asarray(got.labels)[None]] = 0
+    iou[np.abs(ref['scores'][:, None] - np.asarray(got.scores)[None])
+        > score_tol] = 0
+    matched, worst = 0, 0.0
+    for i in np.argsort(-ref['scores']):
+        j = int(iou[i].argmax())
+        if iou[i, j] < 0.5:
+            continue
+        iou[:, j] = 0
+        matched += 1
+        worst = max(worst, float(np.abs(boxes[j] - ref['bboxes'][i]).max()))
+    return matched / max(len(ref['scores']), len(boxes)), worst
+
+
+def test_detection_same_boxes_as_inferencer(det, photos):
+    """Model API's SSD wrapper on ``model_api.xml``: the inferencer's
+    detections (the default export) on the photos, matched one to one by
+    detections of the same class and score (within 0.02), corners within
+    one pixel of the network's input (Model API rounds to whole pixels; the
+    graph's resize differs from cv2's by up to one grey level)."""
+    import os.path as osp
+    ours = OpenVINOInferencer(det['default'], precision_hint='f32')
+    theirs = _create(osp.join(det['model_api'], 'model_api.xml'))
+    names = set()
+    for name, path in photos.items():
+        ref = ours(path)
+        got = theirs(_bgr(path))
+        assert len(ref['scores']) >= 5, name  # the planted detections
+        fraction, worst = _matched(ref, got)
+        # Image pixels per network-input pixel.
+        pixel = 1 / min(ours.preprocess(path)['scale'])
+        names |= set(got.label_names)
+        print(f'detection {name}: {len(ref["scores"])} detections, '
+              f'{fraction:.3f} matched, worst corner {worst:.2f} px '
+              f'({worst / pixel:.2f} input px)')
+        assert fraction >= 0.95, name
+        assert worst <= pixel, name
+    assert 'round_thing' in names  # label_string's escape of 'round thing'
+
+
+def test_segmentation_same_mask_as_inferencer(seg, photos):
+    """Model API's class map on ``model_api.xml`` equals the inferencer's
+    on at least 99 % of the pixels of each photo."""
+    import os.path as osp
+    ours = OpenVINOInferencer(seg['default'], precision_hint='f32')
+    theirs = _create(osp.join(seg['model_api'], 'model_api.xml'))
+    for name, path in photos.items():
+        ref = ours(path)['seg']
+        got = theirs(_bgr(path)).resultImage
+        assert got.shape == ref.shape, name
+        assert len(np.unique(ref)) > 1, name  # a map worth comparing
+        agree = float((got == ref).mean())
+        print(f'segmentation {name}: {agree:.5f} of pixels equal')
+        assert agree >= 0.99, name
+
+
+def test_model_api_refused_where_no_self_contained_form(det, tmp_path):
+    """The float input form and a host-NMS detector have no self-contained
+    form: refused by name, nothing written."""
+    out = tmp_path / 'out'
+    for kwargs, words in ((dict(input_form='float'), 'uint8 input form'),
+                          (dict(nms='host'), '--nms graph')):
+        with pytest.raises(ValueError, match=words):
+            export(det['config'], det['checkpoint'], str(out),
+                   model_api=True, **kwargs)
+        assert not out.exists()
+    # Into a previous export: it stays as it was.
+    before = snapshot(det['default'])
+    with pytest.raises(ValueError, match='uint8 input form'):
+        export(det['config'], det['checkpoint'], det['default'],
+               model_api=True, input_form='float')
+    assert snapshot(det['default']) == before
+
+
+def _resized_photo(photos, tmp_path, task: str, dirs: dict) -> str:
+    """china.jpg already at the size the test pipeline resizes it to (the
+    classifier's short edge, the detector's and segmentor's keep-ratio
+    fit), as a PNG: the graph's resize is then the identity, so the
+    self-contained IR must give the inferencer's numbers exactly."""
+    import cv2
+    ours = OpenVINOInferencer(dirs['default'], precision_hint='f32')
+    info = ours.preprocess(photos['china'])
+    h, w = info['ori_shape']
+    sx, sy = info['scale']
+    img = cv2.resize(_bgr(photos['china']), (round(w * sx), round(h * sy)),
+                     interpolation=cv2.INTER_AREA)
+    if task == 'cls':  # the crop must stay: the short edge, not the crop
+        step = ours.meta['preprocess']['steps'][0]
+        img = cv2.resize(_bgr(photos['china']),
+                         (int(step['scale'] * w / h), step['scale']),
+                         interpolation=cv2.INTER_AREA)
+    path = str(tmp_path / f'{task}.png')
+    cv2.imwrite(path, img)
+    again = ours.preprocess(path)
+    assert again['scale'] == (1.0, 1.0) or task == 'cls'
+    return path
+
+
+@pytest.mark.parametrize('task', ['cls', 'det', 'seg'])
+def test_exact_where_the_resize_is_the_identity(task, photos, request,
+                                                tmp_path):
+    """The geometry (sizes, crop offset, box frame, logits crop and resize)
+    is the inferencer's: on an image the pipeline does not resize, Model
+    API's results equal the inferencer's (boxes to Model API's whole-pixel
+    rounding)."""
+    import os.path as osp
+    dirs = request.getfixturevalue(task)
+    path = _resized_photo(photos, tmp_path, task, dirs)
+    ref = OpenVINOInferencer(dirs['default'], precision_hint='f32')(path)
+    got = _create(osp.join(dirs['model_api'], 'model_api.xml'))(_bgr(path))
+    if task == 'cls':
+        assert [int(label.id) for label in got.top_labels] == \
+            list(np.argsort(-ref['scores'])[:3])
+        assert max(abs(float(label.confidence) - ref['scores'][label.id])
+                   for label in got.top_labels) <= 1e-5
+    elif task == 'det':
+        assert len(ref['scores']) >= 5
+        # Model API drops boxes of at most 1 px^2 once rounded to whole
+        # pixels (ssd.BBOX_AREA_THRESHOLD), e.g. a 0.4 px wide one.
+        box = np.round(ref['bboxes'])
+        keep = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]) > 1
+        ref = {k: v[keep] for k, v in ref.items() if k != 'class_names'}
+        fraction, worst = _matched(ref, got, score_tol=1e-5)
+        assert fraction == 1.0
+        assert worst <= 0.5 + 1e-3  # Model API rounds to whole pixels
+    else:
+        assert len(np.unique(ref['seg'])) > 1
+        assert float((got.resultImage == ref['seg']).mean()) >= 0.9999
