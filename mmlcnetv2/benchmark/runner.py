@@ -13,12 +13,13 @@ latency rounds; throughput and torch skip them.
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from .anchors import anchor_ratios
 from .machine import machine_info
 from .report import goal_ratios, latency_stats, throughput_stats
 from .timing import (async_throughput, compile_model, conv_kernels,
@@ -138,6 +139,14 @@ def _compile_row(core, ov_model, row: Dict, threads: int,
     return Timed(c, c.create_infer_request(), inputs, model, p)
 
 
+def count_detections(timed: Timed) -> int:
+    """How many detections a graph with NMS returned on its timed input:
+    rows of its first output (``[1, K, >= 5]``, box then score, padded
+    with score 0) with a positive score. NMS costs what gets through."""
+    dets = timed.request.infer({0: timed.inputs})[0]
+    return int((dets[..., 4] > 0).sum())
+
+
 def _build_end_to_end(entry: Entry, precisions: Sequence[str], bf16: bool,
                       builder, rows: Dict, timed: Dict) -> None:
     """Phase 1 for an end-to-end entry: its rows (f32/bf16; skipped ones
@@ -178,10 +187,16 @@ def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
         key = f'{entry.name}@{p}'
         rows[key] = dict(model=entry.name, precision=p, task=entry.task,
                          input_shape=shape, description=entry.description)
+        if entry.published is not None:
+            rows[key]['published'] = asdict(entry.published)
+        if 'anchor' in entry.tags:
+            rows[key]['anchor'] = True
         if p == 'bf16' and not bf16:
             rows[key]['skipped'] = 'CPU has no BF16'
             continue
         timed[key] = _compile_row(core, ov_model, rows[key], threads, x)
+        if entry.counts_detections:
+            rows[key]['detections'] = count_detections(timed[key])
 
 
 def _build_rows(entries: List[Entry], precisions: Sequence[str],
@@ -285,6 +300,7 @@ def _result(machine: Dict, settings: Dict, rows: Dict[str, Dict],
         machine['load_average_end'] = None
     result = dict(machine=machine, settings=settings, rows=rows, notes=notes)
     result['ratios'] = goal_ratios(rows)
+    result['anchor_ratios'] = anchor_ratios(rows, settings['precisions'])
     note = _int8_note(rows, machine.get('isa') or [])
     if note:
         result['notes'].append(note)
