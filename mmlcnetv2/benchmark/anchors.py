@@ -14,7 +14,8 @@ export puts before NMS: ours and RTMDet-tiny up to the head outputs (as
 ``nms=False`` (network + DFL box decoding + sigmoid). ``<name>-nms`` adds
 decoding and NMS in the graph: ours and RTMDet-tiny as ``tools/deploy.py``
 exports a detector (:class:`~mmlcnetv2.deploy.tasks.detection.DetectorExport`
-with the config's ``test_cfg``, ``img_shape`` fixed to the input size),
+with the config's ``test_cfg``; inputs ``x`` and ``img_shape``, fed the
+input size),
 YOLO11n as ultralytics exports it with ``nms=True`` (its ``NMSModel``,
 conf 0.25, IoU 0.7, 300 boxes). NMS costs what the scores let through, so
 every ``-nms`` detector gets one rule, :func:`plant_score_prior` (the final
@@ -162,20 +163,6 @@ def plant_score_prior(convs: Iterable[nn.Conv2d],
     bias = math.log(prior / (1 - prior))
     for conv in convs:
         nn.init.constant_(conv.bias, bias)
-
-
-class FixedImageShape(nn.Module):
-    """A ``(x, img_shape)`` export wrapper as a one-input module: every
-    image fills the whole input (``img_shape`` = the input size)."""
-
-    def __init__(self, wrapped: nn.Module, size: Tuple[int, int]) -> None:
-        super().__init__()
-        self.wrapped = wrapped
-        self.register_buffer('img_shape',
-                             torch.tensor([list(size)], dtype=torch.float32))
-
-    def forward(self, x: torch.Tensor):
-        return self.wrapped(x, self.img_shape)
 
 
 def timm_classifier(name: str) -> nn.Module:

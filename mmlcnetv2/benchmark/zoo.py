@@ -36,8 +36,8 @@ import torch.nn as nn
 
 from ..names import check_task
 from ..utils.batchnorm import reset_bn
-from .anchors import (ANCHORS, OURS_PUBLISHED, FixedImageShape, Published,
-                      mmdet_cls_convs, plant_score_prior, timm_classifier,
+from .anchors import (ANCHORS, OURS_PUBLISHED, Published, mmdet_cls_convs,
+                       plant_score_prior, timm_classifier,
                       ultralytics_detector)
 
 
@@ -79,6 +79,8 @@ class Entry:
         published: Its published accuracy (for the latency-accuracy plot).
         counts_detections: A detector with NMS in its graph: its rows
             record how many detections it returned on the timed input.
+        img_shape_input: The model takes ``(x, img_shape)``, as
+            ``tools/deploy.py``'s detector export does; fed the input size.
     """
     name: str
     task: str
@@ -93,6 +95,7 @@ class Entry:
     of: Optional[str] = None
     published: Optional[Published] = None
     counts_detections: bool = False
+    img_shape_input: bool = False
 
     def __post_init__(self) -> None:
         check_task(self.task)
@@ -202,8 +205,9 @@ def _det_model(config: str, size: Optional[Tuple[int, int]] = None,
                fused: bool = True, nms: bool = False) -> nn.Module:
     """A zoo config's detector: up to its raw head outputs
     (:class:`DetNetwork`), or (``nms``) with decoding and NMS as
-    ``tools/deploy.py`` exports it (``DetectorExport``, ``img_shape`` =
-    ``size``), its scores' prior planted (:func:`.plant_score_prior`)."""
+    ``tools/deploy.py`` exports it (``DetectorExport``: inputs ``x`` and
+    ``img_shape``), its scores' prior planted (:func:`.plant_score_prior`).
+    """
     from ..apis.build import prepare_for_export
     from ..deploy.tasks.detection import DetectorExport
     model = random_model(config)
@@ -213,7 +217,7 @@ def _det_model(config: str, size: Optional[Tuple[int, int]] = None,
         model = prepare_for_export(model)
     if not nms:
         return DetNetwork(model).eval()
-    return FixedImageShape(DetectorExport(model.eval()), size).eval()
+    return DetectorExport(model.eval()).eval()
 
 
 def paddle2onnx_available() -> bool:
@@ -262,11 +266,12 @@ def _paddle_onnx(factory: str, size: Tuple[int, int], out_dir: str) -> str:
 
 def _detector_entries(name: str, what: str, size: int, build: Callable,
                       tags: List[str], config: Optional[str] = None,
-                      published: Optional[Published] = None
-                      ) -> List[Entry]:
+                      published: Optional[Published] = None,
+                      img_shape_input: bool = True) -> List[Entry]:
     """A detector's two entries at one input size: ``name`` (the network
     as its export has it before NMS) and ``name-nms`` (with decoding and
-    NMS in the graph); int8 for both."""
+    NMS in the graph, which takes ``img_shape`` too where
+    ``img_shape_input``); int8 for both."""
     return [
         Entry(name, 'detection', lambda sz: build(sz, False),
               f'{what}, {size}x{size}, network only', size=(size, size),
@@ -274,7 +279,8 @@ def _detector_entries(name: str, what: str, size: int, build: Callable,
         Entry(f'{name}-nms', 'detection', lambda sz: build(sz, True),
               f'{what}, {size}x{size}, with decoding + NMS in the graph',
               size=(size, size), int8=True, tags=tags + ['nms'],
-              published=published, counts_detections=True)]
+              published=published, counts_detections=True,
+              img_shape_input=img_shape_input)]
 
 
 def _anchor_entries() -> List[Entry]:
@@ -308,7 +314,7 @@ def _anchor_entries() -> List[Entry]:
             entries += _detector_entries(
                 f'{a.name}-{s}', f'{a.description} (anchor)', s, build,
                 tags, published=a.published if a.published.size == s
-                else None)
+                else None, img_shape_input=a.family == 'mmdet')
     return entries
 
 
