@@ -445,6 +445,7 @@ def test_anchor_rows_ratios_and_tradeoff_plot(tmp_path):
                     f"{g['median']:.3f} [{g['min']:.3f}, {g['max']:.3f}] |"]
     assert f"rtmdet-tiny-320-nms@f32 {rows['rtmdet-tiny-320-nms@f32']['detections']}" in section
     assert 'https://docs.ultralytics.com' not in section  # not run
+    assert '| timm-efficientnet-b0 |' not in section  # no row measured
     assert anchor['published']['source'] in section
     index = to_index({'m': result})
     assert (f"| `picodet-small-320-nms` / `rtmdet-tiny-320-nms` | "

@@ -266,7 +266,8 @@ def _anchors_markdown(result: Dict) -> List[str]:
     """The ``## Against the anchors`` section: ours / anchor latency at
     each precision, the detections each ``-nms`` row returned, and where
     the published accuracies come from."""
-    table = anchor_table(result)
+    table = {pair: by_p for pair, by_p in anchor_table(result).items()
+             if any('missing' not in g for g in by_p.values())}
     if not table:
         return []
     precisions = result['settings']['precisions']
@@ -275,7 +276,9 @@ def _anchors_markdown(result: Dict) -> List[str]:
         'Latency ratio ours / anchor (median of per-round ratios [min, max]; '
         '< 1: ours is faster), each pair at the same input size and '
         'precision. The anchors (`mmlcnetv2/benchmark/anchors.py`) are '
-        'built offline with random weights and exported like ours.', '',
+        'built offline with random weights and exported like ours. Pairs '
+        'with no row measured at any precision are left out (the JSON '
+        'lists them with the rows missing).', '',
         '| ours | anchor | ' + ' | '.join(precisions) + ' |',
         '| --- | --- |' + ' --- |' * len(precisions)]
     for (ours, anchor), by_p in table.items():
@@ -498,10 +501,18 @@ def plot(result: Dict, path: str) -> None:
         ax.set_title(PLOT_TITLES.get(task, task), fontsize=10)
         for i, v in enumerate(med):
             ax.text(v, i, f' {v:.1f}', va='center', fontsize=7)
-    m = result['machine']
+    _save_figure(fig, result, path)
+
+
+def _save_figure(fig, result: Dict, path: str, title: str = '') -> None:
+    """Title ``fig`` with the machine (and ``title``), write it to
+    ``path`` atomically, close it."""
+    import matplotlib.pyplot as plt
     from .machine import isa_class
+    m = result['machine']
     fig.suptitle(f"OpenVINO CPU, {result['settings']['threads']} threads — "
-                 f"{m['cpu']} ({isa_class(m.get('isa') or [])})", fontsize=9)
+                 f"{m['cpu']} ({isa_class(m.get('isa') or [])}){title}",
+                 fontsize=9)
     fig.tight_layout()
     try:
         with atomic_file(path, suffix='.png') as tmp:
@@ -577,14 +588,5 @@ def plot_tradeoff(result: Dict, path: str) -> None:
         ax.set_ylabel(f'published {metric}')
         ax.set_title(f'{task}: red = ours, grey = anchors; '
                      'o f32, s bf16, ^ int8', fontsize=9)
-    m = result['machine']
-    from .machine import isa_class
-    fig.suptitle(f"OpenVINO CPU, {result['settings']['threads']} threads — "
-                 f"{m['cpu']} ({isa_class(m.get('isa') or [])}); accuracy "
-                 'as published by each source', fontsize=9)
-    fig.tight_layout()
-    try:
-        with atomic_file(path, suffix='.png') as tmp:
-            fig.savefig(tmp, dpi=110)
-    finally:
-        plt.close(fig)
+    _save_figure(fig, result, path,
+                 '; accuracy as published by each source')
