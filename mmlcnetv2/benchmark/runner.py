@@ -96,10 +96,12 @@ def entry_inputs(entry: Entry, size: Tuple[int, int]) -> Inputs:
 
 
 def _convert(entry: Entry, size: Tuple[int, int], work: str,
-             inputs: Inputs):
+             inputs: Optional[Inputs] = None):
     """``(ov.Model, torch module or None)`` of an entry, with the static
-    shapes of ``inputs``."""
+    shapes of ``inputs`` (default: :func:`entry_inputs`)."""
     import openvino as ov
+    if inputs is None:
+        inputs = entry_inputs(entry, size)
     if entry.source == 'paddle':
         return ov.Core().read_model(entry.build(size, work)), None
     module = entry.build(size)

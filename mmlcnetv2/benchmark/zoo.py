@@ -37,7 +37,7 @@ import torch.nn as nn
 from ..names import check_task
 from ..utils.batchnorm import reset_bn
 from .anchors import (ANCHORS, OURS_PUBLISHED, Published, mmdet_cls_convs,
-                       plant_score_prior, timm_classifier,
+                      plant_score_prior, timm_classifier,
                       ultralytics_detector)
 
 
@@ -201,8 +201,8 @@ def _cls_model(arch: str, fused: bool) -> nn.Module:
     return ClassifierExport(prepare_for_export(model)).eval()
 
 
-def _det_model(config: str, size: Optional[Tuple[int, int]] = None,
-               fused: bool = True, nms: bool = False) -> nn.Module:
+def _det_model(config: str, fused: bool = True,
+               nms: bool = False) -> nn.Module:
     """A zoo config's detector: up to its raw head outputs
     (:class:`DetNetwork`), or (``nms``) with decoding and NMS as
     ``tools/deploy.py`` exports it (``DetectorExport``: inputs ``x`` and
@@ -310,7 +310,7 @@ def _anchor_entries() -> List[Entry]:
                          ultralytics_detector(yaml, size, nms))
             else:
                 build = (lambda size, nms, config=a.model:
-                         _det_model(config, size, nms=nms))
+                         _det_model(config, nms=nms))
             entries += _detector_entries(
                 f'{a.name}-{s}', f'{a.description} (anchor)', s, build,
                 tags, published=a.published if a.published.size == s
@@ -360,8 +360,7 @@ def _entries() -> Dict[str, Entry]:
         config = f'mmlcnetv2::det/picodet-style_lcnetv2-{arch}_{s}_coco.py'
         entries += _detector_entries(
             f'picodet-{arch}-{s}', f'PicoDet-style PPLCNetV2-{arch}', s,
-            lambda size, nms, config=config: _det_model(config, size,
-                                                        nms=nms),
+            lambda size, nms, config=config: _det_model(config, nms=nms),
             tags=['ours'], config=config if arch == 'small' else None)
     entries += _anchor_entries()
     by_name = {e.name: e for e in entries}
