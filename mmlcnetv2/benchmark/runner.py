@@ -104,6 +104,9 @@ def _convert(entry: Entry, size: Tuple[int, int], work: str,
         inputs = entry_inputs(entry, size)
     if entry.source == 'paddle':
         return ov.Core().read_model(entry.build(size, work)), None
+    # The same random weights every run: what a -nms row's NMS gets
+    # through (its recorded detections) then does not vary between runs.
+    torch.manual_seed(0)
     module = entry.build(size)
     arrays = inputs if isinstance(inputs, list) else [inputs]
     example = tuple(torch.from_numpy(a) for a in arrays)
