@@ -389,3 +389,105 @@ def test_anchor_preprocessing_is_paddleclas_own():
     assert ours.shape == (1, *theirs.shape) == (
         1, 3, PADDLECLAS_PREPROCESS['crop'], PADDLECLAS_PREPROCESS['crop'])
     np.testing.assert_allclose(ours[0], theirs, rtol=0, atol=1e-5)
+
+
+#: Ours and one anchor each for classification and detection (with NMS),
+#: the cheapest that still exercise every part of the anchor rows.
+ANCHOR_RUN = ['lcnetv2-small-fused', 'timm-mobilenetv3-large-100',
+              'picodet-small-320-nms', 'rtmdet-tiny-320-nms']
+
+
+@pytest.mark.slow  # ~90 s: four models built, converted and timed
+def test_anchor_rows_ratios_and_tradeoff_plot(tmp_path):
+    """Anchor rows are timed in the same rounds as ours; the report has
+    their ratios (every pair, ``missing`` for those not run), the detections
+    the NMS graphs returned, the published accuracies with their sources,
+    and the latency-accuracy plot places the rows measured at the size of
+    their published accuracy."""
+    from mmlcnetv2.benchmark import (plot_tradeoff, run_benchmark, to_index,
+                                     to_markdown)
+    from mmlcnetv2.benchmark.anchors import anchor_pairs
+    from mmlcnetv2.benchmark.report import tradeoff_points
+    result = run_benchmark(ANCHOR_RUN, ['f32'], threads=1, rounds=2,
+                           iters=2, round_time=0.05, tput_time=0.05,
+                           torch_eager=False, progress=False)
+    rows = result['rows']
+    assert set(rows) == {f'{m}@f32' for m in ANCHOR_RUN}
+    for name in ANCHOR_RUN:
+        assert len(rows[f'{name}@f32']['latency']['round_medians_ms']) == 2
+    anchor = rows['timm-mobilenetv3-large-100@f32']
+    assert anchor['anchor'] and anchor['input_shape'] == [1, 3, 224, 224]
+    assert anchor['published']['source'].startswith(
+        'https://huggingface.co/timm/mobilenetv3_large_100')
+    assert 'anchor' not in rows['lcnetv2-small-fused@f32']
+    # NMS graphs: what got through is recorded (max_per_img bounds it)
+    assert 0 <= rows['picodet-small-320-nms@f32']['detections'] <= 100
+    assert 0 <= rows['rtmdet-tiny-320-nms@f32']['detections'] <= 300
+    ratios = {(g['numerator'], g['denominator']): g
+              for g in result['anchor_ratios']}
+    assert set(ratios) == {(f'{o}@f32', f'{a}@f32')
+                           for o, a in anchor_pairs()}
+    for pair in (('lcnetv2-small-fused@f32',
+                  'timm-mobilenetv3-large-100@f32'),
+                 ('picodet-small-320-nms@f32', 'rtmdet-tiny-320-nms@f32')):
+        g = ratios[pair]
+        assert g['rounds'] == 2 and g['min'] <= g['median'] <= g['max']
+    assert ratios[('lcnetv2-small-fused@f32',
+                   'timm-efficientnet-b0@f32')]['missing'] == [
+        'timm-efficientnet-b0@f32']
+    result['command'] = 'python tools/benchmark.py'
+    md = to_markdown(result)
+    section = md.split('## Against the anchors')[1]
+    g = ratios[('picodet-small-320-nms@f32', 'rtmdet-tiny-320-nms@f32')]
+    line = [ln for ln in section.splitlines()
+            if ln.startswith('| picodet-small-320-nms | rtmdet-tiny-320-nms')]
+    assert line == [f"| picodet-small-320-nms | rtmdet-tiny-320-nms | "
+                    f"{g['median']:.3f} [{g['min']:.3f}, {g['max']:.3f}] |"]
+    assert f"rtmdet-tiny-320-nms@f32 {rows['rtmdet-tiny-320-nms@f32']['detections']}" in section
+    assert 'https://docs.ultralytics.com' not in section  # not run
+    assert '| timm-efficientnet-b0 |' not in section  # no row measured
+    assert anchor['published']['source'] in section
+    index = to_index({'m': result})
+    assert (f"| `picodet-small-320-nms` / `rtmdet-tiny-320-nms` | "
+            f"f32 {g['median']:.3f} |") in index
+    # the plot: ours and the anchor at 224, their published top-1 at 224;
+    # the detectors have none at 320
+    assert sorted(r['model'] for r in tradeoff_points(result)) == [
+        'lcnetv2-small-fused', 'timm-mobilenetv3-large-100']
+    plot_tradeoff(result, str(tmp_path / 't.png'))
+    assert (tmp_path / 't.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_missing_optional_anchor_package_skips_its_rows_and_says_so():
+    """Without ultralytics (its import made to fail in a child process),
+    the YOLO11n rows are skipped with the reason, the run goes on, and the
+    pairs with them are not measured."""
+    code = (
+        "import json, sys\n"
+        "sys.modules['ultralytics'] = None  # import ultralytics fails\n"
+        "from mmlcnetv2.benchmark import run_benchmark, to_markdown\n"
+        "r = run_benchmark(['yolo11n-320', 'yolo11n-320-nms'],\n"
+        "                  ['f32', 'int8'], rounds=1, iters=1,\n"
+        "                  torch_eager=False, progress=False)\n"
+        "r['command'] = 'x'\n"
+        "print(json.dumps(dict(result=r, md=to_markdown(r))))\n")
+    env = dict(os.environ, PYTHONWARNINGS='ignore:pkg_resources is deprecated')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    rows = out['result']['rows']
+    assert set(rows) == {f'{m}@{p}' for m in ('yolo11n-320', 'yolo11n-320-nms')
+                         for p in ('f32', 'int8')}
+    for row in rows.values():
+        assert row['skipped'].startswith('ultralytics not installed'), row
+        assert 'requirements/anchors.txt' in row['skipped']
+        assert 'latency' not in row
+    assert any(n.startswith('Skipped rows: ultralytics not installed')
+               for n in out['result']['notes'])
+    pair = [g for g in out['result']['anchor_ratios']
+            if g['denominator'] == 'yolo11n-320-nms@int8'][0]
+    assert pair['missing'] == ['picodet-small-320-nms@int8',
+                               'yolo11n-320-nms@int8']
+    assert '| yolo11n-320 | f32 | skipped: ultralytics not installed' in \
+        out['md']

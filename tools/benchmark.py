@@ -9,6 +9,8 @@ the usual detectors, with OpenVINO (and torch eager), in one command.
         paddle-pplcnetv2-base --precisions f32 int8
     python tools/benchmark.py --models lcnetv2-base-fused-e2e-array \
         lcnetv2-base-fused-e2e-network --precisions f32  # end to end
+    python tools/benchmark.py --models picodet-small-320 yolo11n-320 \
+        rtmdet-tiny-320 --tradeoff t.png  # against the anchors
 """
 import argparse
 import json
@@ -50,11 +52,14 @@ def parse_args(argv=None):
     p.add_argument('--json', metavar='OUT', help='write the results as JSON')
     p.add_argument('--md', metavar='OUT', help='write a markdown report')
     p.add_argument('--plot', metavar='OUT.png', help='write a latency plot')
+    p.add_argument('--tradeoff', metavar='OUT.png',
+                   help='write the latency vs published-accuracy plot')
     p.add_argument('--save', metavar='DIR',
-                   help="write DIR/<machine>.json|md|png, <machine> from the "
-                   "CPU model and ISA class (e.g. amd-epyc_avx2; another "
-                   "machine's files are never touched), then rebuild the "
-                   'index DIR.md from every DIR/*.json')
+                   help="write DIR/<machine>.json|md|png and "
+                   "DIR/<machine>-tradeoff.png, <machine> from the CPU model "
+                   "and ISA class (e.g. amd-epyc_avx2; another machine's "
+                   "files are never touched), then rebuild the index DIR.md "
+                   'from every DIR/*.json')
     p.add_argument('--index', metavar='FILE.md',
                    help='the index to rebuild (default with --save: DIR.md); '
                    'alone, rebuild it from the JSON files beside it and exit')
@@ -110,8 +115,25 @@ def print_summary(result: dict) -> None:
             f"  goal <= {g['goal']:.2f}: {'met' if g['met'] else 'MISSED'}"
         print(f"  {name}: {g['median']:.3f} [{g['min']:.3f}, "
               f"{g['max']:.3f}]{goal}")
+    anchors = [g for g in result.get('anchor_ratios', [])
+               if 'missing' not in g]
+    if anchors:
+        print('\nOurs / anchors (median of per-round ratios [min, max]):')
+    for g in anchors:
+        print(f"  {g['numerator']} / {g['denominator']}: {g['median']:.3f} "
+              f"[{g['min']:.3f}, {g['max']:.3f}]")
     for n in result['notes']:
         print(f'Note: {n}')
+
+
+def write_tradeoff(result: dict, path: str) -> None:
+    """The latency vs published-accuracy plot, or a line saying why
+    there is none (no measured row has a published accuracy)."""
+    from mmlcnetv2.benchmark import plot_tradeoff
+    try:
+        plot_tradeoff(result, path)
+    except ValueError as e:
+        print(f'no trade-off plot: {e}')
 
 
 def main(argv=None):
@@ -154,6 +176,8 @@ def main(argv=None):
         write_atomic(to_markdown(result), args.md)
     if args.plot:
         plot(result, args.plot)
+    if args.tradeoff:
+        write_tradeoff(result, args.tradeoff)
     if args.save:
         from mmlcnetv2.benchmark.machine import machine_slug
         os.makedirs(args.save, exist_ok=True)
@@ -161,7 +185,9 @@ def main(argv=None):
         write_atomic(json.dumps(result, indent=2) + '\n', base + '.json')
         write_atomic(to_markdown(result), base + '.md')
         plot(result, base + '.png')
-        print(f'results of this machine: {base}.json|md|png')
+        write_tradeoff(result, base + '-tradeoff.png')
+        print(f'results of this machine: {base}.json|md|png, '
+              f'{base}-tradeoff.png')
         return write_index(args.index, args.save)
     return 0
 

@@ -26,7 +26,7 @@ from ..names import BENCHMARK_PRECISIONS
 PRECISIONS = BENCHMARK_PRECISIONS
 
 _LAZY = dict(GOALS='report', goal_ratios='report', load_goals='report',
-             load_result='report', plot='report',
+             load_result='report', plot='report', plot_tradeoff='report',
              to_index='report', to_markdown='report',
              run_benchmark='runner', ENTRIES='zoo', get_entries='zoo')
 

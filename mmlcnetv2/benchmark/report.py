@@ -129,18 +129,25 @@ def goal_ratios(rows: Dict[str, Dict]) -> List[Dict]:
     with a missing/skipped row says which row, instead of a number."""
     out = []
     for num, den, goal, _ in GOALS:
-        item = dict(numerator=num, denominator=den, goal=goal)
-        missing = [n for n in (num, den)
-                   if n not in rows or 'latency' not in rows[n]]
-        if missing:
-            item['missing'] = missing
-        else:
-            item.update(pair_ratio(rows[num]['latency'],
-                                   rows[den]['latency']))
-            if goal is not None:
-                item['met'] = item['median'] <= goal
+        item = row_ratio(rows, num, den, goal=goal)
+        if goal is not None and 'missing' not in item:
+            item['met'] = item['median'] <= goal
         out.append(item)
     return out
+
+
+def row_ratio(rows: Dict[str, Dict], num: str, den: str, **fields) -> Dict:
+    """``numerator``, ``denominator`` (and ``fields``) with the
+    :func:`pair_ratio` of the two rows, or ``missing``: the rows that were
+    skipped or not run."""
+    item = dict(numerator=num, denominator=den, **fields)
+    missing = [n for n in (num, den)
+               if n not in rows or 'latency' not in rows[n]]
+    if missing:
+        item['missing'] = missing
+    else:
+        item.update(pair_ratio(rows[num]['latency'], rows[den]['latency']))
+    return item
 
 
 def _fmt(x: Optional[float], digits: int = 2) -> str:
@@ -186,7 +193,9 @@ def to_markdown(result: Dict) -> str:
         f"`torch.set_num_threads({s['threads']})`, f32. Random weights "
         '(latency does not depend on them); int8 = NNCF post-training '
         'quantization on random calibration inputs. Detection rows time the '
-        'network up to the head outputs (decoding/NMS excluded).', '',
+        'network up to the head outputs (YOLO11n: with its box decoding, as '
+        "ultralytics exports it); `-nms` rows include decoding and NMS in "
+        'the graph.', '',
         '## Goals (median of per-round ratios, [min, max] over rounds)', '',
         f'Goal table: `{GOALS_SOURCE}`.', '',
         '| ratio | goal | measured | spread [min, max] | IQR | met |',
@@ -227,10 +236,69 @@ def to_markdown(result: Dict) -> str:
             f"{lat['p90_ms']:.2f} | {_throughput_cell(row)} | "
             f"{_fmt(row.get('torch', {}).get('median_ms'))} | {graph} |")
     lines += _end_to_end_markdown(result['rows'])
+    lines += _anchors_markdown(result)
     if result.get('notes'):
         lines += ['', '## Notes', '']
         lines += [f'- {n}' for n in result['notes']]
     return '\n'.join(lines) + '\n'
+
+
+def _anchor_cell(g: Optional[Dict]) -> str:
+    if g is None:
+        return '–'
+    if 'missing' in g:
+        return 'not measured'
+    return f"{g['median']:.3f} [{g['min']:.3f}, {g['max']:.3f}]"
+
+
+def anchor_table(result: Dict) -> Dict[Tuple[str, str], Dict[str, Dict]]:
+    """``(ours, anchor) -> precision -> ratio`` of a result's
+    ``anchor_ratios`` (empty for results written before the anchors)."""
+    table: Dict[Tuple[str, str], Dict[str, Dict]] = {}
+    for g in result.get('anchor_ratios', []):
+        key = (g['numerator'].rsplit('@', 1)[0],
+               g['denominator'].rsplit('@', 1)[0])
+        table.setdefault(key, {})[g['precision']] = g
+    return table
+
+
+def _anchors_markdown(result: Dict) -> List[str]:
+    """The ``## Against the anchors`` section: ours / anchor latency at
+    each precision, the detections each ``-nms`` row returned, and where
+    the published accuracies come from."""
+    table = {pair: by_p for pair, by_p in anchor_table(result).items()
+             if any('missing' not in g for g in by_p.values())}
+    if not table:
+        return []
+    precisions = result['settings']['precisions']
+    lines = [
+        '', '## Against the anchors', '',
+        'Latency ratio ours / anchor (median of per-round ratios [min, max]; '
+        '< 1: ours is faster), each pair at the same input size and '
+        'precision. The anchors (`mmlcnetv2/benchmark/anchors.py`) are '
+        'built offline with random weights and exported like ours. Pairs '
+        'with no row measured at any precision are left out (the JSON '
+        'lists them with the rows missing).', '',
+        '| ours | anchor | ' + ' | '.join(precisions) + ' |',
+        '| --- | --- |' + ' --- |' * len(precisions)]
+    for (ours, anchor), by_p in table.items():
+        lines.append(f'| {ours} | {anchor} | ' + ' | '.join(
+            _anchor_cell(by_p.get(p)) for p in precisions) + ' |')
+    counted = [(k, r) for k, r in result['rows'].items()
+               if 'detections' in r]
+    if counted:
+        lines += ['', 'Detections the `-nms` graphs returned on the timed '
+                  '(random) input, with every classification bias at the '
+                  'prior 0.01 (what NMS had to do): ' + ', '.join(
+                      f"{k} {r['detections']}" for k, r in counted) + '.']
+    published = {r['model']: r['published'] for r in result['rows'].values()
+                 if r.get('published')}
+    if published:
+        lines += ['', 'Published accuracies (the plot beside this page): '
+                  + '; '.join(f"{m}: {p['metric']} {p['value']} at "
+                              f"{p['size']}x{p['size']} ({p['source']})"
+                              for m, p in published.items()) + '.']
+    return lines
 
 
 def _e2e_cell(row: Optional[Dict]) -> str:
@@ -350,12 +418,39 @@ def to_index(results: Dict[str, Dict]) -> str:
                      if (g['numerator'], g['denominator']) == (num, den)]
             cells.append(_ratio_cell(found[0] if found else None, goal))
         lines.append(f"| {label} | {' | '.join(cells)} |")
+    lines += _anchors_index(results, slugs, head, rule)
     lines += ['', '## Latency (median) and throughput (median [min, max] '
               'over rounds)', '', head, rule]
     for key, label in HEADLINE_ROWS:
         cells = [_latency_cell(results[s]['rows'].get(key)) for s in slugs]
         lines.append(f"| {label} | {' | '.join(cells)} |")
     return '\n'.join(lines) + '\n'
+
+
+def _anchors_index(results: Dict[str, Dict], slugs: List[str], head: str,
+                   rule: str) -> List[str]:
+    """The index's ours / anchors section: one line per pair, per machine
+    the median ratio at each precision measured (none before the anchors
+    were measured anywhere)."""
+    tables = {s: anchor_table(results[s]) for s in slugs}
+    pairs = list(dict.fromkeys(k for t in tables.values() for k in t))
+    if not pairs:
+        return []
+    lines = ['', '## Ours / anchors (latency ratio, median of per-round '
+             'ratios; < 1: ours faster)', '',
+             'Each machine\'s page has the spread and the published '
+             'accuracies; its `-tradeoff.png` plots latency against them.',
+             '', head, rule]
+    for pair in pairs:
+        cells = []
+        for s in slugs:
+            by_p = tables[s].get(pair, {})
+            done = [f"{p} {g['median']:.3f}" for p, g in by_p.items()
+                    if 'missing' not in g]
+            cells.append(' · '.join(done) or ('not measured' if by_p
+                                              else '–'))
+        lines.append(f'| `{pair[0]}` / `{pair[1]}` | {" | ".join(cells)} |')
+    return lines
 
 
 def write_atomic(text: str, path: str) -> None:
@@ -406,13 +501,92 @@ def plot(result: Dict, path: str) -> None:
         ax.set_title(PLOT_TITLES.get(task, task), fontsize=10)
         for i, v in enumerate(med):
             ax.text(v, i, f' {v:.1f}', va='center', fontsize=7)
-    m = result['machine']
+    _save_figure(fig, result, path)
+
+
+def _save_figure(fig, result: Dict, path: str, title: str = '') -> None:
+    """Title ``fig`` with the machine (and ``title``), write it to
+    ``path`` atomically, close it."""
+    import matplotlib.pyplot as plt
     from .machine import isa_class
+    m = result['machine']
     fig.suptitle(f"OpenVINO CPU, {result['settings']['threads']} threads — "
-                 f"{m['cpu']} ({isa_class(m.get('isa') or [])})", fontsize=9)
+                 f"{m['cpu']} ({isa_class(m.get('isa') or [])}){title}",
+                 fontsize=9)
     fig.tight_layout()
     try:
         with atomic_file(path, suffix='.png') as tmp:
             fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
+
+
+#: Markers of :func:`plot_tradeoff` per precision.
+PRECISION_MARKERS = dict(f32='o', bf16='s', int8='^')
+
+
+def _source_label(url: str) -> str:
+    """A point's source, short: the host and the first path part."""
+    parts = url.split('://', 1)[-1].split('/')
+    return '/'.join(parts[:2])
+
+
+def tradeoff_points(result: Dict) -> List[Dict]:
+    """The measured rows a latency-accuracy plot can place: a published
+    accuracy measured at the row's own input size."""
+    return [r for r in result['rows'].values()
+            if 'latency' in r and r.get('published')
+            and r['input_shape'][2] == r['published']['size']]
+
+
+def plot_tradeoff(result: Dict, path: str) -> None:
+    """Latency (median, x) against published accuracy (y), one panel per
+    task, every point labelled with its model, precision and source; our
+    detectors, which have no published mAP, as dotted lines at their f32
+    latency.
+
+    Raises:
+        ValueError: Nothing to place (no measured row has a published
+            accuracy at its input size).
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    points = tradeoff_points(result)
+    tasks = [t for t in TASKS if any(row_task(r) == t for r in points)]
+    if not tasks:
+        raise ValueError('No measured row has a published accuracy at its '
+                         'input size: no trade-off plot')
+    fig, axes = plt.subplots(len(tasks), 1, squeeze=False,
+                             figsize=(9, 4.5 * len(tasks)))
+    for ax, task in zip(axes[:, 0], tasks):
+        for r in (r for r in points if row_task(r) == task):
+            pub = r['published']
+            ax.scatter(r['latency']['median_ms'], pub['value'],
+                       marker=PRECISION_MARKERS.get(r['precision'], 'x'),
+                       color='tab:gray' if r.get('anchor') else 'tab:red')
+            ax.annotate(f"{r['model']} @{r['precision']}\n"
+                        f"{pub['value']} ({_source_label(pub['source'])})",
+                        (r['latency']['median_ms'], pub['value']),
+                        fontsize=6, xytext=(4, 2),
+                        textcoords='offset points')
+        if task == 'detection':
+            for r in result['rows'].values():
+                if (row_task(r) == task and 'latency' in r
+                        and not r.get('anchor') and not r.get('published')
+                        and r['precision'] == 'f32'):
+                    ax.axvline(r['latency']['median_ms'], color='tab:red',
+                               linestyle=':', linewidth=0.8)
+                    ax.annotate(f"{r['model']} (ours, f32; no published "
+                                'mAP)', (r['latency']['median_ms'], 0.02),
+                                xycoords=('data', 'axes fraction'),
+                                rotation=90, fontsize=6, va='bottom')
+        metric = next(r['published']['metric'] for r in points
+                      if row_task(r) == task)
+        ax.set_xscale('log')
+        ax.set_xlabel('latency, ms (batch 1, median; log scale)')
+        ax.set_ylabel(f'published {metric}')
+        ax.set_title(f'{task}: red = ours, grey = anchors; '
+                     'o f32, s bf16, ^ int8', fontsize=9)
+    _save_figure(fig, result, path,
+                 '; accuracy as published by each source')

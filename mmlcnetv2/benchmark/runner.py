@@ -13,16 +13,17 @@ latency rounds; throughput and torch skip them.
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from .anchors import anchor_ratios
 from .machine import machine_info
 from .report import goal_ratios, latency_stats, throughput_stats
-from .timing import (async_throughput, compile_model, conv_kernels,
-                     runtime_ops, sync_latencies, torch_latencies,
+from .timing import (Inputs, async_throughput, compile_model, conv_kernels,
+                     ov_inputs, runtime_ops, sync_latencies, torch_latencies,
                      used_precision)
 from .end_to_end import EndToEndBuilder
 from .zoo import Entry, get_entries
@@ -37,9 +38,11 @@ def _progress(total: int, enabled: bool):
 
 
 def quantize_on_random_inputs(ov_model, shape: Sequence[int],
-                              count: int = 16):
+                              count: int = 16,
+                              fixed: Sequence[np.ndarray] = ()):
     """NNCF's default post-training quantization calibrated on ``count``
-    random normal inputs of ``shape``: for timing only.
+    random normal inputs of ``shape`` (followed by the ``fixed`` arrays
+    for a model's further inputs): for timing only.
 
     Random inputs are enough to place the quantizers, which is all latency
     depends on; the scales they give are meaningless for accuracy. An int8
@@ -53,6 +56,8 @@ def quantize_on_random_inputs(ov_model, shape: Sequence[int],
     rng = np.random.default_rng(0)
     data = [rng.standard_normal(shape).astype(np.float32)
             for _ in range(count)]
+    if fixed:
+        data = [[x, *fixed] for x in data]
     return nncf.quantize(ov_model, nncf.Dataset(data), subset_size=count)
 
 
@@ -79,16 +84,36 @@ def _int8_note(rows: Dict[str, Dict], isa: Sequence[str]) -> str:
             'far less over f32 than on VNNI/AMX CPUs.')
 
 
-def _convert(entry: Entry, size: Tuple[int, int], work: str):
-    """``(ov.Model, torch module or None)`` of an entry."""
+def entry_inputs(entry: Entry, size: Tuple[int, int]) -> Inputs:
+    """What a row feeds its model: a seeded random normal image batch of
+    one, and for an entry with an ``img_shape`` input (a detector as
+    ``tools/deploy.py`` exports it) the image's size."""
+    x = np.random.default_rng(0).standard_normal(
+        [1, 3, *size]).astype(np.float32)
+    if entry.img_shape_input:
+        return [x, np.array([size], np.float32)]
+    return x
+
+
+def _convert(entry: Entry, size: Tuple[int, int], work: str,
+             inputs: Optional[Inputs] = None):
+    """``(ov.Model, torch module or None)`` of an entry, with the static
+    shapes of ``inputs`` (default: :func:`entry_inputs`)."""
     import openvino as ov
+    if inputs is None:
+        inputs = entry_inputs(entry, size)
     if entry.source == 'paddle':
         return ov.Core().read_model(entry.build(size, work)), None
+    # The same random weights every run: what a -nms row's NMS gets
+    # through (its recorded detections) then does not vary between runs.
+    torch.manual_seed(0)
     module = entry.build(size)
-    example = torch.randn(1, 3, *size)
+    arrays = inputs if isinstance(inputs, list) else [inputs]
+    example = tuple(torch.from_numpy(a) for a in arrays)
     with torch.no_grad():
-        ov_model = ov.convert_model(module, example_input=example,
-                                    input=[ov.PartialShape([1, 3, *size])])
+        ov_model = ov.convert_model(
+            module, example_input=example if len(example) > 1 else example[0],
+            input=[ov.PartialShape(list(a.shape)) for a in arrays])
     return ov_model, module
 
 
@@ -103,7 +128,7 @@ class Timed:
     """
     compiled: Any
     request: Any
-    inputs: np.ndarray
+    inputs: Inputs
     graph: Any  # the ov.Model (quantized for int8)
     precision: str
 
@@ -123,11 +148,13 @@ def _check_args(precisions: Sequence[str], threads: int, rounds: int,
 
 
 def _compile_row(core, ov_model, row: Dict, threads: int,
-                 inputs: np.ndarray) -> Timed:
+                 inputs: Inputs) -> Timed:
     """Quantize (int8) and compile one row's model; record in ``row`` what
     the CPU plugin made of it."""
     p = row['precision']
-    model = (quantize_on_random_inputs(ov_model, row['input_shape'])
+    fixed = inputs[1:] if isinstance(inputs, list) else ()
+    model = (quantize_on_random_inputs(ov_model, row['input_shape'],
+                                       fixed=fixed)
              if p == 'int8' else ov_model)
     c = compile_model(core, model, p, threads)
     row['used_precision'] = used_precision(c)
@@ -136,6 +163,14 @@ def _compile_row(core, ov_model, row: Dict, threads: int,
     row['runtime_ops'] = runtime_ops(c)
     row['conv_kernels'] = conv_kernels(c)
     return Timed(c, c.create_infer_request(), inputs, model, p)
+
+
+def count_detections(timed: Timed) -> int:
+    """How many detections a graph with NMS returned on its timed input:
+    rows of its first output (``[1, K, >= 5]``, box then score, padded
+    with score 0) with a positive score. NMS costs what gets through."""
+    dets = timed.request.infer(ov_inputs(timed.inputs))[0]
+    return int((dets[..., 4] > 0).sum())
 
 
 def _build_end_to_end(entry: Entry, precisions: Sequence[str], bf16: bool,
@@ -163,8 +198,9 @@ def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
     size = entry.size or (cls_size, cls_size)
     shape = [1, 3, *size]
     wanted = [p for p in precisions if p != 'int8' or entry.int8]
+    inputs = entry_inputs(entry, size)
     try:
-        ov_model, module = _convert(entry, size, work)
+        ov_model, module = _convert(entry, size, work, inputs)
     except (ModuleNotFoundError, ImportError) as e:
         for p in wanted:
             rows[f'{entry.name}@{p}'] = dict(
@@ -172,16 +208,24 @@ def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
                 input_shape=shape, skipped=str(e).split('\n')[0])
         return
     if module is not None:
-        modules[entry.name] = (module, torch.randn(*shape))
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        tensors = [torch.from_numpy(a) for a in (
+            inputs if isinstance(inputs, list) else [inputs])]
+        modules[entry.name] = (module, tensors)
     for p in wanted:
         key = f'{entry.name}@{p}'
         rows[key] = dict(model=entry.name, precision=p, task=entry.task,
                          input_shape=shape, description=entry.description)
+        if entry.published is not None:
+            rows[key]['published'] = asdict(entry.published)
+        if 'anchor' in entry.tags:
+            rows[key]['anchor'] = True
         if p == 'bf16' and not bf16:
             rows[key]['skipped'] = 'CPU has no BF16'
             continue
-        timed[key] = _compile_row(core, ov_model, rows[key], threads, x)
+        timed[key] = _compile_row(core, ov_model, rows[key], threads,
+                                  inputs)
+        if entry.counts_detections:
+            rows[key]['detections'] = count_detections(timed[key])
 
 
 def _build_rows(entries: List[Entry], precisions: Sequence[str],
@@ -285,6 +329,7 @@ def _result(machine: Dict, settings: Dict, rows: Dict[str, Dict],
         machine['load_average_end'] = None
     result = dict(machine=machine, settings=settings, rows=rows, notes=notes)
     result['ratios'] = goal_ratios(rows)
+    result['anchor_ratios'] = anchor_ratios(rows, settings['precisions'])
     note = _int8_note(rows, machine.get('isa') or [])
     if note:
         result['notes'].append(note)

@@ -4,7 +4,7 @@ torch eager latency. Each returns raw times; statistics live in
 :mod:`.report`."""
 import time
 from collections import Counter
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Sequence, Union
 
 import numpy as np
 import torch
@@ -55,6 +55,17 @@ def conv_kernels(compiled) -> Dict[str, int]:
     return dict(out)
 
 
+#: What a row feeds its model: the image array (the model's one input), or
+#: one array per input in order (a detector's ``img_shape`` second input).
+Inputs = Union[np.ndarray, Sequence[np.ndarray]]
+
+
+def ov_inputs(inputs: Inputs):
+    """``inputs`` as an infer request takes them."""
+    return list(inputs) if isinstance(inputs, (list, tuple)) \
+        else {0: inputs}
+
+
 def call_latencies(call: Callable[[], Any], iters: int, max_time: float,
                    min_iters: int = 3) -> List[float]:
     """Up to ``iters`` timed calls of ``call()`` (ms) after one warm-up,
@@ -78,46 +89,51 @@ def call_latencies(call: Callable[[], Any], iters: int, max_time: float,
     return times
 
 
-def sync_latencies(request, inputs: np.ndarray, iters: int,
+def sync_latencies(request, inputs: Inputs, iters: int,
                    max_time: float, min_iters: int = 3) -> List[float]:
     """Synchronous inferences of ``inputs`` timed by
     :func:`call_latencies` (ms)."""
-    return call_latencies(lambda: request.infer({0: inputs}), iters,
-                          max_time, min_iters)
+    feed = ov_inputs(inputs)
+    return call_latencies(lambda: request.infer(feed), iters, max_time,
+                          min_iters)
 
 
-def async_throughput(compiled, inputs: np.ndarray, duration: float) -> Dict:
+def async_throughput(compiled, inputs: Inputs, duration: float) -> Dict:
     """Images per second with ``AsyncInferQueue`` (the compiled model's
     optimal number of requests) for about ``duration`` seconds."""
     import openvino as ov
     nireq = int(compiled.get_property('OPTIMAL_NUMBER_OF_INFER_REQUESTS'))
     queue = ov.AsyncInferQueue(compiled, nireq)
+    feed = ov_inputs(inputs)
     for _ in range(nireq):  # warm-up: one inference per request
-        queue.start_async({0: inputs})
+        queue.start_async(feed)
     queue.wait_all()
     count = 0
     start = time.perf_counter()
     while time.perf_counter() - start < duration or count < nireq:
-        queue.start_async({0: inputs})
+        queue.start_async(feed)
         count += 1
     queue.wait_all()
     elapsed = time.perf_counter() - start
     return dict(fps=count / elapsed, requests=nireq, images=count)
 
 
-def torch_latencies(module: torch.nn.Module, inputs: torch.Tensor,
+def torch_latencies(module: torch.nn.Module,
+                    inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
                     threads: int, iters: int, max_time: float) -> List[float]:
-    """Eager-mode latencies (ms) with ``torch.set_num_threads(threads)``."""
+    """Eager-mode latencies (ms) with ``torch.set_num_threads(threads)``;
+    ``inputs``: one tensor, or one per argument."""
+    args = tuple(inputs) if isinstance(inputs, (list, tuple)) else (inputs,)
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
-            module(inputs)
+            module(*args)
             times: List[float] = []
             start = time.perf_counter()
             for i in range(iters):
                 t0 = time.perf_counter()
-                module(inputs)
+                module(*args)
                 times.append((time.perf_counter() - t0) * 1e3)
                 if i >= 1 and time.perf_counter() - start > max_time:
                     break

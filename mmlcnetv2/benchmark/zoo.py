@@ -11,8 +11,10 @@ the values) and wraps it as ``tensor -> tensors``:
   plain ``openvino.convert_model(model)`` gives;
 * ``paddle-*``: PaddleClas's own networks through ``paddle2onnx`` (the
   anchors); unavailable without ``paddle2onnx``;
-* detection entries: the network up to the head outputs (no decoding/NMS:
-  their cost depends on the weights' score distribution, not the network);
+* detection entries: the network up to the head outputs; ``<det>-nms``:
+  with decoding and NMS in the graph, as ``tools/deploy.py`` exports it;
+* the anchors a user would pick instead (:mod:`.anchors`): timm
+  classifiers, YOLO11n (ultralytics, optional), RTMDet-tiny (mmdet);
 * ``<model>-e2e-{file,array,network}`` (:data:`END_TO_END_MODELS`): the
   whole path of a user's call, timed by :mod:`.end_to_end`: image file ->
   results, decoded array -> results, and the same IR alone on its prepared
@@ -34,6 +36,9 @@ import torch.nn as nn
 
 from ..names import check_task
 from ..utils.batchnorm import reset_bn
+from .anchors import (ANCHORS, OURS_PUBLISHED, Published, mmdet_cls_convs,
+                      plant_score_prior, timm_classifier,
+                      ultralytics_detector)
 
 
 #: What an end-to-end row times: ``file`` (image path -> results),
@@ -71,6 +76,11 @@ class Entry:
         mode: An end-to-end row (one of :data:`END_TO_END_MODES`) of the
             entry ``of``; None: a network row.
         of: The entry whose model an end-to-end row runs.
+        published: Its published accuracy (for the latency-accuracy plot).
+        counts_detections: A detector with NMS in its graph: its rows
+            record how many detections it returned on the timed input.
+        img_shape_input: The model takes ``(x, img_shape)``, as
+            ``tools/deploy.py``'s detector export does; fed the input size.
     """
     name: str
     task: str
@@ -83,6 +93,9 @@ class Entry:
     config: Optional[str] = None
     mode: Optional[str] = None
     of: Optional[str] = None
+    published: Optional[Published] = None
+    counts_detections: bool = False
+    img_shape_input: bool = False
 
     def __post_init__(self) -> None:
         check_task(self.task)
@@ -188,12 +201,23 @@ def _cls_model(arch: str, fused: bool) -> nn.Module:
     return ClassifierExport(prepare_for_export(model)).eval()
 
 
-def _det_model(config: str, fused: bool = True) -> nn.Module:
+def _det_model(config: str, fused: bool = True,
+               nms: bool = False) -> nn.Module:
+    """A zoo config's detector: up to its raw head outputs
+    (:class:`DetNetwork`), or (``nms``) with decoding and NMS as
+    ``tools/deploy.py`` exports it (``DetectorExport``: inputs ``x`` and
+    ``img_shape``), its scores' prior planted (:func:`.plant_score_prior`).
+    """
     from ..apis.build import prepare_for_export
+    from ..deploy.tasks.detection import DetectorExport
     model = random_model(config)
+    if nms:
+        plant_score_prior(mmdet_cls_convs(model.bbox_head))
     if fused:
         model = prepare_for_export(model)
-    return DetNetwork(model).eval()
+    if not nms:
+        return DetNetwork(model).eval()
+    return DetectorExport(model.eval()).eval()
 
 
 def paddle2onnx_available() -> bool:
@@ -240,6 +264,60 @@ def _paddle_onnx(factory: str, size: Tuple[int, int], out_dir: str) -> str:
     return onnx_path
 
 
+def _detector_entries(name: str, what: str, size: int, build: Callable,
+                      tags: List[str], config: Optional[str] = None,
+                      published: Optional[Published] = None,
+                      img_shape_input: bool = True) -> List[Entry]:
+    """A detector's two entries at one input size: ``name`` (the network
+    as its export has it before NMS) and ``name-nms`` (with decoding and
+    NMS in the graph, which takes ``img_shape`` too where
+    ``img_shape_input``); int8 for both."""
+    return [
+        Entry(name, 'detection', lambda sz: build(sz, False),
+              f'{what}, {size}x{size}, network only', size=(size, size),
+              int8=True, tags=tags, config=config, published=published),
+        Entry(f'{name}-nms', 'detection', lambda sz: build(sz, True),
+              f'{what}, {size}x{size}, with decoding + NMS in the graph',
+              size=(size, size), int8=True, tags=tags + ['nms'],
+              published=published, counts_detections=True,
+              img_shape_input=img_shape_input)]
+
+
+def _anchor_entries() -> List[Entry]:
+    """The entries of :data:`.anchors.ANCHORS`: a classifier at
+    ``--cls-size`` (and at the size of its published top-1 where that
+    differs from 224), a detector at each of its sizes, raw and with NMS."""
+    entries = []
+    for a in ANCHORS:
+        tags = ['anchor'] + ([a.requires] if a.requires else [])
+        if a.family == 'timm':
+            build = (lambda size, model=a.model: timm_classifier(model))
+            entries.append(Entry(
+                a.name, a.task, build, f'{a.description} (anchor)',
+                int8=True, tags=tags,
+                published=a.published if a.published.size == 224 else None))
+            if a.published.size != 224:
+                s = a.published.size
+                entries.append(Entry(
+                    f'{a.name}-{s}', a.task, build,
+                    f'{a.description} at {s}x{s}, the size of its published '
+                    'top-1 (anchor)', size=(s, s), int8=True, tags=tags,
+                    published=a.published))
+            continue
+        for s in a.sizes:
+            if a.family == 'ultralytics':
+                build = (lambda size, nms, yaml=a.model:
+                         ultralytics_detector(yaml, size, nms))
+            else:
+                build = (lambda size, nms, config=a.model:
+                         _det_model(config, nms=nms))
+            entries += _detector_entries(
+                f'{a.name}-{s}', f'{a.description} (anchor)', s, build,
+                tags, published=a.published if a.published.size == s
+                else None, img_shape_input=a.family == 'mmdet')
+    return entries
+
+
 def _entries() -> Dict[str, Entry]:
     entries = []
     for arch in ('small', 'base', 'large'):
@@ -247,7 +325,8 @@ def _entries() -> Dict[str, Entry]:
             f'lcnetv2-{arch}-fused', 'classification',
             lambda size, arch=arch: _cls_model(arch, True),
             f'PPLCNetV2-{arch} as tools/deploy.py exports it (fused)',
-            int8=True, tags=['ours'], config=_cls_config(arch)))
+            int8=True, tags=['ours'], config=_cls_config(arch),
+            published=OURS_PUBLISHED.get(f'lcnetv2-{arch}-fused')))
         entries.append(Entry(
             f'lcnetv2-{arch}-unfused', 'classification',
             lambda size, arch=arch: _cls_model(arch, False),
@@ -277,18 +356,13 @@ def _entries() -> Dict[str, Entry]:
                 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'),
             f"mmdet's RetinaNet-R50-FPN, {s}x{s}, network only",
             size=(s, s)))
-    picodet_small = 'mmlcnetv2::det/picodet-style_lcnetv2-small_320_coco.py'
-    entries.append(Entry(
-        'picodet-small-320', 'detection',
-        lambda size: _det_model(picodet_small),
-        'PicoDet-style PPLCNetV2-small, 320x320, network only',
-        size=(320, 320), config=picodet_small))
-    entries.append(Entry(
-        'picodet-base-416', 'detection',
-        lambda size: _det_model(
-            'mmlcnetv2::det/picodet-style_lcnetv2-base_416_coco.py'),
-        'PicoDet-style PPLCNetV2-base, 416x416, network only',
-        size=(416, 416)))
+    for arch, s in (('small', 320), ('base', 416)):
+        config = f'mmlcnetv2::det/picodet-style_lcnetv2-{arch}_{s}_coco.py'
+        entries += _detector_entries(
+            f'picodet-{arch}-{s}', f'PicoDet-style PPLCNetV2-{arch}', s,
+            lambda size, nms, config=config: _det_model(config, nms=nms),
+            tags=['ours'], config=config if arch == 'small' else None)
+    entries += _anchor_entries()
     by_name = {e.name: e for e in entries}
     for name in END_TO_END_MODELS:
         of = by_name[name]
