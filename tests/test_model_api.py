@@ -2,7 +2,8 @@
 
 Every export's ``model.xml`` carries ``rt_info['model_info']``, so that
 ``Model.create_model`` picks a wrapper and its class names; the
-self-contained ``model_api.xml`` (``export(..., model_api=True)``) gives
+self-contained ``model_api.xml`` (written by default where the export has
+that form) gives
 what ``OpenVINOInferencer`` gives on the default export, on real photos:
 the same top-k (classification), the same boxes, labels and scores
 (detection), the same class map (segmentation). The agreement is not exact
@@ -36,8 +37,8 @@ SEG_CLASSES = ('bg', 'a b', 'c', 'd e f')
 
 def _exported(root, config: str, plant=None, **kwargs) -> dict:
     """Build the config's model with random weights (``plant`` then edits
-    it), save it, and export it twice into ``root``: the default form
-    (``default``) and with ``model_api=True`` (``model_api``)."""
+    it), save it, and export it into ``root`` (``default``, which holds
+    ``model_api.xml`` too: ``model_api``)."""
     cfg_path = root / 'model.py'
     cfg_path.write_text(config)
     cfg = load_config(str(cfg_path))
@@ -50,10 +51,10 @@ def _exported(root, config: str, plant=None, **kwargs) -> dict:
             plant(model)
     ckpt = root / 'model.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)
-    out = dict(default=str(root / 'default'), model_api=str(root / 'api'))
-    export(str(cfg_path), str(ckpt), out['default'], **kwargs)
-    export(str(cfg_path), str(ckpt), out['model_api'], model_api=True,
-           **kwargs)
+    out = dict(default=str(root / 'default'))
+    meta = export(str(cfg_path), str(ckpt), out['default'], **kwargs)
+    assert 'model_api.xml' in meta['files']  # the default writes it
+    out['model_api'] = out['default']
     out.update(config=str(cfg_path), checkpoint=str(ckpt))
     return out
 
@@ -262,8 +263,13 @@ def test_segmentation_same_mask_as_inferencer(seg, photos):
 
 def test_model_api_refused_where_no_self_contained_form(det, tmp_path):
     """The float input form and a host-NMS detector have no self-contained
-    form: refused by name, nothing written."""
+    form: asked for, refused by name, nothing written; by default, left
+    out."""
     out = tmp_path / 'out'
+    for kwargs in (dict(input_form='float'), dict(nms='host')):
+        meta = export(det['config'], det['checkpoint'], str(tmp_path / 'd'),
+                      **kwargs)
+        assert 'model_api.xml' not in meta['files']
     for kwargs, words in ((dict(input_form='float'), 'uint8 input form'),
                           (dict(nms='host'), '--nms graph')):
         with pytest.raises(ValueError, match=words):

@@ -16,6 +16,7 @@ such as the pictures tools/infer.py writes to DIR/vis, stay); nothing beside
 DIR is touched, and a failed export leaves the earlier one as it was. A
 folder holding anything else is refused (exit status 2).
 """
+import argparse
 import sys
 
 from mmengine.config import DictAction
@@ -81,13 +82,16 @@ def parse_args(argv=None):
                         'the decoded image as it is, resized inside too '
                         '(deploy.json: input.dtype, '
                         'input.preprocess_in_graph)')
-    parser.add_argument('--model-api', action='store_true',
-                        help='also write model_api.xml/.bin: the IR for '
-                        'OpenVINO Model API that takes the decoded BGR image '
-                        'as it is and does the resize, crop and the '
-                        "inferencer's postprocessing inside "
-                        '(embedded_processing; uint8 input form only; '
-                        'docs/deploy.md, "OpenVINO Model API")')
+    parser.add_argument('--model-api', action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help='model_api.xml/.bin: the IR for OpenVINO Model '
+                        'API that takes the decoded BGR image as it is and '
+                        "does the resize, crop and the inferencer's "
+                        'postprocessing inside (embedded_processing). '
+                        'Written by default where the export has that form '
+                        '(uint8 input, NMS in the graph); --model-api '
+                        'requires it, --no-model-api leaves it out '
+                        '(docs/deploy.md, "OpenVINO Model API")')
     parser.add_argument('--onnx', action='store_true',
                         help='also write model.onnx (checked in onnxruntime)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -126,7 +130,7 @@ def main(argv=None) -> int:
           f"{meta['input']['dtype']}, {args.precision}" + (
               ', NMS on the host' if args.nms == 'host' else '')
           + (', model.onnx' if args.onnx else '')
-          + (', model_api.xml' if args.model_api else ''))
+          + (', model_api.xml' if 'model_api.xml' in meta['files'] else ''))
     return 0
 
 

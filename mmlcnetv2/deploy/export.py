@@ -195,7 +195,7 @@ def export(config: str,
            max_drop: Optional[float] = None,
            nms: Optional[str] = None,
            input_form: Optional[str] = None,
-           model_api: bool = False) -> dict:
+           model_api: Optional[bool] = None) -> dict:
     """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
 
     ``out_dir`` must be missing, empty or a previous export (see
@@ -228,10 +228,13 @@ def export(config: str,
     normalization exactly (docs/deploy.md, "Input forms").
 
     ``model.xml`` carries ``rt_info['model_info']`` for OpenVINO Model API
-    (:mod:`~mmlcnetv2.deploy.model_info`); ``model_api`` also writes
-    ``model_api.xml``/``.bin``, the self-contained form that takes the
-    decoded image and gives the inferencer's results in Model API
-    (:mod:`~mmlcnetv2.deploy.self_contained`; the ``uint8`` form only).
+    (:mod:`~mmlcnetv2.deploy.model_info`); ``model_api.xml``/``.bin`` is
+    the self-contained form that takes the decoded image and gives the
+    inferencer's results in Model API
+    (:mod:`~mmlcnetv2.deploy.self_contained`; the ``uint8`` form with the
+    NMS in the graph only). ``model_api``: None (the default) writes it
+    wherever the export has that form, True requires it (refused where it
+    has not), False leaves it out.
 
     ``max_drop`` (int8 only): quantize with NNCF's accuracy control so that
     the headline metric on the val set drops by at most this fraction
@@ -257,7 +260,7 @@ def export(config: str,
         raise ValueError(f'shape must be (H, W) with both >= 8, got {shape}')
     writes = [META_FILE, 'model.xml', 'model.bin'] + (['model.onnx']
                                                        if onnx else [])
-    writes += list(MODEL_API_FILES) if model_api else []
+    writes += list(MODEL_API_FILES) if model_api is not False else []
     from .accuracy_control import check_max_drop
     check_max_drop(max_drop, precision)
     # Before the (minutes of) conversion: refuse a folder we must not touch.
@@ -278,6 +281,8 @@ def export(config: str,
                       config, checkpoint, input_form)
     if model_api and unsupported(meta):
         raise ValueError(f'--model-api: {unsupported(meta)}')
+    # By default, the self-contained form wherever there is one.
+    model_api = not unsupported(meta) if model_api is None else model_api
     ov_model = convert(wrapper, example, dynamic, task.output_names,
                        task.input_names)
     if in_graph(meta):
