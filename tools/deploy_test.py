@@ -43,9 +43,12 @@ def main(argv=None) -> int:
     from mmlcnetv2.cli import bad_input
     from mmlcnetv2.deploy.evaluate import evaluate_ir
     from mmlcnetv2.deploy.schema import DeployFormatError
+    from mmlcnetv2.utils.output_path import check_output_file
     if args.limit is not None and args.limit < 1:
         return bad_input(f'--limit must be >= 1, got {args.limit}')
     try:
+        if args.out:
+            check_output_file(args.out, '--out', 'results.json')
         cfg = load_config(args.config, args.cfg_options)
         hint = None if args.precision_hint == 'auto' else args.precision_hint
         result = evaluate_ir(args.model_dir, cfg, args.compare_to, hint,

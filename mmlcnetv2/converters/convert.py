@@ -100,10 +100,12 @@ def load_weights(path: str, source: str = 'auto',
 
 
 def _check_destination(src: str, dst: str) -> None:
-    if osp.isdir(dst):
-        raise WeightsError(
-            f'output {dst!r} is a directory: give the checkpoint\'s file '
-            f'name, e.g. {osp.join(dst, "pplcnetv2.pth")}')
+    from ..errors import UserInputError
+    from ..utils.output_path import check_output_file
+    try:
+        check_output_file(dst, 'output', 'pplcnetv2.pth')
+    except UserInputError as e:
+        raise WeightsError(str(e)) from None
     if osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst):
         raise WeightsError(f'output {dst!r} is the input file')
 

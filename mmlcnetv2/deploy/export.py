@@ -29,7 +29,8 @@ from ..utils.atomic import atomic_update
 from .meta import build_meta, save_meta
 from .graph_preprocess import add_preprocessing
 from .pipeline import export_preprocess, in_graph
-from .schema import META_FILE, DeployFormatError, owned_files
+from .schema import (META_FILE, DeployFormatError, check_meta_to_write,
+                     mark_num_classes, owned_files)
 from .tasks import configure_task, get_task, task_of
 
 PRECISIONS = EXPORT_PRECISIONS  # (re-exported: mmlcnetv2.deploy.PRECISIONS)
@@ -265,6 +266,10 @@ def export(config: str,
     example = task.example_inputs(shape, 2 if dynamic else 1)
     meta = build_meta(cfg, model, task, shape, dynamic, precision, preprocess,
                       config, checkpoint, input_form)
+    # Before the conversion: a value the config (or --cfg-options) gives
+    # that the inferencer would refuse in deploy.json, e.g. a scale of -5.
+    check_meta_to_write(meta, f'config {config!r}' + (
+        ' with --cfg-options' if cfg_options else ''))
     ov_model = convert(wrapper, example, dynamic, task.output_names,
                        task.input_names)
     if in_graph(meta):
@@ -311,6 +316,8 @@ def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
         from .quantize import quantize_with_calibration
         ov_model, meta['calibration'] = quantize_with_calibration(
             ov_model, cfg, meta, calib)
+    # After quantization, which builds a new model: the count it records.
+    mark_num_classes(ov_model, len(meta['classes']))
     ov.save_model(ov_model, osp.join(folder, 'model.xml'),
                   compress_to_fp16=(meta['precision'] == 'f16'))
     if onnx is not None:

@@ -27,16 +27,13 @@ import torch
 import torch.nn as nn
 
 from ...names import NMS_PLACES
-from ..schema import POSITIVE_INT, Check, DeployFormatError, _check, \
-    _is_number
+from ..schema import FRACTION, POSITIVE_INT, Check, DeployFormatError, \
+    _check
 from .base import DeployTask, palette
 
 #: The IR outputs of a ``--nms host`` export: the candidates before NMS.
 HOST_NMS_OUTPUTS = ('boxes', 'scores', 'labels')
-# deploy.json fields a host NMS reads.
-NUMBER: Check = (_is_number, 'a number')
-IOU_THRESHOLD: Check = (lambda v: _is_number(v) and 0 <= v <= 1,
-                        'a number in [0, 1]')
+# deploy.json's min_bbox_size for a host NMS.
 MIN_BBOX_SIZE: Check = (lambda v: v in (-1, 0) and not isinstance(v, bool),
                         '-1 or 0')
 
@@ -349,14 +346,15 @@ class DetectionTask(DeployTask):
             raise DeployFormatError(
                 f"{path}: 'outputs' must be {want} for postprocess.nms "
                 f"{nms!r}; got {meta['outputs']}")
+        # The graph form applies them inside the IR, the host NMS reads
+        # them: either way they describe the export, so they must be valid.
+        _check(meta, 'score_threshold', FRACTION, path)
+        _check(meta, 'max_per_img', POSITIVE_INT, path)
         if nms != 'host':
             return
-        for node, key, check, prefix in (
-                (post, 'iou_threshold', IOU_THRESHOLD, 'postprocess.'),
-                (post, 'min_bbox_size', MIN_BBOX_SIZE, 'postprocess.'),
-                (meta, 'score_threshold', NUMBER, ''),
-                (meta, 'max_per_img', POSITIVE_INT, '')):
-            _check(node, key, check, path, prefix)
+        for key, check in (('iou_threshold', FRACTION),
+                           ('min_bbox_size', MIN_BBOX_SIZE)):
+            _check(post, key, check, path, 'postprocess.')
 
     def example_inputs(self, shape: Tuple[int, int],
                        batch: int) -> Tuple[torch.Tensor, ...]:
