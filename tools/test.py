@@ -71,8 +71,8 @@ def apply_test_args(cfg, args: argparse.Namespace) -> None:
     tools/train.py has too are applied by
     ``mmlcnetv2.cli.runner_setup.build_cfg``)."""
     from mmlcnetv2.errors import UserInputError
-    from mmlcnetv2.utils.safe_load import check_checkpoint_file
-    check_checkpoint_file(args.checkpoint)
+    from mmlcnetv2.utils.safe_load import check_checkpoint_path
+    check_checkpoint_path(args.checkpoint)
     cfg.load_from, cfg.resume = args.checkpoint, False
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise UserInputError(f'--out {args.out!r}: must end with .pkl or '

@@ -54,9 +54,9 @@ def apply_train_args(cfg, args: argparse.Namespace) -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         from mmlcnetv2.errors import UserInputError
-        from mmlcnetv2.utils.safe_load import check_checkpoint_file
+        from mmlcnetv2.utils.safe_load import check_checkpoint_path
         try:
-            check_checkpoint_file(args.resume)
+            check_checkpoint_path(args.resume)
         except (FileNotFoundError, UserInputError) as e:
             raise UserInputError(f'--resume: {e}') from None
         cfg.resume, cfg.load_from = True, args.resume

@@ -100,8 +100,8 @@ PADDING: Dict[str, Check] = dict(
 #: A score or IoU threshold in deploy.json.
 FRACTION: Check = (lambda v: _is_number(v) and 0 <= v <= 1,
                 'a number in [0, 1]')
-# Task fields every deploy.json has: null where the task does not use them
-# (a detection task's check_meta requires them).
+# Task fields every deploy.json has, checked where set: null where the
+# task does not use them (a host-NMS detection's check_meta requires them).
 TASK_FIELDS: Dict[str, Check] = dict(score_threshold=FRACTION,
                                      max_per_img=POSITIVE_INT)
 

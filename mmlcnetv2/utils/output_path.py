@@ -23,15 +23,18 @@ def check_output_file(path: str, what: str, example: str) -> None:
             (``'model.pth'``).
 
     Raises:
-        UserInputError: ``path`` names a folder (it ends with a separator
-            or is one), or a parent of it is a file.
+        UserInputError: ``path`` names a directory (it is one, or ends
+            with a separator), or a parent of it is a file.
     """
     seps = tuple(s for s in (os.sep, os.altsep) if s)
-    if path.endswith(seps) or osp.isdir(path):
-        folder = path.rstrip(''.join(seps)) or path
+    if osp.isdir(path):
         raise UserInputError(
-            f'{what} {path!r} is a folder name; give a file name, e.g. '
-            f'{osp.join(folder, example)!r}')
+            f'{what} {path!r} is a directory; give a file name, e.g. '
+            f'{osp.join(path, example)!r}')
+    if path.endswith(seps):
+        raise UserInputError(
+            f'{what} {path!r} ends with {path[-1]!r}, so it names a '
+            f'directory; give a file name, e.g. {path + example!r}')
     parent = osp.dirname(osp.abspath(path))
     while parent and not osp.exists(parent):
         parent = osp.dirname(parent)

@@ -88,14 +88,13 @@ def explain_refusal(path: str) -> Iterator[None]:
         raise UnsafeCheckpointError(message) from None
 
 
-def check_checkpoint_file(path: str) -> None:
-    """Fail unless ``path`` is a non-empty file that starts as a
-    ``torch.save`` file does (a zip archive, or an old-style pickle).
+def check_checkpoint_path(path: str) -> None:
+    """Fail unless ``path`` is a file (its content is
+    :func:`check_checkpoint_file`'s business).
 
     Raises:
         FileNotFoundError: Nothing is at ``path``.
-        UnreadableCheckpointError: A folder, an empty file or a file of
-            another kind (named, with what it starts with).
+        UnreadableCheckpointError: A folder or another non-file.
     """
     if not osp.lexists(path):
         raise FileNotFoundError(f'checkpoint {path!r} does not exist')
@@ -106,6 +105,18 @@ def check_checkpoint_file(path: str) -> None:
     if not osp.isfile(path):
         raise UnreadableCheckpointError(
             f'checkpoint {path!r} is not a regular file')
+
+
+def check_checkpoint_file(path: str) -> None:
+    """Fail unless ``path`` is a non-empty file that starts as a
+    ``torch.save`` file does (a zip archive, or an old-style pickle).
+
+    Raises:
+        FileNotFoundError: Nothing is at ``path``.
+        UnreadableCheckpointError: A folder, an empty file or a file of
+            another kind (named, with what it starts with).
+    """
+    check_checkpoint_path(path)
     if os.path.getsize(path) == 0:
         raise UnreadableCheckpointError(
             f'checkpoint {path!r} is empty (0 bytes); was it written '

@@ -346,15 +346,14 @@ class DetectionTask(DeployTask):
             raise DeployFormatError(
                 f"{path}: 'outputs' must be {want} for postprocess.nms "
                 f"{nms!r}; got {meta['outputs']}")
-        # The graph form applies them inside the IR, the host NMS reads
-        # them: either way they describe the export, so they must be valid.
-        _check(meta, 'score_threshold', FRACTION, path)
-        _check(meta, 'max_per_img', POSITIVE_INT, path)
         if nms != 'host':
-            return
-        for key, check in (('iou_threshold', FRACTION),
-                           ('min_bbox_size', MIN_BBOX_SIZE)):
-            _check(post, key, check, path, 'postprocess.')
+            return  # the IR applies them; the schema checks them if set
+        for node, key, check, prefix in (
+                (post, 'iou_threshold', FRACTION, 'postprocess.'),
+                (post, 'min_bbox_size', MIN_BBOX_SIZE, 'postprocess.'),
+                (meta, 'score_threshold', FRACTION, ''),
+                (meta, 'max_per_img', POSITIVE_INT, '')):
+            _check(node, key, check, path, prefix)
 
     def example_inputs(self, shape: Tuple[int, int],
                        batch: int) -> Tuple[torch.Tensor, ...]:
