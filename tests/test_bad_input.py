@@ -146,9 +146,26 @@ def _deploy(config: str, checkpoint: str, *extra: str):
                                osp.join(tmp, 'out'), *extra]
 
 
-def _train(*options: str, config: str = 'train.py'):
+def _reparameterize(config: str, checkpoint: str):
+    return lambda ws, tmp, _: [ws[config], ws[checkpoint],
+                               osp.join(tmp, 'fused.pth')]
+
+
+def _test(checkpoint: str):
+    return lambda ws, tmp, _: [ws['train.py'], ws[checkpoint], '--work-dir',
+                               osp.join(tmp, 'work')]
+
+
+def _train(*options: str, config: str = 'train.py', resume: str = None):
     return lambda ws, tmp, _: [ws[config], '--work-dir',
-                               osp.join(tmp, 'work'), *options]
+                               osp.join(tmp, 'work'), *options] + (
+        ['--resume', ws[resume]] if resume else [])
+
+
+def _runner_value(option: str, got: str, allowed: str) -> Case:
+    """``tools/train.py --cfg-options KEY=VALUE``: refused by name."""
+    return Case(train_tool, _train('--cfg-options', option),
+                [option.split('=')[0] + ': must be', f'got {got}', allowed])
 
 
 def _infer(ws, tmp, prepared):
@@ -161,9 +178,7 @@ CASES: Dict[str, Case] = {
         deploy_tool, _deploy('cls.py', 'empty.pth'),
         ['empty.pth', 'is empty (0 bytes)']),
     'reparameterize empty pth': Case(
-        reparameterize_tool,
-        lambda ws, tmp, _: [ws['cls.py'], ws['empty.pth'],
-                            osp.join(tmp, 'fused.pth')],
+        reparameterize_tool, _reparameterize('cls.py', 'empty.pth'),
         ['empty.pth', 'is empty (0 bytes)']),
     'deploy text file named pth': Case(
         deploy_tool, _deploy('cls.py', 'text.pth'),
@@ -175,23 +190,18 @@ CASES: Dict[str, Case] = {
          'truncated or damaged'],
         not_words=['does not fit', 'config']),
     'reparameterize truncated pth': Case(
-        reparameterize_tool,
-        lambda ws, tmp, _: [ws['cls.py'], ws['truncated.pth'],
-                            osp.join(tmp, 'fused.pth')],
+        reparameterize_tool, _reparameterize('cls.py', 'truncated.pth'),
         ['truncated.pth', 'truncated or damaged'], not_words=['config']),
     'deploy folder as checkpoint': Case(
         deploy_tool, _deploy('cls.py', 'folder.pth'),
         ['folder.pth', 'is a folder'], not_words=['not found']),
     'test folder as checkpoint': Case(
-        test_tool, lambda ws, tmp, _: [ws['train.py'], ws['folder.pth'],
-                                       '--work-dir', osp.join(tmp, 'w')],
-        ['folder.pth', 'is a folder'], not_words=['not found']),
+        test_tool, _test('folder.pth'), ['folder.pth', 'is a folder'],
+        not_words=['not found']),
     'test empty checkpoint': Case(
-        test_tool, lambda ws, tmp, _: [ws['train.py'], ws['empty.pth'],
-                                       '--work-dir', osp.join(tmp, 'w')],
-        ['empty.pth', 'is empty (0 bytes)']),
+        test_tool, _test('empty.pth'), ['empty.pth', 'is empty (0 bytes)']),
     'train resume from a folder': Case(
-        train_tool, _train('--resume', '{folder}'),
+        train_tool, _train(resume='folder.pth'),
         ['--resume', 'folder.pth', 'is a folder']),
     # Config files.
     'deploy config with a syntax error': Case(
@@ -204,24 +214,17 @@ CASES: Dict[str, Case] = {
         deploy_tool, _deploy('cls.pth', 'cls.pth'),
         ['cls.pth', 'is not a config file', '.py, .json, .yaml, .yml']),
     'reparameterize pth given as config': Case(
-        reparameterize_tool,
-        lambda ws, tmp, _: [ws['cls.pth'], ws['cls.pth'],
-                            osp.join(tmp, 'fused.pth')],
+        reparameterize_tool, _reparameterize('cls.pth', 'cls.pth'),
         ['cls.pth', 'is not a config file']),
     # Runner values, before the work dir exists.
-    'train lr abc': Case(
-        train_tool, _train('--cfg-options', 'optim_wrapper.optimizer.lr=abc'),
-        ['optim_wrapper.optimizer.lr', "got 'abc'",
-         'a finite number >= 0']),
-    'train lr nan': Case(
-        train_tool, _train('--cfg-options', 'optim_wrapper.optimizer.lr=nan'),
-        ['optim_wrapper.optimizer.lr', 'got nan', 'a finite number >= 0']),
-    'train batch size 0': Case(
-        train_tool, _train('--cfg-options', 'train_dataloader.batch_size=0'),
-        ['train_dataloader.batch_size', 'got 0', 'an integer >= 1']),
-    'train max_iters 0': Case(
-        train_tool, _train('--cfg-options', 'train_cfg.max_iters=0'),
-        ['train_cfg.max_iters', 'got 0', 'an integer >= 1']),
+    'train lr abc': _runner_value('optim_wrapper.optimizer.lr=abc',
+                                  "'abc'", 'a finite number >= 0'),
+    'train lr nan': _runner_value('optim_wrapper.optimizer.lr=nan', 'nan',
+                                  'a finite number >= 0'),
+    'train batch size 0': _runner_value('train_dataloader.batch_size=0',
+                                        '0', 'an integer >= 1'),
+    'train max_iters 0': _runner_value('train_cfg.max_iters=0', '0',
+                                       'an integer >= 1'),
     # Output file names.
     'convert to a folder name': Case(
         convert_tool, lambda ws, tmp, _: [
@@ -274,8 +277,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(ws, tmp_path,
     work.mkdir()
     monkeypatch.chdir(work)
     prepared = case.prepare(ws, str(tmp_path)) if case.prepare else None
-    argv = [a.replace('{folder}', ws['folder.pth'])
-            for a in case.argv(ws, str(tmp_path), prepared)]
+    argv = case.argv(ws, str(tmp_path), prepared)
     inputs, before = snapshot(ws['root']), snapshot(str(tmp_path))
     listed = sorted(os.listdir(tmp_path))
     capsys.readouterr()
