@@ -438,9 +438,10 @@ test_dataloader = dict(dataset=dict(metainfo=dict(classes=('a', 'b', 'c'))))
 
 
 def test_detection_labels_beyond_classes_are_named(tiny, tmp_path):
-    """A detector's class count is not in its IR: a deploy.json with fewer
-    classes than the model's labels is named when a label exceeds them (it
-    was an IndexError)."""
+    """A detector's class count is not in its outputs: the export records
+    it in the IR (rt_info), so a deploy.json with fewer classes is named at
+    load. An export before that record is named when a label exceeds
+    them (it was an IndexError)."""
     from mmlcnetv2.apis import register_scope
     cfg_path = _write_config(tmp_path, DET_CONFIG, 'det.py')
     cfg = load_config(str(cfg_path))
@@ -456,6 +457,14 @@ def test_detection_labels_beyond_classes_are_named(tiny, tmp_path):
     meta = json.loads((ir / 'deploy.json').read_text())
     meta['classes'] = ['a']
     (ir / 'deploy.json').write_text(json.dumps(meta))
+    with pytest.raises(DeployFormatError,
+                       match=r"deploy.json: 'classes' has 1 names but "
+                       r'model.xml has 3 classes \(rt_info\)'):
+        OpenVINOInferencer(str(ir))
+    xml = (ir / 'model.xml').read_text()
+    record = '<mmlcnetv2>\n\t\t\t<num_classes value="3" />\n\t\t</mmlcnetv2>'
+    assert record in xml
+    (ir / 'model.xml').write_text(xml.replace(record, ''))
     with pytest.raises(DeployFormatError,
                        match=r"deploy.json: 'classes' has 1 names but the "
                        r'model returned label [12]$'):

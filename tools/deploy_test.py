@@ -52,9 +52,8 @@ def main(argv=None) -> int:
         if args.out:  # before minutes of evaluation
             exports = [args.model_dir] + ([args.compare_to]
                                           if args.compare_to else [])
-            check_output_file(args.out, [args.config] + [
-                osp.join(d, f) for d in exports for f in owned_files(d)],
-                '--out')
+            check_output_file(args.out, '--out', [args.config] + [
+                osp.join(d, f) for d in exports for f in owned_files(d)])
         cfg = load_config(args.config, args.cfg_options)
         hint = None if args.precision_hint == 'auto' else args.precision_hint
         result = evaluate_ir(args.model_dir, cfg, args.compare_to, hint,

@@ -132,8 +132,8 @@ def check_outputs(files: List[Tuple[str, str]], out_dir: str,
                 f'overwrite the input image {clash!r}; nothing was written: '
                 'choose another --out-dir (default: MODEL_DIR/vis)')
     if out_json:
-        check_output_file(out_json, [f for f, _ in files] + export_files,
-                          '--out-json')
+        check_output_file(out_json, '--out-json',
+                          [f for f, _ in files] + export_files)
 
 
 def write_picture(path: str, img: np.ndarray) -> None:

@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     from mmlcnetv2.utils.outputs import check_output_file
     try:
         # Before the model is built: the training checkpoint must survive.
-        check_output_file(args.out, [args.checkpoint, args.config], 'out')
+        check_output_file(args.out, 'out', [args.checkpoint, args.config],
+                          example='model.pth')
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
     except (FileNotFoundError, ValueError) as e:

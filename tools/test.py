@@ -71,12 +71,15 @@ def apply_test_args(cfg, args: argparse.Namespace) -> None:
     tools/train.py has too are applied by
     ``mmlcnetv2.cli.runner_setup.build_cfg``)."""
     from mmlcnetv2.errors import UserInputError
-    if not osp.isfile(args.checkpoint):
-        raise UserInputError(f'checkpoint not found: {args.checkpoint!r}')
+    from mmlcnetv2.utils.safe_load import check_checkpoint_path
+    check_checkpoint_path(args.checkpoint)
     cfg.load_from, cfg.resume = args.checkpoint, False
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise UserInputError(f'--out {args.out!r}: must end with .pkl or '
                              '.pickle (mmengine DumpResults)')
+    if args.out is not None:
+        from mmlcnetv2.utils.outputs import check_output_file
+        check_output_file(args.out, '--out', example='preds.pkl')
     if args.show_dir is not None:
         setup_show_dir(cfg, args.show_dir, args.show_interval)
 

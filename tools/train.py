@@ -14,7 +14,6 @@ config or data root, an unknown ``--cfg-options`` key, a checkpoint of
 another arch) exits with status 2 and one line naming the problem.
 """
 import argparse
-import os.path as osp
 import sys
 
 from mmlcnetv2.cli.args import add_runner_args, parse_runner_args
@@ -54,9 +53,12 @@ def apply_train_args(cfg, args: argparse.Namespace) -> None:
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise FileNotFoundError(
-                f'--resume: no such checkpoint: {args.resume!r}')
+        from mmlcnetv2.errors import UserInputError
+        from mmlcnetv2.utils.safe_load import check_checkpoint_path
+        try:
+            check_checkpoint_path(args.resume)
+        except (FileNotFoundError, UserInputError) as e:
+            raise UserInputError(f'--resume: {e}') from None
         cfg.resume, cfg.load_from = True, args.resume
     if args.seed is not None or args.deterministic:
         randomness = dict(cfg.get('randomness') or {})

@@ -12,15 +12,33 @@ import torch.nn as nn
 from mmengine.config import Config, DictAction  # noqa: F401  (re-export)
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner import load_checkpoint
 
-from ..errors import CheckpointMismatchError
+from ..errors import CheckpointMismatchError, UserInputError
 from ..extras import explain_config_error, require_for_config
-from ..utils.safe_load import explain_refusal
+from ..utils.safe_load import read_checkpoint
+
+
+# What mmengine's Config.fromfile reads.
+CONFIG_EXTENSIONS = ('.py', '.json', '.yaml', '.yml')
+# What evaluating a broken config file raises (a misspelt name, a bad
+# _base_ variable, ...), besides SyntaxError.
+_CONFIG_CODE_ERRORS = (NameError, TypeError, ValueError, KeyError,
+                       AttributeError, IndexError)
+
+
+def _syntax_error_line(error: SyntaxError) -> str:
+    """``line N: message`` of the first SyntaxError in ``error``'s chain
+    that has a line (mmengine re-raises ast's with the text only)."""
+    seen: Optional[BaseException] = error
+    while seen is not None:
+        if isinstance(seen, SyntaxError) and seen.lineno:
+            return f'line {seen.lineno}: {seen.msg}'
+        seen = seen.__cause__ or seen.__context__
+    return str(error).splitlines()[0]
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Load a config, failing early and clearly on a bad path.
+    """Load a config, failing early and clearly on a bad path or file.
 
     Args:
         path (str): The config file.
@@ -28,16 +46,33 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        UserInputError: ``path`` is a folder or not a config file (a
+            checkpoint given in its place), or it does not evaluate (a
+            syntax error, an undefined name), named with the line.
         MissingExtraError: The config needs mmdet or mmseg, which is not
             installed (names the extra to install).
     """
+    if osp.isdir(path):
+        raise UserInputError(f'config {path!r} is a folder, not a config '
+                             f'file ({", ".join(CONFIG_EXTENSIONS)})')
     if not osp.isfile(path):
         raise FileNotFoundError(f'Config file not found: {path!r}')
+    if not path.lower().endswith(CONFIG_EXTENSIONS):
+        raise UserInputError(
+            f'config {path!r} is not a config file: it must end with '
+            f'{", ".join(CONFIG_EXTENSIONS)} (the checkpoint comes after '
+            'the config)')
     try:
         cfg = Config.fromfile(path)
     except ImportError as e:  # e.g. an mmdet:: base without mmdet
         explain_config_error(path, e)
         raise
+    except SyntaxError as e:
+        raise UserInputError(f'config {path!r} is not valid Python: '
+                             f'{_syntax_error_line(e)}') from None
+    except _CONFIG_CODE_ERRORS as e:
+        raise UserInputError(f'config {path!r} cannot be read: '
+                             f'{type(e).__name__}: {e}') from None
     require_for_config(cfg, path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -73,6 +108,9 @@ def build_model(cfg: Config,
 
     Raises:
         FileNotFoundError: ``checkpoint`` does not exist.
+        UnreadableCheckpointError: ``checkpoint`` is a folder, or an empty,
+            truncated or foreign file
+            (:func:`~mmlcnetv2.utils.safe_load.read_checkpoint`).
         UnsafeCheckpointError: safe loading refused ``checkpoint``.
         CheckpointMismatchError: ``checkpoint`` does not fit the model (a
             RuntimeError; one line, strict loading's message shortened).
@@ -88,16 +126,16 @@ def build_model(cfg: Config,
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
     if checkpoint is not None:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
-        with explain_refusal(checkpoint):
-            try:
-                load_checkpoint(model, checkpoint, map_location='cpu',
-                                strict=True)
-            except RuntimeError as e:
-                raise CheckpointMismatchError(
-                    f'checkpoint {checkpoint!r} does not fit the model: '
-                    f'{_one_line(e)}') from e
+        # mmengine's load_checkpoint in two steps, so that a file that
+        # cannot be read is not reported as one that does not fit.
+        from mmengine.runner.checkpoint import _load_checkpoint_to_model
+        loaded = read_checkpoint(checkpoint)
+        try:
+            _load_checkpoint_to_model(model, loaded, strict=True)
+        except RuntimeError as e:
+            raise CheckpointMismatchError(
+                f'checkpoint {checkpoint!r} does not fit the model: '
+                f'{_one_line(e)}') from e
     return model.to(device).eval()
 
 

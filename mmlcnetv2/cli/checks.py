@@ -18,6 +18,7 @@ Example:
 import difflib
 import inspect
 import json
+import math
 import os
 import os.path as osp
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
@@ -156,11 +157,16 @@ def _is_local(path: str) -> bool:
 
 
 def _load_state_dict(path: str, what: str) -> Dict[str, torch.Tensor]:
-    if not osp.isfile(path):
-        raise UserInputError(f'{what}: checkpoint {path!r} does not exist')
-    # PaddleClas / timm / .safetensors files in our layout, as the
-    # backbone's init_weights will load them; torch files of other models
-    # go on to mmengine's loader below.
+    from ..utils.safe_load import check_checkpoint_file, read_checkpoint
+    try:
+        check_checkpoint_file(path)
+    except FileNotFoundError as e:
+        raise UserInputError(f'{what}: {e}') from None
+    except UserInputError as e:
+        # Not a torch file: PaddleClas / timm / .safetensors files in our
+        # layout may still be, as the backbone's init_weights loads them.
+        if not path.lower().endswith(('.pdparams', '.safetensors')):
+            raise UserInputError(f'{what}: {e}') from None
     from mmlcnetv2.converters import WeightsError, load_weights
     from mmlcnetv2.converters.files import TORCH_ZIP, sniff_format
     try:
@@ -168,18 +174,11 @@ def _load_state_dict(path: str, what: str) -> Dict[str, torch.Tensor]:
     except WeightsError as e:
         if sniff_format(path) != TORCH_ZIP:
             raise UserInputError(f'{what}: {e}') from e
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    from ..utils.safe_load import UnsafeCheckpointError, explain_refusal
+    # A torch file of another model: mmengine's loader, as the Runner's.
     try:
-        with explain_refusal(path):
-            ckpt = _load_checkpoint(path, map_location='cpu')
-    except UnsafeCheckpointError as e:
+        ckpt = read_checkpoint(path)
+    except UserInputError as e:
         raise UserInputError(f'{what}: {e}') from None
-    except Exception as e:  # a broken or foreign file: say which one
-        raise UserInputError(
-            f'{what}: cannot read checkpoint {path!r}: '
-            f'{type(e).__name__}: {e}') from e
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise UserInputError(f'{what}: {path!r} holds no state dict')
@@ -487,6 +486,69 @@ def check_constructor_args(cfg: Config, training: bool) -> None:
     _check_typed(cfg.get('custom_hooks'), HOOKS, 'custom_hooks')
 
 
+# ------------------------------------------------------ values the Runner reads
+def _is_count(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and \
+        value >= low
+
+
+def _is_rate(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(
+        value, bool) and math.isfinite(value) and value >= 0
+
+
+_AT_LEAST_1 = (lambda v: _is_count(v, 1), 'an integer >= 1')
+_AT_LEAST_0 = (lambda v: _is_count(v, 0), 'an integer >= 0')
+_RATE = (_is_rate, 'a finite number >= 0')
+# Values that mmengine, torch's DataLoader and optimizers reject only after
+# the Runner has made the work dir (or, for a string lr, with a TypeError
+# from a comparison): key -> (check, what is allowed). ``{split}``: each
+# split the run uses.
+RUNNER_VALUES = {
+    '{split}_dataloader.batch_size': _AT_LEAST_1,
+    '{split}_dataloader.num_workers': _AT_LEAST_0,
+    'train_cfg.max_epochs': _AT_LEAST_1,
+    'train_cfg.max_iters': _AT_LEAST_1,
+    'train_cfg.val_interval': _AT_LEAST_1,
+    'optim_wrapper.accumulative_counts': _AT_LEAST_1,
+    'optim_wrapper.optimizer.lr': _RATE,
+    'optim_wrapper.optimizer.momentum': _RATE,
+    'optim_wrapper.optimizer.weight_decay': _RATE,
+    'auto_scale_lr.base_batch_size': _AT_LEAST_1,
+}
+_MISSING = object()
+
+
+def _get(cfg: Config, key: str):
+    """The value at ``a.b.c`` in ``cfg``, or ``_MISSING``."""
+    node = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+    for part in key.split('.'):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def check_runner_values(cfg: Config, training: bool) -> None:
+    """The counts and rates of :data:`RUNNER_VALUES` that the config sets
+    (for training, the train-only ones too) have their type and range.
+
+    Raises:
+        UserInputError: Naming the key, its value and what is allowed.
+    """
+    splits = _splits_used(cfg, training)
+    for pattern, (ok, allowed) in RUNNER_VALUES.items():
+        if '{split}' in pattern:
+            keys = [pattern.format(split=split) for split in splits]
+        else:
+            keys = [pattern] if training else []
+        for key in keys:
+            value = _get(cfg, key)
+            if value is not _MISSING and value is not None and not ok(value):
+                raise UserInputError(
+                    f'{key}: must be {allowed}, got {value!r}')
+
+
 # -------------------------------------------------------------- together
 def check_before_run(cfg: Config, training: bool) -> None:
     """All early checks for a train (``training=True``) or test run
@@ -496,6 +558,7 @@ def check_before_run(cfg: Config, training: bool) -> None:
         UserInputError: The first problem found, named.
     """
     check_constructor_args(cfg, training)
+    check_runner_values(cfg, training)
     for split in _splits_used(cfg, training):
         loader = cfg.get(f'{split}_dataloader')
         if loader and isinstance(loader, dict) and 'dataset' in loader:

@@ -100,13 +100,12 @@ def load_weights(path: str, source: str = 'auto',
 
 
 def _check_destination(src: str, dst: str) -> None:
-    if osp.isdir(dst):
-        raise WeightsError(
-            f'output {dst!r} is a directory: give the checkpoint\'s file '
-            f'name, e.g. {osp.join(dst, "pplcnetv2.pth")}')
-    from mmlcnetv2.utils.outputs import same_file
-    if same_file(src, dst):
-        raise WeightsError(f'output {dst!r} is the input file')
+    from ..errors import UserInputError
+    from ..utils.outputs import check_output_file
+    try:
+        check_output_file(dst, 'output', [src], example='pplcnetv2.pth')
+    except UserInputError as e:
+        raise WeightsError(str(e)) from None
 
 
 def convert_weights(src: str, dst: str, arch: str, source: str = 'auto',

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from mmengine.config import Config
 
+from ..errors import UserInputError
 from .inferencer import OpenVINOInferencer
 
 
@@ -23,8 +24,13 @@ def _test_set(cfg: Config, limit: Optional[int]):
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     loader = cfg.get('test_dataloader', None)
     if not loader or 'dataset' not in loader:
-        raise ValueError('The config has no test_dataloader.dataset to '
-                         'evaluate on.')
+        raise UserInputError('The config has no test_dataloader.dataset to '
+                             'evaluate on.')
+    if not cfg.get('test_evaluator', None):
+        raise UserInputError(
+            'The config has no test_evaluator to score the test set with '
+            "(e.g. test_evaluator = dict(type='Accuracy')); add one to the "
+            'config')
     dataset = DATASETS.build(copy.deepcopy(loader['dataset']))
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n == 0:

@@ -31,7 +31,8 @@ from .graph_preprocess import add_preprocessing
 from .model_info import MODEL_API_FILES, model_info, write_model_info
 from .self_contained import self_contained_model, unsupported
 from .pipeline import export_preprocess, in_graph
-from .schema import META_FILE, DeployFormatError, owned_files
+from .schema import (META_FILE, DeployFormatError, check_meta_to_write,
+                     mark_num_classes, owned_files)
 from .tasks import configure_task, get_task, task_of
 
 PRECISIONS = EXPORT_PRECISIONS  # (re-exported: mmlcnetv2.deploy.PRECISIONS)
@@ -283,6 +284,10 @@ def export(config: str,
         raise ValueError(f'--model-api: {unsupported(meta)}')
     # By default, the self-contained form wherever there is one.
     model_api = not unsupported(meta) if model_api is None else model_api
+    # Before the conversion: a value the config (or --cfg-options) gives
+    # that the inferencer would refuse in deploy.json, e.g. a scale of -5.
+    check_meta_to_write(meta, f'config {config!r}' + (
+        ' with --cfg-options' if cfg_options else ''))
     ov_model = convert(wrapper, example, dynamic, task.output_names,
                        task.input_names)
     if in_graph(meta):
@@ -334,6 +339,8 @@ def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
         ov_model, meta['calibration'] = quantize_with_calibration(
             ov_model, cfg, meta, calib)
     write_model_info(ov_model, model_info(meta, self_contained=False))
+    # After quantization, which builds a new model: the count it records.
+    mark_num_classes(ov_model, len(meta['classes']))
     ov.save_model(ov_model, osp.join(folder, 'model.xml'),
                   compress_to_fp16=(meta['precision'] == 'f16'))
     if model_api:

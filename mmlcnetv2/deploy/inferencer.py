@@ -2,6 +2,7 @@
 """Run an exported model: image in, results in original-image coordinates."""
 import os.path as osp
 import queue
+import re
 import threading
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
@@ -10,6 +11,7 @@ import numpy as np
 from ..names import COMPUTE_PRECISIONS
 from .pipeline import ImageLike, load_image, prepare
 from .schema import DeployFormatError, read_meta  # noqa: F401  (re-export)
+from .schema import check_num_classes
 from .stream import DEFAULT_WORKERS, Streamed, stream
 from .tasks import get_task
 
@@ -52,11 +54,59 @@ def check_device(core, device: str) -> None:
             'them)')
 
 
-def check_meta_fits_model(meta: dict, compiled, path: str) -> None:
+def read_ir(core, model_dir: str):
+    """The ``ov.Model`` of an export folder's model.xml and model.bin.
+
+    Raises:
+        FileNotFoundError: One of them is missing.
+        DeployFormatError: OpenVINO cannot read them (a damaged or
+            truncated file), named.
+    """
+    xml = osp.join(model_dir, 'model.xml')
+    if not osp.isfile(xml) or not osp.isfile(osp.join(model_dir,
+                                                      'model.bin')):
+        raise FileNotFoundError(f'{model_dir!r} lacks model.xml/model.bin')
+    damaged = (f'{xml}: OpenVINO cannot read the IR: model.xml or model.bin '
+               'is damaged or truncated (re-export it with tools/deploy.py)')
+    # Only an IR (<net ...>) goes to OpenVINO: other text would be tried by
+    # every frontend it has, which log their own errors.
+    if _xml_root(xml) != 'net':
+        raise DeployFormatError(f'{damaged}; model.xml is not an IR (no '
+                                '<net> element)')
+    try:
+        return core.read_model(xml)
+    except RuntimeError as e:  # "Incorrect weights in bin file!", ...
+        raise DeployFormatError(f'{damaged}; {_openvino_reason(e)}') \
+            from None
+
+
+def _xml_root(path: str) -> Optional[str]:
+    """The root element's tag of an XML file, None if it is not XML (only
+    the start of the file is read)."""
+    from xml.etree import ElementTree
+    try:
+        for _, element in ElementTree.iterparse(path, events=('start', )):
+            return element.tag
+    except (ElementTree.ParseError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _openvino_reason(error: BaseException) -> str:
+    """OpenVINO's message without its source locations, on one line."""
+    text = ' '.join(str(error).split())
+    text = re.sub(r"(Exception from|Check '.*?' failed at) \S+:\d+:\s*", '',
+                  text)
+    return text[-300:]
+
+
+def check_meta_fits_model(meta: dict, compiled, path: str,
+                          ov_model=None) -> None:
     """Fail when ``deploy.json`` does not describe the compiled IR.
 
     The checks that need the IR: the output names (a ``task`` that is not the
-    model's) and the task's own (a classifier: one class name per logit).
+    model's) and one class name per class of the model (the count the IR
+    records, ``ov_model``'s, else the one its output shapes give).
 
     Raises:
         DeployFormatError: Naming ``path`` and the field.
@@ -68,7 +118,8 @@ def check_meta_fits_model(meta: dict, compiled, path: str) -> None:
             f"{path}: 'task' {meta['task']!r} expects the outputs "
             f"{meta['outputs']}, but model.xml has "
             f'{[sorted(n)[0] if n else "?" for n in names]}')
-    get_task(meta['task']).check_ir(meta, compiled, path)
+    check_num_classes(meta, ov_model,
+                      get_task(meta['task']).ir_num_classes(compiled), path)
 
 
 class OpenVINOInferencer:
@@ -126,20 +177,19 @@ class OpenVINOInferencer:
             raise ValueError(f'precision_hint must be one of '
                              f'{PRECISION_HINTS}, got {precision_hint!r}')
         self.meta = read_meta(model_dir)
-        xml = osp.join(model_dir, 'model.xml')
-        if not osp.isfile(xml) or not osp.isfile(osp.join(model_dir,
-                                                          'model.bin')):
-            raise FileNotFoundError(f'{model_dir!r} lacks model.xml/model.bin')
+        self.core = ov.Core()
+        ov_model = read_ir(self.core, model_dir)
         config = dict(ov_config or {})
         if precision_hint is not None:
             config['INFERENCE_PRECISION_HINT'] = precision_hint
-        self.core = ov.Core()
         check_device(self.core, device)
-        self._attach(self.core.compile_model(xml, device, config), self.meta,
-                     osp.join(model_dir, 'deploy.json'), fast_decode)
-        check_meta_fits_model(self.meta, self.compiled, self.meta_path)
+        self._attach(self.core.compile_model(ov_model, device, config),
+                     self.meta, osp.join(model_dir, 'deploy.json'),
+                     fast_decode)
+        check_meta_fits_model(self.meta, self.compiled, self.meta_path,
+                              ov_model)
         # What compiles the throughput model of map(), on first use.
-        self._source = (xml, device, config)
+        self._source = (ov_model, device, config)
 
     @classmethod
     def from_compiled(cls, compiled, meta: dict,
@@ -256,9 +306,9 @@ class OpenVINOInferencer:
                 if self._source is None:
                     self._throughput = self.compiled
                 else:
-                    xml, device, config = self._source
+                    ov_model, device, config = self._source
                     self._throughput = self.core.compile_model(
-                        xml, device,
+                        ov_model, device,
                         dict({'PERFORMANCE_HINT': 'THROUGHPUT'}, **config))
             return self._throughput
 

@@ -17,7 +17,7 @@ Versions:
 import json
 import math
 import os.path as osp
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 FORMAT = 'mmlcnetv2-deploy'
 FORMAT_VERSION = 2
@@ -28,6 +28,10 @@ V1_FILES = ('deploy.json', 'model.xml', 'model.bin', 'model.onnx')
 REQUIRED_FILES = ('deploy.json', 'model.xml', 'model.bin')
 INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 EDGES = ('short', 'long', 'width', 'height')
+
+
+#: Where in the IR's ``rt_info`` an export records its class count.
+IR_NUM_CLASSES = ['mmlcnetv2', 'num_classes']
 
 
 class DeployFormatError(ValueError):
@@ -91,6 +95,15 @@ PADDING: Dict[str, Check] = dict(
     pad_size_divisor=((lambda v: _is_int(v, 0)), 'an integer >= 0'),
     pad_value=(_is_number, 'a number'),
 )
+
+
+#: A score or IoU threshold in deploy.json.
+FRACTION: Check = (lambda v: _is_number(v) and 0 <= v <= 1,
+                'a number in [0, 1]')
+# Task fields every deploy.json has, checked where set: null where the
+# task does not use them (a host-NMS detection's check_meta requires them).
+TASK_FIELDS: Dict[str, Check] = dict(score_threshold=FRACTION,
+                                     max_per_img=POSITIVE_INT)
 
 
 def _graph_steps() -> tuple:
@@ -186,6 +199,9 @@ def validate_meta(meta: Any, path: str) -> dict:
            (lambda v: isinstance(v, list) and len(v) > 0 and all(
                isinstance(c, str) for c in v),
             'a non-empty list of class names (strings)'), path)
+    for key, check in TASK_FIELDS.items():
+        if meta.get(key, None) is not None:
+            _check(meta, key, check, path)
     inp = _check_object(meta.get('input', _MISSING), 'input', path)
     _check(inp, 'dynamic', (lambda v: isinstance(v, bool), 'true or false'),
            path, 'input.')
@@ -205,6 +221,55 @@ def validate_meta(meta: Any, path: str) -> dict:
     _check_steps(pre['steps'], path)
     TASKS[task].check_meta(meta, path)
     return meta
+
+
+def check_meta_to_write(meta: dict, what: str) -> None:
+    """Check the ``deploy.json`` an export is about to write (before
+    ``format`` and ``files`` are added) as :func:`validate_meta` will when
+    it is read, so that a config whose values make an export the
+    inferencer refuses is refused before anything is written.
+
+    Args:
+        meta (dict): :func:`mmlcnetv2.deploy.meta.build_meta`'s.
+        what (str): Where its values come from, for the message.
+
+    Raises:
+        DeployFormatError: Naming the field, its value and what is allowed.
+    """
+    try:
+        validate_meta(dict(meta, format=FORMAT, files=list(REQUIRED_FILES)),
+                      META_FILE)
+    except DeployFormatError as e:
+        raise DeployFormatError(
+            f'{what} would make a deploy.json that the inferencer refuses '
+            f'({e}); nothing was written') from None
+
+
+def mark_num_classes(ov_model, num_classes: int) -> None:
+    """Record the class count in the IR (``rt_info``, saved in model.xml),
+    for :func:`check_num_classes`: a detector's outputs do not show it."""
+    ov_model.set_rt_info(int(num_classes), IR_NUM_CLASSES)
+
+
+def check_num_classes(meta: dict, ov_model, from_shapes: Optional[int],
+                      path: str) -> None:
+    """``classes`` must have one name per class of the IR: the count it
+    records (:func:`mark_num_classes`), else ``from_shapes`` (what its
+    output shapes give, None where they do not).
+
+    Raises:
+        DeployFormatError: Naming ``path``, both counts and where the IR's
+            comes from.
+    """
+    count, source = from_shapes, 'outputs (classes)'
+    if ov_model is not None and ov_model.has_rt_info(IR_NUM_CLASSES):
+        count = int(ov_model.get_rt_info(IR_NUM_CLASSES).astype(int))
+        source = 'classes (rt_info)'
+    if count is not None and count != len(meta['classes']):
+        raise DeployFormatError(
+            f"{path}: 'classes' has {len(meta['classes'])} names but "
+            f'model.xml has {count} {source}: it must have one name per '
+            'class of the model')
 
 
 def load_meta(path: str) -> dict:

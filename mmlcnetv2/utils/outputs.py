@@ -1,14 +1,21 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""Check a tool's output paths against its inputs before anything is written.
+"""The one check of an output file a user gives a tool, before any work.
 
-A tool that writes its result over the file it reads (``reparameterize.py
-ckpt.pth ckpt.pth``, ``infer.py --out-json photo.jpg``) destroys the input
-with exit status 0. "The same file" is decided by the file system (device
-and inode, :func:`os.path.samefile`), so a symlink or hard link to an input
-is one too.
+Two ways an output name goes wrong:
+
+- it cannot become a file: a folder (``newdir/``, an existing folder) or a
+  path under a file; :func:`~mmlcnetv2.utils.atomic.atomic_file` writes
+  beside the target and renames, so that would fail at the very end with
+  an ``OSError`` traceback (missing parent folders are fine: they are made);
+- it is an input: a tool that writes its result over the file it reads
+  (``reparameterize.py ckpt.pth ckpt.pth``, ``infer.py --out-json
+  photo.jpg``) destroys the input. "The same file" is decided by the file
+  system (device and inode), so a symlink or hard link to an input is one
+  too.
 
 Example:
-    >>> check_output_file(args.out, [args.config, args.checkpoint], 'out')
+    >>> check_output_file(args.out, 'out', [args.config, args.checkpoint],
+    ...                   example='model.pth')
 """
 import os
 import os.path as osp
@@ -44,24 +51,38 @@ def same_file(a: str, b: str) -> bool:
     return key is not None and key == file_id(b)
 
 
-def check_output_file(path: str, inputs: Iterable[str], what: str) -> None:
-    """Refuse an output file that is a folder or one of ``inputs``.
+def check_output_file(path: str, what: str, inputs: Iterable[str] = (),
+                      example: str = 'results.json') -> None:
+    """Fail unless ``path`` can become a file that is none of ``inputs``.
 
     Args:
         path (str): The file the tool will write (it may exist: a previous
             output is replaced).
+        what (str): How the user gave ``path`` (``'--out-json'``, ``'DST'``),
+            for the message.
         inputs (Iterable[str]): Files the tool reads, or must keep (an
             export's own files); missing ones are ignored.
-        what (str): How the user gave ``path`` (``'--out-json'``), for the
-            message.
+        example (str): A file name to suggest inside a folder.
 
     Raises:
-        UserInputError: Naming ``path`` and the input it would overwrite.
+        UserInputError: Naming ``path`` and what is wrong with it; nothing
+            was written.
     """
+    seps = tuple(s for s in (os.sep, os.altsep) if s)
     if osp.isdir(path):
         raise UserInputError(
             f'{what} {path!r} is a directory: give a file name, e.g. '
-            f'{osp.join(path, "results.json")!r}; nothing was written')
+            f'{osp.join(path, example)!r}; nothing was written')
+    if path.endswith(seps):
+        raise UserInputError(
+            f'{what} {path!r} ends with {path[-1]!r}, so it names a '
+            f'directory: give a file name, e.g. {path + example!r}')
+    parent = osp.dirname(osp.abspath(path))
+    while parent and not osp.exists(parent):
+        parent = osp.dirname(parent)
+    if parent and not osp.isdir(parent):
+        raise UserInputError(f'{what} {path!r}: {parent!r} is a file, not a '
+                             'folder')
     clash = file_ids(inputs).get(file_id(path)) if osp.exists(path) else None
     if clash is not None:
         raise UserInputError(

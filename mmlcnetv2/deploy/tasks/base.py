@@ -154,10 +154,11 @@ class DeployTask(ABC):
         return outputs
 
     # ---- inference --------------------------------------------------------
-    def check_ir(self, meta: Dict, compiled, path: str) -> None:
-        """Fail (``DeployFormatError`` naming ``path``) when ``meta`` does
-        not fit the compiled IR in a task-specific way; the output names
-        are checked by the inferencer."""
+    def ir_num_classes(self, compiled) -> Optional[int]:
+        """The class count the IR's output shapes give (an IR without the
+        count :func:`~mmlcnetv2.deploy.schema.mark_num_classes` records:
+        exports before it), or None where they do not give it."""
+        return None
 
     @abstractmethod
     def postprocess(self, outputs: List[np.ndarray], info: Dict, index: int,

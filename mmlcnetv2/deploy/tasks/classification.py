@@ -14,7 +14,6 @@ import torch.nn as nn
 
 from ...apis.build import GlobalMean
 from .. import pipeline
-from ..schema import DeployFormatError
 from .base import DeployTask
 
 
@@ -123,13 +122,10 @@ class ClassificationTask(DeployTask):
         """``topk``: the five best classes, as ``tools/infer.py`` prints."""
         return dict(topk=str(min(5, len(meta['classes']))))
 
-    def check_ir(self, meta: Dict, compiled, path: str) -> None:
-        """One class name per logit."""
+    def ir_num_classes(self, compiled) -> Optional[int]:
+        """One logit per class."""
         width = compiled.outputs[0].get_partial_shape()[-1]
-        if width.is_static and width.get_length() != len(meta['classes']):
-            raise DeployFormatError(
-                f"{path}: 'classes' has {len(meta['classes'])} names but "
-                f'model.xml has {width.get_length()} outputs (logits)')
+        return width.get_length() if width.is_static else None
 
     def postprocess(self, outputs: List[np.ndarray], info: Dict, index: int,
                     meta: Dict, path: str) -> Dict:

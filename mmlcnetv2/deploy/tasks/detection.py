@@ -27,16 +27,13 @@ import torch
 import torch.nn as nn
 
 from ...names import NMS_PLACES
-from ..schema import POSITIVE_INT, Check, DeployFormatError, _check, \
-    _is_number
+from ..schema import FRACTION, POSITIVE_INT, Check, DeployFormatError, \
+    _check
 from .base import DeployTask, palette
 
 #: The IR outputs of a ``--nms host`` export: the candidates before NMS.
 HOST_NMS_OUTPUTS = ('boxes', 'scores', 'labels')
-# deploy.json fields a host NMS reads.
-NUMBER: Check = (_is_number, 'a number')
-IOU_THRESHOLD: Check = (lambda v: _is_number(v) and 0 <= v <= 1,
-                        'a number in [0, 1]')
+# deploy.json's min_bbox_size for a host NMS.
 MIN_BBOX_SIZE: Check = (lambda v: v in (-1, 0) and not isinstance(v, bool),
                         '-1 or 0')
 
@@ -379,11 +376,11 @@ class DetectionTask(DeployTask):
                 f"{path}: 'outputs' must be {want} for postprocess.nms "
                 f"{nms!r}; got {meta['outputs']}")
         if nms != 'host':
-            return
+            return  # the IR applies them; the schema checks them if set
         for node, key, check, prefix in (
-                (post, 'iou_threshold', IOU_THRESHOLD, 'postprocess.'),
+                (post, 'iou_threshold', FRACTION, 'postprocess.'),
                 (post, 'min_bbox_size', MIN_BBOX_SIZE, 'postprocess.'),
-                (meta, 'score_threshold', NUMBER, ''),
+                (meta, 'score_threshold', FRACTION, ''),
                 (meta, 'max_per_img', POSITIVE_INT, '')):
             _check(node, key, check, path, prefix)
 

@@ -8,13 +8,14 @@ original image and the argmax are the inferencer's (mmseg's
 Exports written before that carry a class map ``seg`` at the input size,
 which the inferencer still reads.
 """
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 
+from ..schema import FRACTION, DeployFormatError, _check
 from .base import DeployTask, palette
 
 
@@ -75,6 +76,35 @@ class SegmentationTask(DeployTask):
             if head.out_channels == 1 else None)
         return dict(postprocess=postprocess, score_threshold=None,
                     max_per_img=None)
+
+    def check_meta(self, meta: Dict, path: str) -> None:
+        """``postprocess`` (null in exports before it): ``align_corners``
+        true or false, ``threshold`` (a one-channel head's) a score or
+        null."""
+        post = meta.get('postprocess', None)
+        if post is None:
+            return
+        if not isinstance(post, dict):
+            raise DeployFormatError(f"{path}: 'postprocess' must be a JSON "
+                                    f'object or null; got {post!r}')
+        _check(post, 'align_corners',
+               (lambda v: isinstance(v, bool), 'true or false'), path,
+               'postprocess.', required=False)
+        _check(post, 'threshold',
+               (lambda v: v is None or FRACTION[0](v),
+                f'{FRACTION[1]} or null'), path, 'postprocess.',
+               required=False)
+
+    def ir_num_classes(self, compiled) -> Optional[int]:
+        """One logit channel per class; one channel is a two-class
+        (sigmoid) head. None for the class maps of older exports."""
+        output = compiled.outputs[0]
+        if 'seg_logits' not in output.get_names():
+            return None
+        channels = output.get_partial_shape()[1]
+        if not channels.is_static:
+            return None
+        return max(channels.get_length(), 2)
 
     def pad_size_divisor(self, data_preprocessor: dict) -> int:
         """mmseg pads test images only through ``data_preprocessor.test_cfg``
