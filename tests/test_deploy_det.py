@@ -655,8 +655,10 @@ def test_host_nms_int8(trained, tmp_path):
         assert (np.diff(b['scores']) <= 0).all()
         assert (b['scores'] >= meta['score_threshold']).all()
         assert ((b['labels'] >= 0) & (b['labels'] < 2)).all()
-        assert (b['bboxes'] >= 0).all() and (b['bboxes'][:, 0::2] <= w).all() \
-            and (b['bboxes'][:, 1::2] <= h).all()
+        # in the image (to the float rounding of the rescale: 427.00003)
+        assert (b['bboxes'] >= 0).all()
+        assert (b['bboxes'][:, 0::2] <= w + 1e-3).all()
+        assert (b['bboxes'][:, 1::2] <= h + 1e-3).all()
         for way, (ref, other) in enumerate(((a, b), (b, a))):
             n, m = _matched_with_margin(ref, other)
             sure[way], kept[way] = sure[way] + n, kept[way] + m
