@@ -100,8 +100,12 @@ def pipeline_steps(pipeline: Sequence[dict]) -> List[dict]:
             continue
         interp = t.get('interpolation', 'bilinear')
         if t.get('backend', 'cv2') != 'cv2':
-            raise ValueError(f'{kind}: only backend="cv2" is supported, got '
-                             f'{t.get("backend")!r}')
+            raise ValueError(
+                f'{kind}: only backend="cv2" is supported, got '
+                f'{t.get("backend")!r}; set backend=\'cv2\' in the test '
+                'pipeline (the deployed resize is OpenCV\'s, as the host '
+                'replays it; pillow resizes differ by up to a few grey '
+                'levels)')
         if kind == 'ResizeEdge':
             steps.append(dict(op='resize_edge', scale=int(t['scale']),
                               edge=t.get('edge', 'short'),

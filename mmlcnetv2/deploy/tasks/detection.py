@@ -375,6 +375,12 @@ class DetectionTask(DeployTask):
         from torchvision.ops import box_iou
         if self.nms == 'host':
             ref, out = (self._host_rows(o) for o in (ref, out))
+        if not np.isfinite(ref[0]).all():
+            # Random weights can overflow a box on the noise input (YOLOX's
+            # exp); NMS over infinite boxes is not defined to agree.
+            return dict(ok=True, max_abs_diff=None, summary=(
+                'not comparable: torch gives non-finite boxes on the '
+                'example input (untrained weights?)'))
         missing = total = 0
         d_score = d_box = 0.0
         for image in range(ref[0].shape[0]):
