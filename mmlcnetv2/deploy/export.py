@@ -114,21 +114,18 @@ def convert_checked(wrapper: torch.nn.Module,
         (``max_abs_diff``, ``summary``).
 
     Raises:
-        RuntimeError: the IR disagrees with torch (the measure and the
-            tracer's warnings in the message).
+        UnsupportedModelError: the IR disagrees with torch (one line: the
+            measure; the tracer's warnings are shown then, as warnings).
     """
     import warnings
     import openvino as ov
+    from ..errors import UnsupportedModelError
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always', torch.jit.TracerWarning)
         ov_model = convert(wrapper, example, dynamic, task.output_names,
                            task.input_names)
-    tracer = [str(w.message) for w in caught
+    tracer = [w for w in caught
               if issubclass(w.category, torch.jit.TracerWarning)]
-    for w in caught:  # the other warnings are not ours to hide
-        if not issubclass(w.category, torch.jit.TracerWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename,
-                                   w.lineno)
     compiled = ov.Core().compile_model(
         ov_model, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
     result = compiled([t.numpy() for t in example])
@@ -137,11 +134,16 @@ def convert_checked(wrapper: torch.nn.Module,
         ref = wrapper(*example)
     ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref, ))]
     check = task.conversion_check(ref, out)
+    # The other warnings are not ours to hide; the tracer's only when the
+    # check passed (then they were noise).
+    for w in caught:
+        if check['ok'] and w in tracer:
+            continue
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not check['ok']:
-        raise RuntimeError(
-            f'The converted IR disagrees with torch on the example input: '
-            f"{check['summary']}" + ''.join(f'\ntracer: {m}'
-                                             for m in tracer))
+        raise UnsupportedModelError(
+            'The converted IR disagrees with torch on the example input '
+            f"({check['summary']}): the model does not export faithfully")
     return ov_model, dict(max_abs_diff=check['max_abs_diff'],
                           summary=check['summary'])
 

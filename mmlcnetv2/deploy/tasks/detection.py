@@ -32,6 +32,7 @@ from ..schema import POSITIVE_INT, Check, DeployFormatError, _check, \
 from ...errors import UnsupportedModelError
 from .base import DeployTask, palette
 from .dense_heads import head_candidates
+from .det_matching import match_detections, unexplained
 
 #: The IR outputs of a ``--nms host`` export: the candidates before NMS.
 HOST_NMS_OUTPUTS = ('boxes', 'scores', 'labels')
@@ -210,6 +211,14 @@ def nms_place(meta: Dict) -> str:
     return (meta.get('postprocess', None) or {}).get('nms', 'graph')
 
 
+def _rows(dets: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
+    """An image's ``dets [K, 5]``, ``labels [K]`` (padded with label -1)
+    as the real rows' ``bboxes``, ``scores``, ``labels``."""
+    real = labels >= 0
+    return dict(bboxes=dets[real, :4], scores=dets[real, 4],
+                labels=labels[real])
+
+
 class DetectionTask(DeployTask):
     """mmdet single-stage detectors; the input follows each image's aspect
     ratio (keep-ratio resize, padding to the size divisor).
@@ -368,11 +377,11 @@ class DetectionTask(DeployTask):
     def conversion_check(self, ref: List[np.ndarray],
                          out: List[np.ndarray]) -> Dict:
         """Detections matched one to one (same image and class, IoU >=
-        0.99): rows are compared, not positions, because near-equal scores
-        may come out in another order. OK when at most 2 % of them (at
-        least one) find no partner, e.g. a tie at ``max_per_img``, and the
-        matched scores are within ``1e-3``."""
-        from torchvision.ops import box_iou
+        0.99, :func:`.det_matching.match_detections`): rows are compared,
+        not positions. OK when the matched scores are within ``1e-3`` and
+        every unmatched row is a tie within that tolerance (the NMS or
+        ``max_per_img`` kept the other of two near-equal scores,
+        :func:`.det_matching.unexplained`)."""
         if self.nms == 'host':
             ref, out = (self._host_rows(o) for o in (ref, out))
         if not np.isfinite(ref[0]).all():
@@ -381,32 +390,25 @@ class DetectionTask(DeployTask):
             return dict(ok=True, max_abs_diff=None, summary=(
                 'not comparable: torch gives non-finite boxes on the '
                 'example input (untrained weights?)'))
-        missing = total = 0
+        tol = 1e-3
+        lone = total = 0
         d_score = d_box = 0.0
         for image in range(ref[0].shape[0]):
-            rows = [(o[0][image][o[1][image] >= 0], o[1][image][
-                o[1][image] >= 0]) for o in (ref, out)]
-            (rd, rl), (od, ol) = rows
-            total += max(len(rl), len(ol))
-            iou = box_iou(torch.from_numpy(rd[:, :4].astype(np.float32)),
-                          torch.from_numpy(od[:, :4].astype(np.float32)))
-            iou[torch.from_numpy(rl[:, None] != ol[None, :])] = 0
-            used = set()
-            for i in range(len(rl)):
-                cand = [j for j in iou[i].argsort(descending=True).tolist()
-                        if j not in used and iou[i, j] >= 0.99][:1]
-                if not cand:
-                    continue
-                used.add(cand[0])
-                d_score = max(d_score, abs(float(rd[i, 4] - od[cand[0], 4])))
-                d_box = max(d_box, float(np.abs(rd[i, :4] -
-                                                od[cand[0], :4]).max()))
-            missing += max(len(rl), len(ol)) - len(used)
-        ok = missing <= max(1, 0.02 * total) and d_score <= 1e-3
-        return dict(ok=ok, max_abs_diff=max(d_score, d_box), summary=(
-            f'{total - missing}/{total} detections of the example input '
-            f'matched (IoU >= 0.99), max |IR - torch| score {d_score:.3g}, '
-            f'box {d_box:.3g} px'))
+            r, o = (_rows(dets[image], labels[image])
+                    for dets, labels in (ref, out))
+            pairs, lone_r, lone_o = match_detections(r, o)
+            total += max(len(r['scores']), len(o['scores']))
+            lone += unexplained(r, o, lone_r, lone_o, tol)
+            for i, j in pairs:
+                d_score = max(d_score, abs(float(r['scores'][i] -
+                                                 o['scores'][j])))
+                d_box = max(d_box, float(np.abs(r['bboxes'][i] -
+                                                o['bboxes'][j]).max()))
+        return dict(ok=lone == 0 and d_score <= tol,
+                    max_abs_diff=max(d_score, d_box), summary=(
+                        f'{total - lone}/{total} detections of the example '
+                        f'input matched or tied (IoU >= 0.99), max |IR - '
+                        f'torch| score {d_score:.3g}, box {d_box:.3g} px'))
 
     def _host_rows(self, outputs: List[np.ndarray]) -> List[np.ndarray]:
         """``--nms host`` candidates -> ``dets``, ``labels`` rows."""
