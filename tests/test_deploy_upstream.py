@@ -42,6 +42,12 @@ test_dataloader = dict(dataset=dict(pipeline=[
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
          'img_shape', 'scale_factor'))]))
 """
+# GroupNorm heads (FCOS, ATSS, GFL): 8 groups of the 32 channels, so that a
+# 1x1 top level of a small image still has more than one value per group.
+GN8 = """
+model['bbox_head']['norm_cfg'] = dict(type='GN', num_groups=8,
+                                     requires_grad=True)
+"""
 HEADER = """
 custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
 """
@@ -51,14 +57,14 @@ DETECTORS = {
     'retinanet': ("_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'"
                   + SWAP + RESIZE, -2.0),
     'fcos': ("_base_ = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'"
-             + SWAP + RESIZE + """
+             + SWAP + GN8 + RESIZE + """
 model.update(data_preprocessor=dict(mean=[123.675, 116.28, 103.53],
              std=[58.395, 57.12, 57.375], bgr_to_rgb=True))
 """, -1.0),
-    'atss': ("_base_ = 'mmdet::atss/atss_r50_fpn_1x_coco.py'" + SWAP + RESIZE,
-             -1.0),
-    'gfl': ("_base_ = 'mmdet::gfl/gfl_r50_fpn_1x_coco.py'" + SWAP + RESIZE,
-            -1.0),
+    'atss': ("_base_ = 'mmdet::atss/atss_r50_fpn_1x_coco.py'" + SWAP + GN8
+             + RESIZE, -1.0),
+    'gfl': ("_base_ = 'mmdet::gfl/gfl_r50_fpn_1x_coco.py'" + SWAP + GN8
+            + RESIZE, -1.0),
     # As shipped, Pad (to 640x640 with 114) included, at 256 px.
     'rtmdet-tiny': ('''
 _base_ = 'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py'
