@@ -29,3 +29,11 @@ class CheckpointMismatchError(UserInputError, RuntimeError):
     """A checkpoint that does not fit the model of the config (strict
     loading failed). A RuntimeError too, as torch's and mmengine's
     strict-loading errors are."""
+
+
+class UnsupportedModelError(UserInputError, NotImplementedError):
+    """A model the export cannot turn into a graph that gives the
+    OpenMMLab results (a two-stage detector, a head whose post-processing
+    it does not know): refused before the conversion, in one line naming
+    the class and what exports. A NotImplementedError too, as the export's
+    earlier refusals were."""

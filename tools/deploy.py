@@ -125,6 +125,7 @@ def main(argv=None) -> int:
         # 2 for a checkpoint that does not fit the config (a UserInputError
         # under export's RuntimeError), 1 for an op OpenVINO cannot convert.
         return bad_input_or_failure(e)
+    print(f"checked: {meta['conversion_check']['summary']}")
     shape = meta['input']['shape']
     print(f"wrote {args.out}: {meta['task']}, input {shape}, "
           f"{meta['input']['dtype']}, {args.precision}" + (

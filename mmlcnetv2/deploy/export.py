@@ -100,6 +100,57 @@ def convert(wrapper: torch.nn.Module, example: Tuple[torch.Tensor, ...],
     return ov_model
 
 
+def convert_checked(wrapper: torch.nn.Module,
+                    example: Tuple[torch.Tensor, ...], dynamic: bool,
+                    task) -> Tuple[object, dict]:
+    """:func:`convert`, then the IR checked against torch on ``example``.
+
+    The tracer inside ``convert_model`` compares two runs of its own and
+    warns (``TracerWarning``, e.g. "Tensor-likes are not close!") on
+    differences that say nothing about the IR: a detector's NMS on a noise
+    input reorders near-equal boxes. Those warnings are held back; what
+    counts is the IR against the wrapper on the example input, measured
+    by the task (:meth:`DeployTask.conversion_check`).
+
+    Returns:
+        The converted model and ``deploy.json``'s ``conversion_check``
+        (``max_abs_diff``, ``summary``).
+
+    Raises:
+        UnsupportedModelError: the IR disagrees with torch (one line: the
+            measure; the tracer's warnings are shown then, as warnings).
+    """
+    import warnings
+    import openvino as ov
+    from ..errors import UnsupportedModelError
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', torch.jit.TracerWarning)
+        ov_model = convert(wrapper, example, dynamic, task.output_names,
+                           task.input_names)
+    tracer = [w for w in caught
+              if issubclass(w.category, torch.jit.TracerWarning)]
+    compiled = ov.Core().compile_model(
+        ov_model, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
+    result = compiled([t.numpy() for t in example])
+    out = [result[o] for o in compiled.outputs]
+    with torch.no_grad():
+        ref = wrapper(*example)
+    ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref, ))]
+    check = task.conversion_check(ref, out)
+    # The other warnings are not ours to hide; the tracer's only when the
+    # check passed (then they were noise).
+    for w in caught:
+        if check['ok'] and w in tracer:
+            continue
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if not check['ok']:
+        raise UnsupportedModelError(
+            'The converted IR disagrees with torch on the example input '
+            f"({check['summary']}): the model does not export faithfully")
+    return ov_model, dict(max_abs_diff=check['max_abs_diff'],
+                          summary=check['summary'])
+
+
 def export_onnx(wrapper: torch.nn.Module, example: Tuple[torch.Tensor, ...],
                 path: str, dynamic: bool, names: Sequence[str],
                 input_names: Sequence[str] = ('input', )) -> None:
@@ -288,8 +339,8 @@ def export(config: str,
     # that the inferencer would refuse in deploy.json, e.g. a scale of -5.
     check_meta_to_write(meta, f'config {config!r}' + (
         ' with --cfg-options' if cfg_options else ''))
-    ov_model = convert(wrapper, example, dynamic, task.output_names,
-                       task.input_names)
+    ov_model, meta['conversion_check'] = convert_checked(
+        wrapper, example, dynamic, task)
     if in_graph(meta):
         # Before quantization: calibration then feeds what the final IR
         # takes (pipeline.prepare follows deploy.json's input).

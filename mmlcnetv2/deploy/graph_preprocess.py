@@ -29,8 +29,8 @@ from typing import List
 #: The steps the graph of a ``uint8``-input IR does, in order, as
 #: ``deploy.json`` records them (``input.preprocess_in_graph``); ``pad``
 #: only for a dynamic IR with a size divisor.
-GRAPH_STEPS = ('to_float', 'resize', 'color_order', 'normalize', 'pad',
-               'layout')
+GRAPH_STEPS = ('to_float', 'resize', 'pad_image', 'color_order',
+               'normalize', 'pad', 'layout')
 
 
 def graph_steps(pre: dict, dynamic: bool, resize: bool = False) -> List[str]:
@@ -44,8 +44,12 @@ def graph_steps(pre: dict, dynamic: bool, resize: bool = False) -> List[str]:
         ['to_float', 'color_order', 'normalize', 'layout']
     """
     pad = dynamic and bool(pre.get('pad_size_divisor', 0))
-    return [s for s in GRAPH_STEPS
-            if (s != 'pad' or pad) and (s != 'resize' or resize)]
+    # The test pipeline's Pad of the uint8 image (mmdet's RTMDet/YOLOX:
+    # to 640x640 with 114); a static IR's host pads the uint8 image itself.
+    pad_image = dynamic and any(step['op'] == 'pad'
+                                for step in pre.get('steps', ()))
+    wanted = dict(pad=pad, resize=resize, pad_image=pad_image)
+    return [s for s in GRAPH_STEPS if wanted.get(s, True)]
 
 
 def _resize_to(size_input):
@@ -89,6 +93,43 @@ def _pad_to_divisor(divisor: int, value: float):
         begins = ops.constant(np.zeros(4, np.int64))
         return ops.pad(node, begins, ends, 'constant',
                        ops.constant(np.float32(value))).output(0)
+
+    return pad
+
+
+def _pad_image(step: dict):
+    """A ``PrePostProcessor`` custom step: the test pipeline's ``pad`` step
+    (:func:`mmlcnetv2.deploy.pipeline.pad_target`'s rule) on the ``float32
+    NHWC`` image in grey levels, before the normalization, as mmdet's
+    ``Pad`` pads the ``uint8`` image."""
+    import numpy as np
+    import openvino.opset13 as ops
+
+    def pad(node):
+        hw = ops.gather(ops.shape_of(node, 'i64'),
+                        ops.constant(np.array([1, 2], np.int64)),
+                        ops.constant(np.int64(0)))
+        target = hw
+        if step['square']:
+            target = ops.broadcast(ops.reduce_max(
+                hw, ops.constant(np.int64(0)), keep_dims=True),
+                ops.constant(np.array([2], np.int64)))
+        d = step['size_divisor']
+        if d:
+            dd = ops.constant(np.int64(d))
+            target = ops.add(target, ops.floor_mod(ops.subtract(
+                dd, ops.floor_mod(target, dd)), dd))
+        elif step['size'] is not None:
+            target = ops.constant(np.array(step['size'][::-1], np.int64))
+        zero = ops.constant(np.array([0], np.int64))
+        ends = ops.concat([zero, ops.subtract(target, hw), zero], 0)
+        begins = ops.constant(np.zeros(4, np.int64))
+        # One value per channel: pad x - value with 0, then add it back
+        # (exact: whole grey levels in float32).
+        value = ops.constant(np.asarray(step['value'], np.float32))
+        return ops.add(ops.pad(ops.subtract(node, value), begins, ends,
+                               'constant', ops.constant(np.float32(0))),
+                       value).output(0)
 
     return pad
 
@@ -139,6 +180,10 @@ def add_preprocessing(ov_model, pre: dict, dynamic: bool,
     steps = inp.preprocess().convert_element_type(ov.Type.f32)
     if resize:
         steps.custom(_resize_to(_size_input(ov_model)))
+    if 'pad_image' in graph_steps(pre, dynamic):
+        for step in pre['steps']:
+            if step['op'] == 'pad':
+                steps.custom(_pad_image(step))
     if pre['color_order'] == 'RGB':
         steps.convert_color(ColorFormat.RGB)
     steps.mean([float(v) for v in pre['mean']]).scale(

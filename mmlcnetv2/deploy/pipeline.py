@@ -100,8 +100,12 @@ def pipeline_steps(pipeline: Sequence[dict]) -> List[dict]:
             continue
         interp = t.get('interpolation', 'bilinear')
         if t.get('backend', 'cv2') != 'cv2':
-            raise ValueError(f'{kind}: only backend="cv2" is supported, got '
-                             f'{t.get("backend")!r}')
+            raise ValueError(
+                f'{kind}: only backend="cv2" is supported, got '
+                f'{t.get("backend")!r}; set backend=\'cv2\' in the test '
+                'pipeline (the deployed resize is OpenCV\'s, as the host '
+                'replays it; pillow resizes differ by up to a few grey '
+                'levels)')
         if kind == 'ResizeEdge':
             steps.append(dict(op='resize_edge', scale=int(t['scale']),
                               edge=t.get('edge', 'short'),
@@ -111,6 +115,8 @@ def pipeline_steps(pipeline: Sequence[dict]) -> List[dict]:
                                                             'scale')),
                               keep_ratio=bool(t.get('keep_ratio', False)),
                               interpolation=interp))
+        elif kind == 'Pad':
+            steps.append(_pad_step(t))
         elif kind == 'CenterCrop':
             if t.get('auto_pad', False):
                 raise ValueError('CenterCrop(auto_pad=True) is not supported')
@@ -121,9 +127,45 @@ def pipeline_steps(pipeline: Sequence[dict]) -> List[dict]:
             raise ValueError(
                 f'Test-pipeline transform {kind!r} has no deployment '
                 'equivalent; supported: ResizeEdge, Resize(scale=...), '
-                f'CenterCrop, and the loading/packing transforms '
+                f'CenterCrop, Pad, and the loading/packing transforms '
                 f'{sorted(_SKIPPED)}.')
     return steps
+
+
+def _pad_step(t: dict) -> dict:
+    """mmdet's/mmcv's ``Pad`` of the ``uint8`` image (before the data
+    preprocessor normalizes it) as a step: to a fixed ``size`` (w, h), to a
+    square, or to a ``size_divisor``, with ``value`` per channel."""
+    if t.get('padding_mode', 'constant') != 'constant':
+        raise ValueError(f"Pad: only padding_mode='constant' is supported, "
+                         f"got {t.get('padding_mode')!r}")
+    value = t.get('pad_val', 0)
+    if isinstance(value, dict):
+        value = value.get('img', 0)
+    value = [float(value)] * 3 if isinstance(value, (int, float)) else [
+        float(v) for v in value]
+    if len(value) != 3:
+        raise ValueError(f'Pad: pad_val for the image must be a number or 3 '
+                         f"numbers, got {t.get('pad_val')!r}")
+    size = t.get('size', None)
+    return dict(op='pad', size=None if size is None else list(
+        _pair(size, 'Pad size')), square=bool(t.get('pad_to_square', False)),
+        size_divisor=int(t.get('size_divisor', None) or 0), value=value)
+
+
+def pad_target(hw: Tuple[int, int], step: dict) -> Tuple[int, int]:
+    """The ``(h, w)`` a ``pad`` step pads an image of ``hw`` to: mmdet's
+    ``Pad`` rule (square first; then the size divisor, else the fixed
+    size)."""
+    h, w = hw
+    if step['square']:
+        h = w = max(h, w)
+    d = step['size_divisor']
+    if d:
+        return -(-h // d) * d, -(-w // d) * d
+    if step['size'] is not None:
+        return step['size'][1], step['size'][0]
+    return h, w
 
 
 def preprocess_spec(cfg: Config, task: 'DeployTask') -> dict:
@@ -182,13 +224,22 @@ def rescale_fit(steps: List[dict], shape: Tuple[int, int]) -> List[dict]:
     (a keep-ratio one then fits the image into it), as detectors and
     segmentors scale."""
     h, w = shape
-    return [dict(step, scale=[w, h]) if step['op'] == 'resize' else
-            dict(step) for step in steps]
+    out = []
+    for step in steps:
+        step = dict(step)
+        if step['op'] == 'resize':
+            step['scale'] = [w, h]
+        elif step['op'] == 'pad' and step['size'] is not None:
+            step['size'] = [w, h]  # a fixed Pad follows the resize
+        out.append(step)
+    return out
 
 
 def default_shape(steps: List[dict]) -> Optional[Tuple[int, int]]:
     """The (h, w) the test pipeline produces, if it fixes one."""
     for step in reversed(steps):
+        if step['op'] == 'pad' and step['size'] is not None:
+            return step['size'][1], step['size'][0]
         if step['op'] == 'center_crop':
             return step['crop_size'][1], step['crop_size'][0]
         if step['op'] == 'resize':
@@ -371,12 +422,34 @@ def apply_steps(img: np.ndarray, steps: List[dict],
             x1 = max(0, int(round((w - cw) / 2.)))
             img = img[y1:y1 + ch, x1:x1 + cw]
             offset = (offset[0] + x1, offset[1] + y1)
+        elif op == 'pad':
+            img = mmcv.impad(img, shape=_pad_shape((h, w), step),
+                             pad_val=tuple(step['value']))
         else:
             raise ValueError(f'Unknown preprocessing step {op!r}')
-        if op != 'center_crop':
+        if op not in ('center_crop', 'pad'):
             nh, nw = img.shape[:2]
             w_scale, h_scale = w_scale * nw / w, h_scale * nh / h
     return img, (w_scale, h_scale), offset
+
+
+def _pad_shape(hw: Tuple[int, int], step: dict) -> Tuple[int, int]:
+    """:func:`pad_target`, refusing an image larger than a fixed size."""
+    target = pad_target(hw, step)
+    if target[0] < hw[0] or target[1] < hw[1]:
+        raise ValueError(
+            f'an image of {hw[0]}x{hw[1]} pixels after the resize does not '
+            f'fit the test pipeline\'s Pad to {target[0]}x{target[1]}; '
+            'allowed: a Resize before the Pad that fits it')
+    return target
+
+
+def host_steps(steps: List[dict], graph: Sequence[str]) -> List[dict]:
+    """The steps the host replays: all but a ``pad`` the IR does itself
+    (``pad_image`` in ``input.preprocess_in_graph``)."""
+    if 'pad_image' not in graph:
+        return list(steps)
+    return [s for s in steps if s['op'] != 'pad']
 
 
 def graph_resize_step(steps: List[dict]) -> Optional[str]:
@@ -470,7 +543,8 @@ def prepare_image(img: np.ndarray, pre: dict,
         return dict(input=np.ascontiguousarray(img), img_shape=img_shape,
                     scale=scale, offset=(0, 0))
     try:
-        resized, scale, offset = apply_steps(img, pre['steps'], fit)
+        resized, scale, offset = apply_steps(
+            img, host_steps(pre['steps'], graph), fit)
     except cv2.error as e:
         # e.g. 2000x3 resized to fit 96x96: a side of 0 pixels, which
         # cv2.resize refuses with an assertion naming no image.
@@ -479,6 +553,10 @@ def prepare_image(img: np.ndarray, pre: dict,
             f'through the test pipeline (a side shrinks below 1 pixel?): '
             f"OpenCV: {str(e).strip().split('error: ')[-1]}") from e
     img_shape = tuple(resized.shape[:2])
+    for step in pre['steps']:
+        if step['op'] == 'pad' and 'pad_image' in graph:
+            # The IR pads; mmdet's Pad makes the padded size the img_shape.
+            img_shape = _pad_shape(img_shape, step)
     if fit is not None and (img_shape[0] > fit[0] or img_shape[1] > fit[1]):
         # A static input and a pipeline that does not bring the image to
         # it (e.g. the digits config, whose test pipeline has no resize).

@@ -82,6 +82,11 @@ STEPS: Dict[str, Dict[str, Check]] = dict(
                 keep_ratio=(lambda v: isinstance(v, bool), 'true or false'),
                 interpolation=INTERPOLATION),
     center_crop=dict(crop_size=PAIR),
+    pad=dict(size=(lambda v: v is None or _is_pair(v),
+                   'null or a list of two integers >= 1'),
+             square=(lambda v: isinstance(v, bool), 'true or false'),
+             size_divisor=(lambda v: _is_int(v, 0), 'an integer >= 0'),
+             value=(lambda v: _is_numbers(v, 3), 'a list of 3 numbers')),
 )
 PREPROCESS: Dict[str, Check] = dict(
     mean=(lambda v: _is_numbers(v, 3), 'a list of 3 numbers'),
@@ -119,8 +124,8 @@ INPUT_FORM: Dict[str, Check] = dict(
     preprocess_in_graph=(
         lambda v: isinstance(v, list) and all(s in _graph_steps() for s in v)
         and v == [s for s in _graph_steps() if s in v],
-        'a list of steps out of to_float, resize, color_order, normalize, '
-        'pad, layout, in that order'),
+        'a list of steps out of to_float, resize, pad_image, color_order, '
+        'normalize, pad, layout, in that order'),
 )
 
 

@@ -123,6 +123,19 @@ class DeployTask(ABC):
                         generator=torch.Generator().manual_seed(0))
         return (x, )
 
+    def conversion_check(self, ref: List[np.ndarray],
+                         out: List[np.ndarray]) -> Dict:
+        """The IR's outputs ``out`` against the torch wrapper's ``ref`` on
+        the example input: ``ok``, ``max_abs_diff`` and a one-line
+        ``summary``. Here: every output within ``1e-3`` of its largest
+        magnitude (at least 1); f32 OpenVINO vs torch is ~1e-5."""
+        diff = max(float(np.abs(o.astype(np.float64) - r).max())
+                   for o, r in zip(out, ref))
+        scale = max([1.0] + [float(np.abs(r).max()) for r in ref])
+        return dict(ok=diff <= 1e-3 * scale, max_abs_diff=diff,
+                    summary=f'max |IR - torch| {diff:.3g} on the example '
+                    f'input (outputs up to {scale:.3g})')
+
     def check_meta(self, meta: Dict, path: str) -> None:
         """Fail (``DeployFormatError`` naming ``path`` and the field) when
         the task's own ``deploy.json`` fields are bad; called when the file

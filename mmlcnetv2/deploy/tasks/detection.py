@@ -29,32 +29,35 @@ import torch.nn as nn
 from ...names import NMS_PLACES
 from ..schema import FRACTION, POSITIVE_INT, Check, DeployFormatError, \
     _check
+from ...errors import UnsupportedModelError
 from .base import DeployTask, palette
+from .dense_heads import head_candidates
+from .det_matching import match_detections, unexplained
 
 #: The IR outputs of a ``--nms host`` export: the candidates before NMS.
 HOST_NMS_OUTPUTS = ('boxes', 'scores', 'labels')
+#: The score threshold that keeps every candidate the IR did not reject
+#: (those score -1): the IR has applied the head's own rule already.
+REJECTED = -1.0
+#: ``max_per_img`` of a head whose ``test_cfg`` has none (YOLOX keeps
+#: every detection the NMS leaves).
+MAX_PER_IMG_UNSET = 1000
 # deploy.json's min_bbox_size for a host NMS.
 MIN_BBOX_SIZE: Check = (lambda v: v in (-1, 0) and not isinstance(v, bool),
                         '-1 or 0')
 
 
-def flat_len(scores: torch.Tensor) -> torch.Tensor:
-    """``anchors * classes`` of ``scores [B, anchors, classes]`` as a tensor
-    (traced as a shape computation, not frozen into a constant)."""
-    shape = torch._shape_as_tensor(scores)
-    return shape[1] * shape[2]
-
-
 class DetectorExport(nn.Module):
     """An mmdet single-stage detector with decoding and NMS in the graph.
 
-    Follows ``BaseDenseHead._predict_by_feat_single`` with the config's
-    ``test_cfg`` (``nms_pre``, ``score_thr``, ``nms.iou_threshold``,
-    ``max_per_img``), batched: per level the ``nms_pre`` best (anchor, class)
-    scores, those above ``score_thr`` kept, boxes decoded and clipped to each
-    image's ``img_shape`` (the resized image without its padding, as mmdet's
-    ``max_shape``), class-aware NMS (torchvision's, which converts to OpenVINO's
-    ``NonMaxSuppression``), then the ``max_per_img`` best per image.
+    Follows mmdet's ``predict`` of the head with the config's ``test_cfg``
+    (``nms_pre``, ``score_thr``, ``nms.iou_threshold``, ``max_per_img``),
+    batched: the head's candidates (:mod:`.dense_heads`: per level the
+    ``nms_pre`` best, score factors applied, boxes decoded and clipped to
+    each image's ``img_shape``, the resized image without its padding, as
+    mmdet's ``max_shape``), class-aware NMS (torchvision's, which converts
+    to OpenVINO's ``NonMaxSuppression``), then the ``max_per_img`` best per
+    image.
 
     Args:
         detector (nn.Module): The built, eval-mode mmdet detector.
@@ -63,6 +66,10 @@ class DetectorExport(nn.Module):
             (``boxes``, ``scores`` with -1 for the rejected ones,
             ``labels``), and :func:`select_detections` on the host does
             the rest.
+
+    Raises:
+        UnsupportedModelError: a detector or head that does not export
+            (before anything is traced).
 
     Example:
         >>> wrapper = DetectorExport(detector, nms='host')  # doctest: +SKIP
@@ -75,75 +82,28 @@ class DetectorExport(nn.Module):
             raise ValueError(f'nms must be one of {list(NMS_PLACES)}, got '
                              f'{nms!r}')
         self.nms = nms
-        from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
-        from mmdet.models.task_modules.coders import (DeltaXYWHBBoxCoder,
-                                                      DistancePointBBoxCoder)
+        self.candidates = head_candidates(detector)
         head = detector.bbox_head
-        coder = getattr(head, 'bbox_coder', None)
-        if not isinstance(head, BaseDenseHead) or not isinstance(
-                coder, (DeltaXYWHBBoxCoder, DistancePointBBoxCoder)):
-            raise NotImplementedError(
-                f'Detection export supports single-stage dense heads with '
-                f'DeltaXYWHBBoxCoder (RetinaNet-like) or '
-                f'DistancePointBBoxCoder (PicoDet/RTMDet-like), got '
-                f'{type(head).__name__} with {type(coder).__name__}.')
-        if getattr(head.loss_cls, 'custom_cls_channels', False):
-            raise NotImplementedError('custom_cls_channels heads do not export')
         cfg = head.test_cfg
         nms = cfg.get('nms', None)
         if nms is None or nms.get('type', 'nms') != 'nms':
-            raise NotImplementedError(
-                f'test_cfg.nms={nms!r}: only plain NMS (type="nms") exports.')
+            raise UnsupportedModelError(
+                f'{type(head).__name__} test_cfg.nms={nms!r}: only plain NMS '
+                '(type="nms") exports.')
         # mmdet compares min_bbox_size in original-image pixels, which the
         # graph does not know; 0 (drop empty boxes) is scale-free.
         self.min_bbox_size = cfg.get('min_bbox_size', -1)
         if self.min_bbox_size > 0:
-            raise NotImplementedError(
+            raise UnsupportedModelError(
                 f'test_cfg.min_bbox_size={self.min_bbox_size}: only -1 or 0 '
                 'export (a positive size is in original-image pixels).')
         self.detector = detector
-        self.head = head
-        # Heads whose box branch is not what their coder decodes (PicoHead:
-        # distributions over distances) turn it into that first.
-        self.decode_distances = getattr(head, 'decode_distances', None)
-        self.nms_pre = int(cfg.get('nms_pre', -1))
         self.score_thr = float(cfg.get('score_thr', 0.0))
         self.iou_thr = float(nms['iou_threshold'])
-        self.max_per_img = int(cfg['max_per_img'])
-        self.num_classes = head.cls_out_channels if head.use_sigmoid_cls \
-            else head.cls_out_channels - 1
-
-    def _level_candidates(self, cls_score: torch.Tensor,
-                          bbox_pred: torch.Tensor, priors: torch.Tensor
-                          ) -> Tuple[torch.Tensor, ...]:
-        """Top ``nms_pre`` (score, label, delta, prior) of one level."""
-        batch = cls_score.shape[0]
-        head = self.head
-        scores = cls_score.permute(0, 2, 3, 1).reshape(
-            batch, -1, head.cls_out_channels)
-        if head.use_sigmoid_cls:
-            scores = scores.sigmoid()
-        else:
-            scores = scores.softmax(-1)[..., :-1]
-        num_classes = scores.shape[-1]
-        deltas = bbox_pred.permute(0, 2, 3, 1).reshape(batch, -1, 4)
-        flat = scores.reshape(batch, -1)
-        # mmdet keeps the nms_pre best of the scores above the threshold;
-        # the nms_pre best overall, then masked, are the same set. Padding
-        # with -1 scores (never above a threshold) keeps k fixed whatever
-        # the input size, so a dynamic-shape IR never asks for k > length.
-        if self.nms_pre > 0:
-            pad = flat.new_full((batch, self.nms_pre), -1.0)
-            flat, idx = torch.cat([flat, pad], dim=1).topk(
-                self.nms_pre, dim=1)
-            idx = torch.minimum(idx, idx.new_tensor(0) + flat_len(scores) - 1)
-        else:
-            flat, idx = flat.sort(dim=1, descending=True)
-        anchor_idx = torch.div(idx, num_classes, rounding_mode='floor')
-        labels = idx - anchor_idx * num_classes
-        deltas = deltas.gather(1, anchor_idx.unsqueeze(-1).expand(-1, -1, 4))
-        priors = priors[anchor_idx]
-        return flat, labels, deltas, priors
+        # mmdet slices [:cfg.max_per_img]; YOLOX's configs have none (all).
+        self.max_per_img = int(cfg.get('max_per_img', 0) or 0) or \
+            MAX_PER_IMG_UNSET
+        self.num_classes = head.num_classes
 
     def forward(self, x: torch.Tensor, img_shape: torch.Tensor
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -154,42 +114,18 @@ class DetectorExport(nn.Module):
             img_shape: ``[B, 2]`` float (h, w) of each image before padding.
         """
         feats = self.detector.extract_feat(x)
-        cls_scores, bbox_preds = self.head(feats)[:2]
-        if self.decode_distances is not None:
-            # PicoHead: box distributions -> distances, as its predict does.
-            bbox_preds = self.decode_distances(bbox_preds)
-        sizes = [c.shape[-2:] for c in cls_scores]
-        mlvl_priors = self.head.prior_generator.grid_priors(
-            sizes, dtype=x.dtype, device=x.device)
-        parts = [self._level_candidates(c, b, p)
-                 for c, b, p in zip(cls_scores, bbox_preds, mlvl_priors)]
-        scores, labels, deltas, priors = (torch.cat(t, dim=1)
-                                          for t in zip(*parts))
-        batch, num = scores.shape
-        boxes = self.head.bbox_coder.decode(
-            priors.reshape(-1, priors.shape[-1]), deltas.reshape(-1, 4),
-            max_shape=None).reshape(batch, num, 4)
-        # Clip to img_shape as mmdet's decoders do with max_shape (before
-        # NMS: a box cut at the image border overlaps its neighbours less);
-        # done here because their ONNX branch imports the removed mmdet.core.
-        height = img_shape[:, 0:1].to(boxes.dtype)
-        width = img_shape[:, 1:2].to(boxes.dtype)
-        zero = boxes.new_zeros(())
-        boxes = torch.stack([
-            torch.minimum(torch.maximum(boxes[..., 0], zero), width),
-            torch.minimum(torch.maximum(boxes[..., 1], zero), height),
-            torch.minimum(torch.maximum(boxes[..., 2], zero), width),
-            torch.minimum(torch.maximum(boxes[..., 3], zero), height)
-        ], dim=-1)
+        boxes, scores, labels, valid = self.candidates(feats, img_shape)
+        # One form for both NMS places: rejected candidates score -1 (the
+        # head's own threshold rule decided; a score factor may take a
+        # valid score below score_thr, which mmdet keeps).
+        valid = valid & candidate_mask(boxes, scores, -1.0,
+                                       self.min_bbox_size)
+        scores = torch.where(valid, scores, scores.new_full((), -1.0))
         if self.nms == 'host':
-            # Fixed-size outputs: the rejected candidates stay, marked.
-            valid = candidate_mask(boxes, scores, self.score_thr,
-                                   self.min_bbox_size)
-            return boxes, torch.where(valid, scores,
-                                      scores.new_full((), -1.0)), labels
-        return select_detections(boxes, scores, labels, self.score_thr,
+            return boxes, scores, labels
+        return select_detections(boxes, scores, labels, REJECTED,
                                  self.iou_thr, self.max_per_img,
-                                 self.num_classes, self.min_bbox_size)
+                                 self.num_classes)
 
 
 def candidate_mask(boxes: torch.Tensor, scores: torch.Tensor,
@@ -272,6 +208,14 @@ def nms_place(meta: Dict) -> str:
     return (meta.get('postprocess', None) or {}).get('nms', 'graph')
 
 
+def _rows(dets: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
+    """An image's ``dets [K, 5]``, ``labels [K]`` (padded with label -1)
+    as the real rows' ``bboxes``, ``scores``, ``labels``."""
+    real = labels >= 0
+    return dict(bboxes=dets[real, :4], scores=dets[real, 4],
+                labels=labels[real])
+
+
 class DetectionTask(DeployTask):
     """mmdet single-stage detectors; the input follows each image's aspect
     ratio (keep-ratio resize, padding to the size divisor).
@@ -321,6 +265,9 @@ class DetectionTask(DeployTask):
         ``min_bbox_size``."""
         wrapper = DetectorExport(model, nms=self.nms)
         postprocess = dict(nms=self.nms)
+        if not wrapper.candidates.clips_boxes:
+            # YOLOX: mmdet leaves its boxes unclipped; the inferencer too.
+            postprocess.update(clip=False)
         if self.nms == 'host':
             postprocess.update(iou_threshold=wrapper.iou_thr,
                                min_bbox_size=wrapper.min_bbox_size)
@@ -375,6 +322,10 @@ class DetectionTask(DeployTask):
             raise DeployFormatError(
                 f"{path}: 'outputs' must be {want} for postprocess.nms "
                 f"{nms!r}; got {meta['outputs']}")
+        if post is not None and not isinstance(post.get('clip', True),
+                                               bool):
+            raise DeployFormatError(f"{path}: 'postprocess.clip' must be "
+                                    f"true or false; got {post['clip']!r}")
         if nms != 'host':
             return  # the IR applies them; the schema checks them if set
         for node, key, check, prefix in (
@@ -412,9 +363,12 @@ class DetectionTask(DeployTask):
                 f'but the model returned label {int(labels.max())}')
         h, w = info['img_shape']
         boxes = dets[:, :4].copy()
-        # As mmdet: clip to the resized (unpadded) image, then rescale.
-        boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
-        boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+        # As mmdet: clip to the resized (unpadded) image, then rescale;
+        # postprocess.clip false: a head whose boxes mmdet leaves as they
+        # are (YOLOX).
+        if (meta.get('postprocess', None) or {}).get('clip', True):
+            boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+            boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
         sx, sy = info['scale']
         boxes /= np.array([sx, sy, sx, sy], np.float32)
         return dict(bboxes=boxes, scores=dets[:, 4],
@@ -436,12 +390,60 @@ class DetectionTask(DeployTask):
         post = meta['postprocess']
         boxes, scores, labels = (torch.from_numpy(np.ascontiguousarray(o))
                                  for o in outputs)
+        # The IR scored the candidates it rejected (score threshold, box
+        # size) -1; thresholding again would drop the valid ones a score
+        # factor took below score_threshold, which mmdet keeps.
         with torch.no_grad():
             dets, labels = select_detections(
-                boxes.float(), scores.float(), labels.long(),
-                meta['score_threshold'], post['iou_threshold'],
-                meta['max_per_img'], len(meta['classes']),
-                post['min_bbox_size'])
+                boxes.float(), scores.float(), labels.long(), REJECTED,
+                post['iou_threshold'], meta['max_per_img'],
+                len(meta['classes']))
+        return [dets.numpy(), labels.numpy()]
+
+    def conversion_check(self, ref: List[np.ndarray],
+                         out: List[np.ndarray]) -> Dict:
+        """Detections matched one to one (same image and class, IoU >=
+        0.99, :func:`.det_matching.match_detections`): rows are compared,
+        not positions. OK when the matched scores are within ``1e-3`` and
+        every unmatched row is a tie within that tolerance (the NMS or
+        ``max_per_img`` kept the other of two near-equal scores,
+        :func:`.det_matching.unexplained`)."""
+        if self.nms == 'host':
+            ref, out = (self._host_rows(o) for o in (ref, out))
+        if not np.isfinite(ref[0]).all():
+            # Random weights can overflow a box on the noise input (YOLOX's
+            # exp); NMS over infinite boxes is not defined to agree.
+            return dict(ok=True, max_abs_diff=None, summary=(
+                'not comparable: torch gives non-finite boxes on the '
+                'example input (untrained weights?)'))
+        tol = 1e-3
+        lone = total = 0
+        d_score = d_box = 0.0
+        for image in range(ref[0].shape[0]):
+            r, o = (_rows(dets[image], labels[image])
+                    for dets, labels in (ref, out))
+            pairs, lone_r, lone_o = match_detections(r, o)
+            total += max(len(r['scores']), len(o['scores']))
+            lone += unexplained(r, o, lone_r, lone_o, tol)
+            for i, j in pairs:
+                d_score = max(d_score, abs(float(r['scores'][i] -
+                                                 o['scores'][j])))
+                d_box = max(d_box, float(np.abs(r['bboxes'][i] -
+                                                o['bboxes'][j]).max()))
+        return dict(ok=lone == 0 and d_score <= tol,
+                    max_abs_diff=max(d_score, d_box), summary=(
+                        f'{total - lone}/{total} detections of the example '
+                        f'input matched or tied (IoU >= 0.99), max |IR - '
+                        f'torch| score {d_score:.3g}, box {d_box:.3g} px'))
+
+    def _host_rows(self, outputs: List[np.ndarray]) -> List[np.ndarray]:
+        """``--nms host`` candidates -> ``dets``, ``labels`` rows."""
+        boxes, scores, labels = (torch.from_numpy(np.ascontiguousarray(o))
+                                 for o in outputs)
+        with torch.no_grad():
+            dets, labels = select_detections(
+                boxes.float(), scores.float(), labels.long(), REJECTED,
+                0.5, MAX_PER_IMG_UNSET, int(labels.max()) + 1)
         return [dets.numpy(), labels.numpy()]
 
     def to_data_sample(self, sample, result: Dict) -> None:

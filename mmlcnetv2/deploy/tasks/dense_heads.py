@@ -1,0 +1,257 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""mmdet dense heads up to the NMS, batched and traceable.
+
+Which heads export, and how each one's outputs become the candidates
+(boxes, scores, labels and which of them are valid) that the detection
+export then suppresses (:mod:`.detection`). One class per kind of
+post-processing mmdet does:
+
+- :class:`DenseCandidates`: ``BaseDenseHead._predict_by_feat_single``
+  (RetinaNet, ATSS, FCOS, SSD, RTMDet, our ``PicoHead``), with the score
+  factors (FCOS's and ATSS's centerness, any third output of ``forward``)
+  multiplied in after the ``nms_pre``/``score_thr`` selection on the class
+  scores, as mmdet's ``_bbox_post_process`` does; and GFL's, whose box
+  branch is a distribution over distances (its ``integral``, then
+  distances from the anchor centres);
+- :class:`YOLOXCandidates`: ``YOLOXHead.predict_by_feat``: one label per
+  prior (the best class), class score times objectness, threshold on the
+  product, no ``nms_pre`` and no clipping.
+
+Anything else (two-stage and DETR-like detectors, heads that override
+mmdet's post-processing in a way not listed here, e.g. mask heads) is
+refused up front by :func:`head_candidates` with one line naming the class
+and what exports (:class:`~mmlcnetv2.errors.UnsupportedModelError`):
+a traced graph of a post-processing we do not follow would export fine
+and detect wrongly.
+
+Example:
+    >>> candidates = head_candidates(detector)  # doctest: +SKIP
+    >>> boxes, scores, labels, valid = candidates(feats, img_shape)
+    ... # doctest: +SKIP
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from ...errors import UnsupportedModelError
+
+#: What exports, for the refusal messages.
+EXPORTABLE = ('single-stage detectors with RetinaNet/ATSS/SSD-like '
+              '(DeltaXYWHBBoxCoder), FCOS/RTMDet/PicoHead-like '
+              '(DistancePointBBoxCoder), GFL or YOLOX heads')
+# BaseDenseHead's post-processing methods: a head that overrides one of
+# them post-processes its own way, which only the listed adapters follow.
+_POSTPROCESS = ('predict', 'predict_by_feat', '_predict_by_feat_single',
+                '_bbox_post_process')
+
+
+def flat_len(scores: torch.Tensor) -> torch.Tensor:
+    """``anchors * classes`` of ``scores [B, anchors, classes]`` as a tensor
+    (traced as a shape computation, not frozen into a constant)."""
+    shape = torch._shape_as_tensor(scores)
+    return shape[1] * shape[2]
+
+
+def _flatten(maps: torch.Tensor, channels: int) -> torch.Tensor:
+    """``[B, A * channels, H, W]`` -> ``[B, H * W * A, channels]``, mmdet's
+    prior order (location-major, then anchor)."""
+    return maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1, channels)
+
+
+def clip_to(boxes: torch.Tensor, img_shape: torch.Tensor) -> torch.Tensor:
+    """Boxes ``[B, N, 4]`` clipped to each image's ``(h, w)``, as mmdet's
+    decoders do with ``max_shape`` (their ONNX branch imports the removed
+    ``mmdet.core``, hence our own)."""
+    height = img_shape[:, 0:1].to(boxes.dtype)
+    width = img_shape[:, 1:2].to(boxes.dtype)
+    zero = boxes.new_zeros(())
+    return torch.stack([
+        torch.minimum(torch.maximum(boxes[..., 0], zero), width),
+        torch.minimum(torch.maximum(boxes[..., 1], zero), height),
+        torch.minimum(torch.maximum(boxes[..., 2], zero), width),
+        torch.minimum(torch.maximum(boxes[..., 3], zero), height)
+    ], dim=-1)
+
+
+class DenseCandidates(nn.Module):
+    """``BaseDenseHead._predict_by_feat_single`` up to the NMS, batched.
+
+    Per level the ``nms_pre`` best (prior, class) scores; valid where the
+    class score is above ``score_thr`` (mmdet's ``filter_scores_and_topk``:
+    the ``nms_pre`` best overall, then masked, are the same set); times
+    the sigmoid of the prior's score factor where the head's ``forward``
+    gives a third output (mmdet passes it as ``score_factors``: FCOS's and
+    ATSS's centerness); boxes decoded and clipped to ``img_shape``.
+
+    Args:
+        head: The detector's ``bbox_head`` (checked by
+            :func:`head_candidates`).
+    """
+
+    clips_boxes = True
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        from mmdet.models.dense_heads import GFLHead
+        self.head = head
+        cfg = head.test_cfg
+        self.nms_pre = int(cfg.get('nms_pre', -1))
+        self.score_thr = float(cfg.get('score_thr', 0.0))
+        # GFL-like: distributions over distances from the anchor centres.
+        self.integral = isinstance(head, GFLHead)
+        # PicoHead: distributions -> distance maps, before its coder.
+        self.decode_distances = getattr(head, 'decode_distances', None)
+
+    def _box_predictions(self, bbox_preds: Sequence[torch.Tensor]
+                         ) -> List[torch.Tensor]:
+        """Per level ``[B, N, 4]``: what the head's coder decodes."""
+        head = self.head
+        if self.decode_distances is not None:
+            bbox_preds = self.decode_distances(bbox_preds)
+        if not self.integral:
+            return [_flatten(b, 4) for b in bbox_preds]
+        # GFLHead._predict_by_feat_single: integral, times the stride.
+        return [
+            head.integral(_flatten(b, 4 * (head.reg_max + 1))).reshape(
+                b.shape[0], -1, 4) * stride[0]
+            for b, stride in zip(bbox_preds, head.prior_generator.strides)
+        ]
+
+    def _level(self, cls_score: torch.Tensor, deltas: torch.Tensor,
+               factor: Optional[torch.Tensor], priors: torch.Tensor
+               ) -> Tuple[torch.Tensor, ...]:
+        """Top ``nms_pre`` (class score, score, label, delta, prior) of one
+        level; ``score`` has the score factor applied."""
+        head = self.head
+        batch = cls_score.shape[0]
+        scores = _flatten(cls_score, head.cls_out_channels)
+        if head.use_sigmoid_cls:
+            scores = scores.sigmoid()
+        else:
+            scores = scores.softmax(-1)[..., :-1]
+        num_classes = scores.shape[-1]
+        flat = scores.reshape(batch, -1)
+        # Padding with -1 scores (never above a threshold) keeps k fixed
+        # whatever the input size, so a dynamic-shape IR never asks for
+        # k > length.
+        if self.nms_pre > 0:
+            pad = flat.new_full((batch, self.nms_pre), -1.0)
+            flat, idx = torch.cat([flat, pad], dim=1).topk(
+                self.nms_pre, dim=1)
+            idx = torch.minimum(idx, idx.new_tensor(0) + flat_len(scores) - 1)
+        else:
+            flat, idx = flat.sort(dim=1, descending=True)
+        prior_idx = torch.div(idx, num_classes, rounding_mode='floor')
+        labels = idx - prior_idx * num_classes
+        deltas = deltas.gather(1, prior_idx.unsqueeze(-1).expand(-1, -1, 4))
+        score = flat
+        if factor is not None:
+            score = flat * _flatten(factor, 1).reshape(
+                batch, -1).sigmoid().gather(1, prior_idx)
+        return flat, score, labels, deltas, priors[prior_idx]
+
+    def forward(self, feats: Sequence[torch.Tensor], img_shape: torch.Tensor
+                ) -> Tuple[torch.Tensor, ...]:
+        """``boxes [B, N, 4]`` (clipped), ``scores``, ``labels``, ``valid``
+        ``[B, N]`` of ``N = levels * nms_pre`` candidates."""
+        head = self.head
+        outs = head(feats)
+        cls_scores = outs[0]
+        factors = outs[2] if len(outs) > 2 else [None] * len(cls_scores)
+        deltas = self._box_predictions(outs[1])
+        mlvl_priors = head.prior_generator.grid_priors(
+            [c.shape[-2:] for c in cls_scores], dtype=cls_scores[0].dtype,
+            device=cls_scores[0].device)
+        if self.integral:
+            mlvl_priors = [head.anchor_center(p) for p in mlvl_priors]
+        parts = [self._level(*level) for level in zip(
+            cls_scores, deltas, factors, mlvl_priors)]
+        cls, scores, labels, deltas, priors = (torch.cat(t, dim=1)
+                                               for t in zip(*parts))
+        batch, num = scores.shape
+        boxes = head.bbox_coder.decode(
+            priors.reshape(-1, priors.shape[-1]), deltas.reshape(-1, 4),
+            max_shape=None).reshape(batch, num, 4)
+        # The threshold is on the class score, before the score factor.
+        return clip_to(boxes, img_shape), scores, labels, cls > self.score_thr
+
+
+class YOLOXCandidates(nn.Module):
+    """``YOLOXHead.predict_by_feat`` up to the NMS, batched: every prior
+    with its best class, scored ``class score * objectness``, valid where
+    that product is at least ``score_thr``; boxes not clipped (mmdet's
+    YOLOX does not clip them)."""
+
+    clips_boxes = False
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+        self.score_thr = float(head.test_cfg.get('score_thr', 0.0))
+
+    def forward(self, feats: Sequence[torch.Tensor], img_shape: torch.Tensor
+                ) -> Tuple[torch.Tensor, ...]:
+        head = self.head
+        cls_scores, bbox_preds, objectness = head(feats)
+        priors = torch.cat(head.prior_generator.grid_priors(
+            [c.shape[-2:] for c in cls_scores], dtype=cls_scores[0].dtype,
+            device=cls_scores[0].device, with_stride=True))
+        cls = torch.cat([_flatten(c, head.cls_out_channels)
+                         for c in cls_scores], dim=1).sigmoid()
+        boxes = head._bbox_decode(
+            priors, torch.cat([_flatten(b, 4) for b in bbox_preds], dim=1))
+        obj = torch.cat([_flatten(o, 1) for o in objectness],
+                        dim=1).squeeze(-1).sigmoid()
+        best, labels = cls.max(-1)
+        scores = obj * best
+        return boxes, scores, labels, scores >= self.score_thr
+
+
+def _overrides(head: nn.Module, base: type) -> List[str]:
+    """The post-processing methods ``type(head)`` has not from ``base``."""
+    return [name for name in _POSTPROCESS
+            if getattr(type(head), name, None) is not getattr(base, name)]
+
+
+def head_candidates(detector: nn.Module) -> nn.Module:
+    """The candidates module of ``detector``'s head.
+
+    Raises:
+        UnsupportedModelError: the detector or its head does not export
+            (one line: the classes and what exports).
+    """
+    from mmdet.models.dense_heads import GFLHead, YOLOXHead
+    from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+    from mmdet.models.detectors import SingleStageDetector
+    from mmdet.models.task_modules.coders import (DeltaXYWHBBoxCoder,
+                                                  DistancePointBBoxCoder)
+    name = type(detector).__name__
+    head = getattr(detector, 'bbox_head', None)
+    if not isinstance(detector, SingleStageDetector) or not isinstance(
+            head, BaseDenseHead):
+        kind = ('a two-stage detector' if hasattr(detector, 'roi_head') else
+                'not a single-stage detector with a dense head')
+        raise UnsupportedModelError(
+            f'{name} ({kind}) does not export; exports: {EXPORTABLE}')
+    where = f'{name} with {type(head).__name__}'
+    if isinstance(head, YOLOXHead) and not _overrides(head, YOLOXHead):
+        return YOLOXCandidates(head)
+    base = GFLHead if isinstance(head, GFLHead) else BaseDenseHead
+    own = _overrides(head, base)
+    if hasattr(head, 'decode_distances'):
+        # PicoHead's predict_by_feat only decodes the distributions first.
+        own = [m for m in own if m != 'predict_by_feat']
+    coder = getattr(head, 'bbox_coder', None)
+    if own or not isinstance(coder, (DeltaXYWHBBoxCoder,
+                                     DistancePointBBoxCoder)):
+        why = (f'its own {", ".join(own)}' if own else
+               f'box coder {type(coder).__name__}')
+        raise UnsupportedModelError(
+            f'{where} does not export ({why}); exports: {EXPORTABLE}')
+    if getattr(getattr(head, 'loss_cls', None), 'custom_cls_channels',
+               False):
+        raise UnsupportedModelError(
+            f'{where} does not export (custom_cls_channels); exports: '
+            f'{EXPORTABLE}')
+    return DenseCandidates(head)
