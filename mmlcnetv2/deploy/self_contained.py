@@ -39,13 +39,16 @@ from .tasks import get_task
 def unsupported(meta: dict) -> str:
     """Why the export ``meta`` describes has no self-contained form, or
     ``''``: it must be the ``uint8`` input form (the graph normalizes; the
-    host resizes) and every resize bilinear."""
+    host resizes), every resize bilinear, no fixed-size pad."""
     graph = in_graph(meta)
     if 'normalize' not in graph or 'resize' in graph:
         return (f"the uint8 input form (--input uint8) only, got input "
                 f"dtype {meta['input']['dtype']!r} with "
                 f'preprocess_in_graph {graph}')
     for step in meta['preprocess']['steps']:
+        if step['op'] == 'pad':  # a fixed-size Pad (RTMDet, YOLOX)
+            return ('test pipelines without a Pad step, got '
+                    f"pad to {step['size'] or 'square'}")
         if step['op'] != 'center_crop' and \
                 step['interpolation'] != 'bilinear':
             return (f"bilinear resizes only, got {step['op']} with "
