@@ -19,6 +19,7 @@ from mmlcnetv2.apis import build_model, load_config
 from mmlcnetv2.deploy import OpenVINOInferencer, export
 from mmlcnetv2.deploy.export import files_to_replace
 from mmlcnetv2.deploy.meta import class_names
+from mmlcnetv2.deploy.model_info import MODEL_API_FILES
 from mmlcnetv2.deploy.schema import DeployFormatError, read_meta
 from helpers import CLASSIFIER, RETINANET, snapshot  # noqa: E402
 
@@ -144,8 +145,8 @@ def test_replacing_an_export_keeps_other_files(tiny, tmp_path, capsys):
     assert _deploy(tiny, out, '--onnx', '--precision', 'fp16') == 0
     meta = json.loads((out / 'deploy.json').read_text())
     assert meta['format'] == 'mmlcnetv2-deploy'
-    assert meta['files'] == ['deploy.json', 'model.bin', 'model.onnx',
-                             'model.xml']
+    assert meta['files'] == sorted(['deploy.json', 'model.bin', 'model.onnx',
+                                    'model.xml', *MODEL_API_FILES])
     assert meta['precision'] == 'f16'  # the earlier spelling, written new
     assert (out / 'model.xml').read_bytes() != old_xml
     assert (out / 'vis' / 'photo.png').read_bytes() == b'drawn by infer.py'
@@ -154,8 +155,9 @@ def test_replacing_an_export_keeps_other_files(tiny, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ['ir', 'ir.old']
     # The next export without --onnx removes the stale model.onnx it owned.
     assert _deploy(tiny, out) == 0
-    assert sorted(os.listdir(out)) == ['README', 'deploy.json', 'model.bin',
-                                       'model.xml', 'vis']
+    assert sorted(os.listdir(out)) == sorted([
+        'README', 'deploy.json', 'model.bin', 'model.xml', 'vis',
+        *MODEL_API_FILES])
     # A file of the user's under a name the export writes is not overwritten.
     (out / 'model.onnx').write_text('mine')
     capsys.readouterr()
@@ -176,8 +178,8 @@ def test_failed_export_leaves_the_previous_one(tiny, tmp_path, capsys):
     assert _deploy(tiny, out, '--precision', 'int8', '--calib', '2') != 0
     assert 'no-imagenet' in capsys.readouterr().err
     assert snapshot(out) == before
-    assert sorted(os.listdir(out)) == ['deploy.json', 'model.bin',
-                                       'model.xml', 'vis']
+    assert sorted(os.listdir(out)) == sorted([
+        'deploy.json', 'model.bin', 'model.xml', 'vis', *MODEL_API_FILES])
     assert os.listdir(tmp_path) == ['ir']
     OpenVINOInferencer(str(out))  # still a working export
 
