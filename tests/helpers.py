@@ -20,7 +20,7 @@ import logging
 import os
 import os.path as osp
 from contextlib import contextmanager
-from typing import Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List
 
 import pytest
 import torch
@@ -259,6 +259,42 @@ def bn_statistics_of(model, x) -> None:
     with torch.no_grad():
         model.extract_feat(x)
     model.eval()
+
+
+def descent_along_gradient(loss_of: Callable, params: list,
+                           at_least: float = 0.5,
+                           steps=(1e-2, 1e-3, 1e-4)) -> tuple:
+    """How much a short step against the gradient lowers the loss.
+
+    ``loss_of()`` computes the loss (deterministically: seed any dropout
+    inside). For each step length ``eps`` (longest first), the parameters
+    move by ``eps`` along ``-grad / |grad|``, which the first-order
+    expansion says lowers the loss by ``eps * |grad|``. Returns the first
+    ``(eps, predicted, actual)`` with ``actual >= at_least * predicted``
+    (some short enough step is, for a loss differentiable at the point
+    whose gradient is its whole derivative), else the shortest step's.
+    (The steps stop at 1e-4: float32 losses resolve ~1e-7.) Training for a few steps and asserting on how far
+    the loss fell asserted a training outcome, which depends on the
+    weights and the CPU's kernels; this holds by calculus."""
+    params = [p for p in params if p.requires_grad]
+    loss = loss_of()
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    pairs = [(p, g) for p, g in zip(params, grads) if g is not None]
+    norm = float(torch.sqrt(sum((g.double() ** 2).sum() for _, g in pairs)))
+    assert norm > 0, 'no gradient reaches the parameters'
+    kept = [p.detach().clone() for p, _ in pairs]
+    result = None
+    for eps in steps:
+        with torch.no_grad():
+            for p, g in pairs:
+                p.sub_(g, alpha=eps / norm)
+            moved = float(loss_of())
+            for (p, _), old in zip(pairs, kept):
+                p.copy_(old)
+        result = (eps, eps * norm, float(loss) - moved)
+        if result[2] >= at_least * result[1]:
+            break
+    return result
 
 
 @contextmanager

@@ -6,12 +6,14 @@ in seconds on a CPU; the configs' own architectures are built (not run).
 import copy
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
 import mmlcnetv2  # noqa: F401
 from tools.data.make_shapes import CLASSES, make_shapes
+from helpers import descent_along_gradient  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET = osp.join(ROOT, 'configs', 'det')
@@ -122,27 +124,42 @@ def test_loss_and_predict_on_shapes(config, shapes):
         assert len(r.pred_instances.scores) == len(r.pred_instances.labels)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('config,steps', [(DEMO, 10), (PICO_S, 10)],
+@pytest.mark.parametrize('config', [DEMO, PICO_S],
                          ids=['retinanet', 'picodet-style'])
-def test_few_iterations_lower_the_loss(config, steps, shapes):
-    """Overfit one batch: the loss must go down (AdamW, as the demo)."""
+def test_a_step_against_the_gradient_lowers_the_loss(config, shapes):
+    """The loss is differentiable end to end and its gradient points
+    downhill: a short step against it lowers the loss by what the first
+    order says (:func:`descent_along_gradient`); then a few AdamW steps, as
+    the demo trains, stay finite. (How far those steps lower the loss is a
+    training outcome: not asserted, printed.)"""
     torch.manual_seed(0)
     model = _build(tiny_model_cfg(config))
     model.init_weights()
     model.train()
-    batch = shapes_batch(shapes)
+    data = model.data_preprocessor(shapes_batch(shapes), True)
+
+    def loss_of():
+        return model.parse_losses(model(**data, mode='loss'))[0]
+
+    # The PicoDet-style head's quality focal loss takes IoU targets of the
+    # predicted boxes, detached (as mmdet does): its gradient is not the
+    # loss's whole derivative, and the first order overstates the descent
+    # (a quarter of it measured; RetinaNet's 0.86).
+    at_least = 0.5 if config == DEMO else 0.1
+    eps, predicted, actual = descent_along_gradient(
+        loss_of, list(model.parameters()), at_least)
+    assert actual >= at_least * predicted, (eps, predicted, actual)
     optim = torch.optim.AdamW(model.parameters(), lr=2e-3)
     history = []
-    for _ in range(steps):
-        data = model.data_preprocessor(batch, True)
-        loss, _ = model.parse_losses(model(**data, mode='loss'))
+    for _ in range(5):
+        loss = loss_of()
         optim.zero_grad()
         loss.backward()
         optim.step()
         history.append(loss.item())
-    assert all(map(lambda x: x == x, history)), history  # no NaN
-    assert min(history[-3:]) < 0.7 * history[0], history
+    print(f'step {eps:g}: loss -{actual:.3g} (first order {predicted:.3g});'
+          f' AdamW: {history}')
+    assert np.isfinite(history).all(), history
 
 
 def test_picodet_predicts_boxes_in_image_coordinates(shapes):
