@@ -216,7 +216,7 @@ def _silenced_checkpoint(trained, path) -> str:
     below any threshold, whatever training gave the rest."""
     model = copy.deepcopy(trained['model'])
     head = model.bbox_head
-    convs = [m for name in ('retina_cls', 'rtm_cls')
+    convs = [m for name in ('retina_cls', 'cls_preds')
              for m in (getattr(head, name).modules()
                        if hasattr(head, name) else ())
              if isinstance(m, torch.nn.Conv2d)]
