@@ -249,7 +249,6 @@ def bn_statistics_of(model, x) -> None:
     the random statistics collapse the features: a classifier's pooled
     features varied by 1e-4 of their size between photos, so logits that
     told photos apart were a large difference of near-equal numbers."""
-    import torch
     bns = [m for m in model.modules()
            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for bn in bns:
@@ -273,9 +272,10 @@ def descent_along_gradient(loss_of: Callable, params: list,
     ``(eps, predicted, actual)`` with ``actual >= at_least * predicted``
     (some short enough step is, for a loss differentiable at the point
     whose gradient is its whole derivative), else the shortest step's.
-    (The steps stop at 1e-4: float32 losses resolve ~1e-7.) Training for a few steps and asserting on how far
-    the loss fell asserted a training outcome, which depends on the
-    weights and the CPU's kernels; this holds by calculus."""
+    (The steps stop at 1e-4: float32 losses resolve ~1e-7.) Training for
+    a few steps and asserting on how far the loss fell asserted a training
+    outcome, which depends on the weights and the CPU's kernels; this
+    holds by calculus."""
     params = [p for p in params if p.requires_grad]
     loss = loss_of()
     grads = torch.autograd.grad(loss, params, allow_unused=True)
@@ -295,6 +295,19 @@ def descent_along_gradient(loss_of: Callable, params: list,
         if result[2] >= at_least * result[1]:
             break
     return result
+
+
+def adamw_losses(loss_of: Callable, params, steps: int) -> List[float]:
+    """The losses of ``steps`` AdamW steps (lr 2e-3, as the demo trains)."""
+    optim = torch.optim.AdamW(params, lr=2e-3)
+    losses = []
+    for _ in range(steps):
+        loss = loss_of()
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        losses.append(loss.item())
+    return losses
 
 
 @contextmanager

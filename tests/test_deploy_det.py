@@ -210,10 +210,11 @@ def test_detection_parity_dynamic_batch2(detector, shape, request):
               f'{iou:.5f}, worst |score diff| {ds:.2e}')
 
 
-def _silenced_checkpoint(trained, path) -> str:
-    """The trained detector with its classification convs planted: weights
-    0, bias -30, so every score is sigmoid(-30) ~ 1e-13 on any input,
-    below any threshold, whatever training gave the rest."""
+def _silenced(trained, path: str) -> torch.nn.Module:
+    """A copy of the trained detector with its classification convs
+    planted (weights 0, bias -30: every score is sigmoid(-30) ~ 1e-13 on
+    any input, below any threshold, whatever training gave the rest),
+    saved as a checkpoint at ``path``."""
     model = copy.deepcopy(trained['model'])
     head = model.bbox_head
     convs = [m for name in ('retina_cls', 'cls_preds')
@@ -237,12 +238,12 @@ def test_empty_image_gives_padding_only(detector, request, tmp_path):
     The precondition is planted, not hoped for: what a detector trained in
     this session scores on a flat image depends on the CPU class (the
     weights differ), so the classification convs of its checkpoint are set
-    to score ~1e-13 everywhere (:func:`_silenced_checkpoint`); torch gives
+    to score ~1e-13 everywhere (:func:`_silenced`); torch gives
     no detection, and the IR must agree, on a flat batch and on a small
     image resized and padded by the inferencer."""
     trained = request.getfixturevalue(detector)
     ckpt = str(tmp_path / 'silent.pth')
-    model = _silenced_checkpoint(trained, ckpt).eval()
+    model = _silenced(trained, ckpt).eval()
     x = normalized([np.full((96, 96, 3), 40, np.uint8)] * 2)
     assert all(len(r.scores) == 0 for r in _torch_dets(model, x))
     model_dir = str(tmp_path / 'silent')
@@ -678,10 +679,11 @@ def test_host_nms_int8(trained, tmp_path):
           '(not asserted: a property of the weights)')
 
 
-def _graph_preprocessed(pre: dict, img: np.ndarray, hw) -> np.ndarray:
-    """What an ``--input image`` IR feeds its network: the decoded BGR
-    ``img`` resized in the graph to ``hw``, normalized and padded, from an
-    identity network with the same preprocessing added."""
+def _graph_preprocessor(pre: dict):
+    """What an ``--input image`` IR feeds its network, as a function of the
+    decoded BGR image and ``(h, w)``: resized in the graph, normalized and
+    padded, by an identity network with the same preprocessing added
+    (compiled once)."""
     import openvino.opset13 as ops
 
     from mmlcnetv2.deploy.graph_preprocess import add_preprocessing
@@ -692,8 +694,10 @@ def _graph_preprocessed(pre: dict, img: np.ndarray, hw) -> np.ndarray:
     compiled = ov.Core().compile_model(
         add_preprocessing(identity, pre, dynamic=True, resize=True), 'CPU',
         {'INFERENCE_PRECISION_HINT': 'f32'})
-    return compiled({0: img[None],
-                     1: np.array([hw], np.float32)})[0]
+
+    def preprocessed(img: np.ndarray, hw) -> np.ndarray:
+        return compiled({0: img[None], 1: np.array([hw], np.float32)})[0]
+    return preprocessed
 
 
 @pytest.mark.parametrize('hw', [(427, 640), (251, 333), (97, 61)])
@@ -713,7 +717,7 @@ def test_graph_resize_within_one_grey_level_of_cv2(hw):
     img = np.ascontiguousarray(load_sample_image('china.jpg')[
         :hw[0], :hw[1], ::-1])
     (h, w), _ = resized_shape(img.shape[:2], pre['steps'])
-    out = _graph_preprocessed(pre, img, (h, w))[0]
+    out = _graph_preprocessor(pre)(img, (h, w))[0]
     ref = normalize(mmcv.imrescale(img, (SIZE, SIZE)), pre['mean'],
                     pre['std'], 'RGB')
     assert out.shape == (3, -(-h // 32) * 32, -(-w // 32) * 32)
@@ -735,6 +739,7 @@ def test_image_input_detects_as_the_default_export(trained, tmp_path):
     ``resize`` runs in the graph."""
     from mmlcnetv2.deploy.tasks.det_matching import (match_detections,
                                                      unexplained)
+    from mmlcnetv2.deploy.tasks.detection import _rows
     out = tmp_path / 'image'
     meta = export(trained['config'], trained['checkpoint'], str(out),
                   input_form='image')
@@ -742,17 +747,15 @@ def test_image_input_detects_as_the_default_export(trained, tmp_path):
     image = OpenVINOInferencer(str(out), precision_hint='f32')
     floats = OpenVINOInferencer(trained['dynamic'], precision_hint='f32')
     default = OpenVINOInferencer(trained['default'], precision_hint='f32')
+    graph_preprocessed = _graph_preprocessor(image.meta['preprocess'])
     sure, kept, rows = [0, 0], [0, 0], 0
     for name, path in trained['files'].items():
         info = image.preprocess(path)
         assert info['input'].shape[1:3] == cv2.imread(path).shape[:2]
         got = image.infer_tensor(info['input'], [info['img_shape']])
-        x = _graph_preprocessed(image.meta['preprocess'], info['input'][0],
-                                info['img_shape'])
+        x = graph_preprocessed(info['input'][0], info['img_shape'])
         ref = floats.infer_tensor(x, [info['img_shape']])
-        a, b = ({'bboxes': d[0, :, :4][lab[0] >= 0],
-                 'scores': d[0, :, 4][lab[0] >= 0],
-                 'labels': lab[0][lab[0] >= 0]} for d, lab in (ref, got))
+        a, b = (_rows(dets[0], labels[0]) for dets, labels in (ref, got))
         pairs, lone_a, lone_b = match_detections(a, b, 0.99, 1e-4)
         assert unexplained(a, b, lone_a, lone_b, 1e-4) == 0, name
         rows += len(pairs)

@@ -11,7 +11,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 import mmlcnetv2  # noqa: F401  (registers PPLCNetV2, GlobalPoolLRASPPHead)
-from helpers import descent_along_gradient
+from helpers import adamw_losses, descent_along_gradient
 from helpers import one_thread  # noqa: F401  (autouse fixture)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -150,14 +150,7 @@ def test_a_step_against_the_gradient_lowers_the_loss():
     eps, predicted, actual = descent_along_gradient(loss_of,
                                                     list(model.parameters()))
     assert actual >= 0.5 * predicted, (eps, predicted, actual)
-    optim = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    losses = []
-    for _ in range(4):
-        loss = loss_of()
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-        losses.append(loss.item())
+    losses = adamw_losses(loss_of, model.parameters(), 4)
     print(f'step {eps:g}: loss -{actual:.3g} (first order {predicted:.3g});'
           f' AdamW: {losses}')
     assert np.isfinite(losses).all(), losses
