@@ -3,12 +3,21 @@
 # pinned stack of requirements/runtime.txt, mmcv 2.1.0 built from source with
 # CPU ops, and this package in editable mode.
 #
-#   tools/setup_env.sh            # main stack
-#   tools/setup_env.sh reference  # + paddlepaddle/paddleclas for parity tests
+#   tools/setup_env.sh             # main stack
+#   tools/setup_env.sh reference   # + paddlepaddle/paddleclas for parity tests
+#   tools/setup_env.sh cuda-check  # build mmcv's CUDA ops without a GPU and check
+#                                  # the extension (not part of `make test`)
+#
+# mmcv's ops are built for CUDA where torch sees a GPU, or where
+# MMLCNETV2_CUDA=1 forces it (MMLCNETV2_CUDA=0 forces the CPU-only build). The
+# GPU architectures come from TORCH_CUDA_ARCH_LIST, else from the local GPUs.
+# nvcc comes from $CUDA_HOME, else /usr/local/cuda when its release is torch's,
+# else from PyPI (nvidia-cuda-nvcc & co., installed into the venv).
 #
 # The mmcv wheel is cached under $MMLCNETV2_CACHE (default ~/.cache/mmlcnetv2),
-# keyed by the mmcv, torch and Python versions, so a second run takes about a
-# minute. A stamp file skips pip entirely when nothing changed.
+# keyed by the mmcv, torch and Python versions (and the CUDA release and
+# architectures for a CUDA build), so a second run takes about a minute. A
+# stamp file skips pip entirely when nothing changed.
 #
 # It prints only its own "[setup]" lines. pip's and setuptools' output
 # (deprecation notices, the resolver's note about packages outside our stack,
@@ -27,8 +36,8 @@ what=${1:-main}
 
 log() { printf '[setup] %s\n' "$*"; }
 case "$what" in
-  main | reference) ;;
-  *) log "unknown target '$what' (allowed: main, reference)"; exit 2 ;;
+  main | reference | cuda-check) ;;
+  *) log "unknown target '$what' (allowed: main, reference, cuda-check)"; exit 2 ;;
 esac
 
 mkdir -p "$VENV"
@@ -55,10 +64,19 @@ pip_() {
 pip=(pip_)
 
 stamp_of() {  # hash of everything that decides what gets installed
-  cat requirements/*.txt setup.py tools/setup_env.sh | sha256sum | cut -c1-16
+  cat requirements/*.txt setup.py tools/setup_env.sh tools/mmcv_build.sh | sha256sum | cut -c1-16
 }
-stamp="$VENV/.mmlcnetv2-$what-$(stamp_of)"
-if [ -f "$stamp" ]; then
+# Whether mmcv gets CUDA ops is part of the stamp: the same checkout on a GPU
+# machine must not count as set up by a CPU-only build. (torch may not be
+# installed yet, so nvidia-smi stands in for torch.cuda.is_available() here.)
+cuda_key=cpu
+if [ "$what" = main ] && { [ "${MMLCNETV2_CUDA:-}" = 1 ] ||
+  { [ -z "${MMLCNETV2_CUDA:-}" ] && nvidia-smi -L >/dev/null 2>&1; }; }; then
+  cuda_key="cuda-${TORCH_CUDA_ARCH_LIST:-local}"
+  cuda_key=${cuda_key//[^A-Za-z0-9.+-]/_}
+fi
+stamp="$VENV/.mmlcnetv2-$what-$cuda_key-$(stamp_of)"
+if [ "$what" != cuda-check ] && [ -f "$stamp" ]; then
   log "$VENV is up to date ($what)"
   exit 0
 fi
@@ -69,34 +87,21 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   run "creating $VENV" "$PY" -m venv "$VENV"
 fi
-build_mmcv() (  # in a subshell: it changes directory
-  cd "$build/mmcv-$MMCV_VERSION" &&
-    MMCV_WITH_OPS=1 FORCE_CUDA=0 CFLAGS=-g0 CXXFLAGS=-g0 MAX_JOBS=$(nproc) \
-      "$venv_abs/bin/python" -m pip wheel -q --no-deps --no-build-isolation -w "$build/out" .
-)
-if [ "$what" = main ]; then
+if [ "$what" = main ] || [ "$what" = cuda-check ]; then
   log "upgrading pip, setuptools, wheel, ninja"
   run "upgrading pip" "${pip[@]}" install -q --upgrade pip 'setuptools<81' wheel ninja
   log "installing torch $TORCH_VERSION and the pinned stack (first time: several GB)"
   run "installing torch" "${pip[@]}" install -q "torch==$TORCH_VERSION" \
     "$(grep '^torchvision==' requirements/runtime.txt)" "$(grep '^numpy==' requirements/runtime.txt)"
-
-  pyver=$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
-  wheel_dir="$CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$pyver"
-  if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
-    log "building mmcv $MMCV_VERSION with CPU ops (about 6 minutes on 2 cores; cached in $wheel_dir)"
-    build=$(mktemp -d)
-    trap 'rm -rf "$build"' EXIT
-    run "downloading the mmcv sources" "${pip[@]}" download -q --no-deps --no-build-isolation \
-      --no-binary :all: -d "$build" "mmcv==$MMCV_VERSION"
-    tar -xzf "$build"/mmcv-$MMCV_VERSION.tar.gz -C "$build"
-    # torch >= 2.10's headers need C++20; mmcv 2.1.0 hard-codes -std=c++17.
-    sed -i 's/-std=c++17/-std=c++20/g' "$build/mmcv-$MMCV_VERSION/setup.py"
-    grep -q 'c++20' "$build/mmcv-$MMCV_VERSION/setup.py" || { log "mmcv setup.py patch failed"; exit 1; }
-    run "building mmcv" build_mmcv
-    mkdir -p "$wheel_dir"
-    mv "$build"/out/mmcv-*.whl "$wheel_dir/"
-  fi
+  # shellcheck source=tools/mmcv_build.sh
+  . tools/mmcv_build.sh
+fi
+if [ "$what" = cuda-check ]; then
+  cuda_check
+  exit 0
+fi
+if [ "$what" = main ]; then
+  mmcv_wheel_dir  # sets wheel_dir, building the wheel unless it is cached
   log "installing mmcv $MMCV_VERSION, the runtime and test requirements"
   run "installing mmcv" "${pip[@]}" install -q --no-deps "$wheel_dir"/mmcv-*.whl
   # mmcv's own runtime requirements (it was installed without deps).
@@ -108,6 +113,7 @@ if [ "$what" = main ]; then
     --no-deps -r requirements/tests-no-deps.txt
   log "installing mmlcnetv2 (editable)"
   run "installing mmlcnetv2" "${pip[@]}" install -q --no-deps --no-build-isolation -e .
+  [ "$mmcv_device" = cpu ] || check_mmcv_cuda
 elif [ "$what" = reference ]; then
   log "installing the PaddleClas reference (paddlepaddle, paddleclas --no-deps)"
   run "installing requirements/reference.txt" "${pip[@]}" install -q -r requirements/reference.txt \
@@ -116,8 +122,6 @@ elif [ "$what" = reference ]; then
   # For the benchmark's PaddleClas anchors (paddle -> ONNX -> OpenVINO). Its
   # declared pins would downgrade onnx; it works with the stack's onnx.
   run "installing paddle2onnx" "${pip[@]}" install -q --no-deps paddle2onnx==2.1.0
-else
-  log "unknown target '$what' (allowed: main, reference)"; exit 2
 fi
 rm -f "$VENV"/.mmlcnetv2-"$what"-*
 touch "$stamp"
