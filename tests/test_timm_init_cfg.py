@@ -159,7 +159,7 @@ def test_loading_logs_one_summary_not_a_line_per_tensor(tmp_path):
     torch.save(dict(state_dict=state), path)
     cfg['backbone']['init_cfg'] = dict(type='Pretrained', checkpoint=path,
                                        prefix='backbone.')
-    model = MODELS.build(cfg)
+    model = MODELS.build(dict(cfg, _scope_='mmpretrain'))
     with log_lines(logging.INFO) as records:  # what the console shows
         model.init_weights()
     lines = [line for r in records for line in r.splitlines()
