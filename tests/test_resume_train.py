@@ -17,6 +17,8 @@ import pytest
 import torch
 
 import mmlcnetv2  # noqa: F401  (safe loading of Runner checkpoints)
+from mmlcnetv2.cli.resume import find_resume_checkpoint
+from mmlcnetv2.errors import UserInputError
 from test_train_helpers import (PYTHON, ROOT, run_tool, tool_env,
                                 write_tiny_config)
 
@@ -221,6 +223,45 @@ def test_resume_skips_a_truncated_checkpoint_or_refuses(tmp_path):
     assert len(lines) == 1 and lines[0].startswith('error: --resume'), lines
     assert repr(first) in lines[0] and repr(last) in lines[0]
     assert sorted(os.listdir(work)) == before
+
+
+def _plant(work, name: str, epoch: int) -> str:
+    """A Runner checkpoint as mmengine's save_checkpoint writes it."""
+    from mmengine.runner.checkpoint import save_checkpoint
+    path = str(work / name)
+    save_checkpoint(dict(meta=dict(epoch=epoch, iter=3 * epoch),
+                         state_dict={'w': torch.ones(64, 64)}), path)
+    return path
+
+
+def test_find_resume_checkpoint(tmp_path, capsys):
+    """The checkpoint last_checkpoint names; a truncated one is named in one
+    line and the newest readable one taken; none readable or none at all
+    is refused."""
+    with pytest.raises(UserInputError, match='holds no checkpoint'):
+        find_resume_checkpoint(str(tmp_path))
+    first = _plant(tmp_path, 'epoch_1.pth', 1)
+    last = _plant(tmp_path, 'epoch_2.pth', 2)
+    (tmp_path / 'last_checkpoint').write_text(last)
+    assert find_resume_checkpoint(str(tmp_path)) == last
+    assert capsys.readouterr().err == ''
+    _truncate(last)
+    assert find_resume_checkpoint(str(tmp_path)) == first
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and repr(last) in err[0] and 'truncated' in err[0]
+    (tmp_path / 'last_checkpoint').unlink()  # killed before writing it
+    assert find_resume_checkpoint(str(tmp_path)) == first
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and repr(last) in err[0], err  # the newest, bad
+    os.remove(last)
+    assert find_resume_checkpoint(str(tmp_path)) == first
+    assert 'no last_checkpoint' in capsys.readouterr().err
+    _plant(tmp_path, 'epoch_2.pth', 2)
+    _truncate(last)
+    _truncate(first)
+    with pytest.raises(UserInputError) as e:
+        find_resume_checkpoint(str(tmp_path))
+    assert repr(first) in str(e.value) and repr(last) in str(e.value)
 
 
 def _limit_file_size(limit: int):

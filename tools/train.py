@@ -59,10 +59,10 @@ def apply_train_args(cfg, args: argparse.Namespace) -> None:
         cfg.resume = True
         cfg.load_from = find_resume_checkpoint(cfg.work_dir)
     elif args.resume is not None:
+        from mmlcnetv2.cli.resume import check_resumable
         from mmlcnetv2.errors import UserInputError
-        from mmlcnetv2.utils.safe_load import check_checkpoint_path
         try:
-            check_checkpoint_path(args.resume)
+            check_resumable(args.resume)
         except (FileNotFoundError, UserInputError) as e:
             raise UserInputError(f'--resume: {e}') from None
         cfg.resume, cfg.load_from = True, args.resume
