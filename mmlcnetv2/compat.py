@@ -15,6 +15,9 @@ The patches (upstream, version; when applied):
 - ``mmlcnetv2::`` config bases: mmengine 0.10.7 ``Config``; ``install()``;
 - safe-load allowlist: torch >= 2.6 with mmengine 0.10.7 checkpoints; when
   torch is imported;
+- atomic local writes: mmengine 0.10.7 ``LocalBackend``; ``install()``;
+- one line of init_weights summary: mmengine 0.10.7
+  ``BaseModule._dump_init_info``; when mmengine's BaseModule is imported;
 - ModelHub index: mmpretrain 1.2.0 ``ModelHub``; when mmpretrain is
   imported;
 - known-harmless warnings: OpenVINO 2024+, mmdet 3.3.0; by
@@ -37,7 +40,9 @@ def install() -> None:
     """Apply every import-time patch (idempotent; ``import mmlcnetv2``)."""
     register_on_first_miss()
     register_config_package()
+    register_atomic_local_backend()
     when_imported('torch', allow_mmengine_checkpoints)
+    when_imported('mmengine.model.base_module', summarize_init_info)
     when_imported('mmpretrain.apis.model', register_model_index)
 
 
@@ -254,6 +259,73 @@ def allow_mmengine_checkpoints() -> List[object]:
         MMENGINE_CHECKPOINT_GLOBALS.extend(_numpy_globals() + [HistoryBuffer])
         torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS)
     return MMENGINE_CHECKPOINT_GLOBALS
+
+
+# ---------------------------------------------------- atomic local writes
+# Upstream: mmengine 0.10.7's ``LocalBackend.put`` (which
+# ``Runner.save_checkpoint`` writes every checkpoint with) opens the final
+# name and writes: a run killed while saving leaves a truncated
+# ``epoch_N.pth`` there, which ``--resume`` then picks.
+# The patch: mmengine's own backend registry (``register_backend``, with
+# ``force``) maps the ``local`` backend and the empty prefix to
+# :class:`mmlcnetv2.utils.atomic_backend.AtomicLocalBackend`, which writes
+# under a temporary name, fsyncs and renames; every local ``put`` through
+# mmengine's file I/O (checkpoints, ``mmengine.dump``) becomes atomic.
+# Remove: when mmengine writes local files atomically; delete this function
+# and its call, then run tests/test_resume_train.py, which must still pass.
+def register_atomic_local_backend() -> None:
+    """Make mmengine's local file backend write atomically (idempotent)."""
+    from mmengine.fileio import register_backend
+    from mmengine.fileio.backends.registry_utils import backends
+
+    from .utils.atomic_backend import AtomicLocalBackend
+    if backends.get('local') is not AtomicLocalBackend:
+        register_backend('local', AtomicLocalBackend, force=True,
+                         prefixes='')
+
+
+# ------------------------------------------------ init_weights summary
+# Upstream: mmengine 0.10.7's ``BaseModule.init_weights`` ends with
+# ``_dump_init_info``, which logs one three-line entry per parameter (330
+# for a PP-LCNetV2 classifier: mostly "The value is the same before and
+# after calling `init_weights`"), on the console when the logger has no
+# file, else into the log file.
+# The patch: one line instead, the parameters counted per way they were
+# initialised (mmengine's own descriptions, e.g. "NormalInit: mean=0,
+# std=0.01"; ``init_cfg`` Pretrained loading of our backbone describes its
+# tensors as "loaded from FILE", see :mod:`mmlcnetv2.converters.pretrained`).
+# Remove: when mmengine summarises (or makes the dump optional); delete
+# this function and its ``when_imported`` call.
+def _init_info_summary(module) -> str:
+    """``init_weights of NAME (N tensors): n1 WAY1; n2 WAY2; ...``."""
+    counts: Dict[str, int] = {}
+    total = 0
+    for _, param in module.named_parameters():
+        info = module._params_init_info[param]['init_info'].strip()
+        if info.startswith('The value is the same before and after'):
+            info = 'unchanged (as constructed)'
+        counts[info] = counts.get(info, 0) + 1
+        total += 1
+    ways = sorted(counts.items(), key=lambda kv: -kv[1])
+    return (f'init_weights of {type(module).__name__} ({total} tensors): '
+            + '; '.join(f'{n} {info}' for info, n in ways))
+
+
+def summarize_init_info() -> None:
+    """Replace ``BaseModule._dump_init_info`` by a one-line summary
+    (idempotent)."""
+    from mmengine.dist import master_only
+    from mmengine.logging import MMLogger
+    from mmengine.model.base_module import BaseModule
+    if getattr(BaseModule._dump_init_info, '_mmlcnetv2', False):
+        return
+
+    @master_only
+    def _dump_init_info(self) -> None:
+        MMLogger.get_current_instance().info(_init_info_summary(self))
+
+    _dump_init_info._mmlcnetv2 = True
+    BaseModule._dump_init_info = _dump_init_info
 
 
 # --------------------------------------------------------- ModelHub index

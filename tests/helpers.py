@@ -311,15 +311,16 @@ def adamw_losses(loss_of: Callable, params, steps: int) -> List[float]:
 
 
 @contextmanager
-def log_lines() -> Iterator[List[str]]:
-    """Collect the messages mmengine's current logger gets in the block."""
+def log_lines(level: int = logging.NOTSET) -> Iterator[List[str]]:
+    """Collect the messages mmengine's current logger gets in the block
+    (those of ``level`` and above)."""
     lines: List[str] = []
 
     class Keep(logging.Handler):
         def emit(self, record):
             lines.append(record.getMessage())
 
-    logger, handler = MMLogger.get_current_instance(), Keep()
+    logger, handler = MMLogger.get_current_instance(), Keep(level)
     logger.addHandler(handler)
     try:
         yield lines

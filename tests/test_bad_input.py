@@ -203,6 +203,9 @@ CASES: Dict[str, Case] = {
     'train resume from a folder': Case(
         train_tool, _train(resume='folder.pth'),
         ['--resume', 'folder.pth', 'is a folder']),
+    'train resume from a truncated checkpoint': Case(
+        train_tool, _train(resume='truncated.pth'),
+        ['--resume', 'truncated.pth', 'truncated or damaged']),
     # Config files.
     'deploy config with a syntax error': Case(
         deploy_tool, _deploy('syntax.py', 'cls.pth'),

@@ -2,6 +2,7 @@
 user downloaded (timm ``.safetensors``/``.pth``, PaddleClas ``.pdparams``,
 a converted ``.pth``), converting it while loading; files that do not fit
 fail before training, naming the file and the first mismatches."""
+import logging
 import os
 import os.path as osp
 
@@ -137,3 +138,44 @@ def test_detection_config_with_other_arch_fails_before_training(tmp_path):
     assert 'model.backbone.init_cfg (Pretrained)' in msg and path in msg
     assert ('dw_conv.conv.weight: checkpoint (48, 1, 3, 3), model '
             '(16, 1, 3, 3)') in msg
+
+
+def test_loading_logs_one_summary_not_a_line_per_tensor(tmp_path):
+    """A whole classifier whose backbone loads a planted file through
+    ``init_cfg`` Pretrained: one line says how many tensors came from the
+    file and lists the unexpected key; mmengine's per-parameter record
+    ("The value is the same before and after calling `init_weights`", three
+    lines per parameter) is summed up in one line."""
+    from mmpretrain.registry import MODELS
+
+    from helpers import tiny_model_cfg
+    cfg = tiny_model_cfg()
+    donor = PPLCNetV2(**{k: v for k, v in cfg['backbone'].items()
+                         if k != 'type'})
+    randomize_bn(donor, seed=5)
+    state = {f'backbone.{k}': v for k, v in donor.state_dict().items()}
+    state['backbone.extra.weight'] = torch.ones(2)
+    path = str(tmp_path / 'planted.pth')
+    torch.save(dict(state_dict=state), path)
+    cfg['backbone']['init_cfg'] = dict(type='Pretrained', checkpoint=path,
+                                       prefix='backbone.')
+    model = MODELS.build(dict(cfg, _scope_='mmpretrain'))
+    with log_lines(logging.INFO) as records:  # what the console shows
+        model.init_weights()
+    lines = [line for r in records for line in r.splitlines()
+             if line.strip()]
+    assert not [line for line in lines if 'is the same before and after'
+                in line], lines[:6]
+    assert len(lines) <= 3, "\n".join(lines[:6])
+    loaded = [line for line in lines if 'init_cfg Pretrained' in line]
+    n = len(donor.state_dict())
+    assert len(loaded) == 1 and f'loaded {n} tensors into PPLCNetV2 from ' \
+        f'{path}' in loaded[0], lines
+    assert 'unexpected (not used): 1: extra.weight' in loaded[0]
+    # the summary counts the backbone's parameters as loaded from the file
+    params = len(dict(donor.named_parameters()))
+    summary = [line for line in lines if line.startswith('init_weights of')]
+    assert len(summary) == 1 and f'{params} loaded from {path}' in \
+        summary[0], lines
+    for k, v in donor.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[k], v), k

@@ -4,13 +4,16 @@ Also imported (as ``test_train_helpers``, with ``tests/`` on PYTHONPATH) by
 the training subprocesses those tests start, for the two hooks below. Holds
 no tests itself.
 """
+import json
 import os
 import os.path as osp
+import random
 import subprocess
 import sys
 import time
 from typing import List, Optional
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
@@ -64,6 +67,36 @@ class SlowDownHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
         time.sleep(self.seconds)
+
+
+@HOOKS.register_module(force=True)
+class RecordDrawsHook(Hook):
+    """Append each training iteration's loss and one number drawn from
+    Python's, numpy's and torch's generators to ``work_dir/draws.jsonl``."""
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        row = dict(iter=runner.iter + 1, epoch=runner.epoch,
+                   loss=float(outputs['loss']), python=random.random(),
+                   numpy=float(np.random.rand()),
+                   torch=float(torch.rand(1)))
+        with open(osp.join(runner.work_dir, 'draws.jsonl'), 'a') as f:
+            f.write(json.dumps(row) + '\n')
+
+
+@HOOKS.register_module(force=True)
+class StopAfterEpochHook(Hook):
+    """End training (as a stopped run does) after epoch ``epoch``, once its
+    checkpoint is saved."""
+
+    priority = 'LOWEST'  # after CheckpointHook
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def after_train_epoch(self, runner) -> None:
+        if runner.epoch + 1 >= self.epoch:
+            runner.train_loop.stop_training = True
 
 
 def write_tiny_config(path: str, max_iters: int, checkpoint_interval: int,

@@ -44,19 +44,25 @@ def parse_args(argv=None) -> argparse.Namespace:
 def apply_train_args(cfg, args: argparse.Namespace) -> None:
     """``--amp``, ``--auto-scale-lr``, ``--resume``, ``--seed`` and
     ``--deterministic`` (the options tools/test.py has too are applied by
-    ``mmlcnetv2.cli.runner_setup.build_cfg``)."""
-    from mmlcnetv2.cli.runner_setup import setup_amp, setup_auto_scale_lr
+    ``mmlcnetv2.cli.runner_setup.build_cfg``), and the
+    :class:`~mmlcnetv2.engine.RandomStateHook` that lets a resumed run
+    continue the saved one."""
+    from mmlcnetv2.cli.runner_setup import (add_random_state_hook, setup_amp,
+                                            setup_auto_scale_lr)
+    add_random_state_hook(cfg)
     if args.amp:
         setup_amp(cfg)
     if args.auto_scale_lr:
         setup_auto_scale_lr(cfg)
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        from mmlcnetv2.cli.resume import find_resume_checkpoint
+        cfg.resume = True
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
     elif args.resume is not None:
+        from mmlcnetv2.cli.resume import check_resumable
         from mmlcnetv2.errors import UserInputError
-        from mmlcnetv2.utils.safe_load import check_checkpoint_path
         try:
-            check_checkpoint_path(args.resume)
+            check_resumable(args.resume)
         except (FileNotFoundError, UserInputError) as e:
             raise UserInputError(f'--resume: {e}') from None
         cfg.resume, cfg.load_from = True, args.resume

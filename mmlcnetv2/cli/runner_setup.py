@@ -106,6 +106,17 @@ def setup_auto_scale_lr(cfg: Config) -> None:
     cfg.auto_scale_lr.enable = True
 
 
+def add_random_state_hook(cfg: Config) -> None:
+    """Add :class:`mmlcnetv2.engine.RandomStateHook` to ``custom_hooks``
+    (unless there): every checkpoint then holds the random states, and a
+    resumed run continues the saved one's random numbers."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(h, dict) and str(h.get('type', '')).split('.')[-1]
+               == 'RandomStateHook' for h in hooks):
+        hooks.append(ConfigDict(type='RandomStateHook'))
+    cfg.custom_hooks = hooks
+
+
 def setup_distributed(cfg: Config, launcher: str) -> None:
     """Make mmengine's ``pytorch``/``slurm`` launchers work without a GPU.
 

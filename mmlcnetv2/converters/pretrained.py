@@ -114,14 +114,36 @@ def load_pretrained(module: nn.Module, checkpoint: str,
             f'{weights.fmt}) does not fit this backbone: '
             + '; '.join(problems) + ' (another arch, or deploy=True vs a '
             'checkpoint with branches?)')
-    for key in [k for k in state if k not in expected
-                and not (fuse and '.dw_branches.' in k)]:
+    unexpected = [k for k in state if k not in expected
+                  and not (fuse and '.dw_branches.' in k)]
+    for key in unexpected:
         del state[key]  # e.g. a classifier head under the same prefix
     check_finite(state, weights.names)
     module.load_state_dict(state, strict=False)
+    source = f'{checkpoint} (converted from its layout)' \
+        if weights.source != 'ours' else checkpoint
+    _record_init_info(module, state, fuse, f'loaded from {source}')
     print_log(
         f'init_cfg Pretrained: loaded {len(state)} tensors into '
         f'{type(module).__name__} from {weights.describe(path)}'
         + (', converted from its layout' if weights.source != 'ours'
-           else ''), logger='current')
+           else '') + '; missing: none; unexpected (not used): '
+        + (f'{len(unexpected)}: {first(unexpected)}' if unexpected
+           else 'none'), logger='current')
     return list(state)
+
+
+def _record_init_info(module: nn.Module, state: Dict[str, object],
+                      fuse: bool, info: str) -> None:
+    """Describe the loaded parameters as ``info`` in mmengine's record of
+    how each parameter was initialised (``_params_init_info``, which
+    ``BaseModule.init_weights`` keeps while it runs and sums up in one line,
+    see :func:`mmlcnetv2.compat.summarize_init_info`); without it they
+    would count as set by a user-defined ``init_weights``."""
+    record = getattr(module, '_params_init_info', None)
+    if record is None:  # called outside init_weights
+        return
+    for name, param in module.named_parameters():
+        if name in state or (fuse and '.dw_reparam.' in name):
+            record[param]['init_info'] = info
+            record[param]['tmp_mean_value'] = param.data.mean().cpu()
