@@ -65,26 +65,34 @@ def _has_marker(folder: str) -> bool:
         return False
     try:
         with open(path) as f:
-            return json.load(f) == MARKER_CONTENT
+            marker = json.load(f)
     except (OSError, ValueError):
         return False
+    return isinstance(marker, dict) and \
+        marker.get('written_by') == MARKER_CONTENT['written_by']
 
 
-def claim_work_dir(work_dir: str, restart: bool) -> None:
-    """Make ``work_dir`` as the demo's, or check that it is the demo's.
-
-    A missing or empty folder is made the demo's: the :data:`MARKER` is
-    written into it first. Any other folder must carry that marker (an
-    mmengine work dir of another run, with its checkpoints and notes, does
-    not): the demo resumes and writes pictures there, and ``restart``
-    deletes it whole first.
+def check_work_dir(work_dir: str) -> None:
+    """Refuse a ``work_dir`` that the demo may not use: a file, or a
+    non-empty folder without the demo's :data:`MARKER` (an mmengine work
+    dir of another run, with its checkpoints and notes, has none).
 
     Raises:
-        UserInputError: ``work_dir`` is a file, or a non-empty folder that
-            the demo did not make; nothing was touched.
+        UserInputError: naming ``--work-dir``; nothing was touched.
     """
     from mmlcnetv2.utils.atomic import check_replaceable_dir
     check_replaceable_dir(work_dir, _has_marker, '--work-dir')
+
+
+def claim_work_dir(work_dir: str, restart: bool) -> None:
+    """Make ``work_dir`` the demo's, or check that it is.
+
+    A missing or empty folder is made the demo's: the :data:`MARKER` is
+    written into it. A folder with the marker is the demo's to resume in
+    and write pictures into, and ``restart`` deletes it whole first; any
+    other folder is refused (:func:`check_work_dir`).
+    """
+    check_work_dir(work_dir)
     if restart and osp.isdir(work_dir):
         shutil.rmtree(work_dir)
     os.makedirs(work_dir, exist_ok=True)
@@ -151,8 +159,9 @@ def main(argv=None) -> int:
     t0 = time.time()
     from mmlcnetv2.cli import bad_input
     try:  # first: a --work-dir that is not the demo's is refused untouched
-        claim_work_dir(args.work_dir, args.restart)
+        check_work_dir(args.work_dir)
         make_data(args.data_root, args.num_train, args.num_val)
+        claim_work_dir(args.work_dir, args.restart)
     except ValueError as e:  # a bad count, a folder that is not ours
         return bad_input(e)
 
