@@ -476,7 +476,7 @@ def test_live_writer_in_another_pid_namespace_keeps_its_temp(
         writer.kill()
     assert (tmp_path / 'IR' / 'model.xml').read_text() == '<net/>'
     assert sorted(os.listdir(tmp_path)) == ['IR', 'imgs', 'results.jsonl',
-                                           'vis']
+                                            'vis']
 
 
 def test_killed_dataset_write_is_cleaned_and_old_data_kept(tmp_path,

@@ -210,8 +210,9 @@ def main(argv: Optional[Sequence[str]], make: Callable[..., bool],
     parser.add_argument('--max-objects', type=int, default=5)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--force', action='store_true',
-                        help='regenerate even if the same data is present (only '
-                        "this generator's own dataset is ever replaced)")
+                        help='regenerate even if the same data is present '
+                        "(only this generator's own dataset is ever "
+                        'replaced)')
     args = parser.parse_args(argv)
     try:
         wrote = make(args.out, args.num_train, args.num_val, args.img_size,
