@@ -184,6 +184,34 @@ def test_failed_export_leaves_the_previous_one(tiny, tmp_path, capsys):
     OpenVINOInferencer(str(out))  # still a working export
 
 
+@pytest.mark.parametrize('lost', ['model.bin', 'model.xml'])
+def test_export_whose_file_went_missing_is_not_reported_written(
+        tiny, tmp_path, capsys, monkeypatch, lost):
+    """Another process removes a file just after the export moved it into
+    place: deploy.py checks before it reports, and says so in one line."""
+    import contextlib
+    import importlib
+    export_module = importlib.import_module('mmlcnetv2.deploy.export')
+    real = export_module.atomic_update
+
+    @contextlib.contextmanager
+    def then_removed(folder, *args, **kwargs):
+        with real(folder, *args, **kwargs) as tmp:
+            yield tmp
+        os.remove(osp.join(folder, lost))  # what the other process does
+
+    monkeypatch.setattr(export_module, 'atomic_update', then_removed)
+    code = _deploy(tiny, tmp_path / 'ir')
+    captured = capsys.readouterr()
+    # (the conversion may log a torch warning first)
+    errors = [ln for ln in captured.err.splitlines() if 'error' in ln]
+    assert len(errors) == 1 and 'Traceback' not in captured.err, captured.err
+    line = errors[0]
+    assert code != 0 and 'wrote' not in captured.out, captured.out
+    assert f"'{lost}' is missing" in line and 'incomplete' in line, line
+    assert str(tmp_path / 'ir') in line
+
+
 def test_version_1_export_is_read_and_replaced(tiny, tmp_path):
     out = tmp_path / 'v1'
     shutil.copytree(tiny['ir'], out)

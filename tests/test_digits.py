@@ -27,7 +27,8 @@ def test_split_is_fixed_and_stratified():
 def test_images_and_refusals(tmp_path, capsys):
     out = str(tmp_path / 'digits')
     make_digits(out, size=64, limit=20)
-    files = [osp.join(d, f) for d, _, fs in os.walk(out) for f in fs]
+    files = [osp.join(d, f) for d, _, fs in os.walk(out) for f in fs
+             if f != 'meta.json']
     assert len(files) == 20
     img = np.asarray(Image.open(files[0]))
     assert img.shape == (64, 64, 3) and img.dtype == np.uint8

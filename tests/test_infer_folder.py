@@ -84,7 +84,8 @@ def test_same_stem_in_one_folder_and_single_image(static_ir, folder,
     code = infer_tool.main([static_ir, str(folder / 'a'), '--out-dir',
                             str(out)])
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ['img.jpg', 'img.png']
+    assert sorted(p.name for p in out.iterdir()) == [
+        '.mmlcnetv2-outputs.json', 'img.jpg', 'img.png']  # + its list
     assert 'wrote 2 pictures' in capsys.readouterr().out
     # a single image keeps its multi-line top-5
     code = infer_tool.main([static_ir, str(folder / 'b' / 'img.jpg'),

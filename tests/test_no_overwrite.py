@@ -104,6 +104,50 @@ def test_infer_out_json_a_folder_and_out_dir_a_file(tiny, photos, tmp_path,
     assert snapshot(str(tmp_path)) == before
 
 
+def test_infer_out_dir_keeps_a_file_it_did_not_write(tiny, photos, capsys):
+    """``infer.py IR imgs/sub --out-dir imgs``: the picture of
+    imgs/sub/horse.png would replace the user's unrelated imgs/horse.png."""
+    (photos / 'sub').mkdir()
+    shutil.copy(photos / 'china.jpg', photos / 'sub' / 'horse.png')
+    cv2.imwrite(str(photos / 'horse.png'), cv2.imread(
+        str(photos / 'flower.jpg')))
+    before = snapshot(str(photos))
+    code = infer_tool.main([tiny['ir'], str(photos / 'sub'), '--out-dir',
+                            str(photos)])
+    _refused(code, capsys, '--out-dir', str(photos / 'horse.png'),
+             'not written by tools/infer.py')
+    assert snapshot(str(photos)) == before
+
+
+def test_infer_replaces_its_own_pictures_only(tiny, photos, tmp_path,
+                                              capsys):
+    out = tmp_path / 'vis'
+    args = [tiny['ir'], str(photos), '--out-dir', str(out)]
+    assert infer_tool.main(args) == 0
+    assert infer_tool.main(args) == 0  # its own pictures: replaced
+    assert 'wrote 2 pictures' in capsys.readouterr().out
+    # Changed since (or a user's file put there): not its own any more.
+    (out / 'flower.jpg').write_bytes(b'my edit')
+    before = snapshot(str(out))
+    _refused(infer_tool.main(args), capsys, str(out / 'flower.jpg'))
+    assert snapshot(str(out)) == before
+
+
+@pytest.mark.parametrize('earlier_run', [False, True])
+def test_infer_out_json_a_picture_of_the_run_is_refused(
+        tiny, photos, tmp_path, capsys, earlier_run):
+    out = tmp_path / 'vis'
+    args = [tiny['ir'], str(photos), '--out-dir', str(out)]
+    if earlier_run:
+        assert infer_tool.main(args) == 0
+        capsys.readouterr()
+    before = snapshot(str(tmp_path))
+    code = infer_tool.main(args + ['--out-json', str(out / 'china.jpg')])
+    _refused(code, capsys, '--out-json', 'picture')
+    assert snapshot(str(tmp_path)) == before
+    assert out.exists() == earlier_run
+
+
 def test_infer_unknown_device_is_one_line(tiny, photos, tmp_path, capsys):
     code = infer_tool.main([tiny['ir'], str(photos), '--out-dir',
                             str(tmp_path / 'vis'), '--device', 'FOO'])
@@ -123,7 +167,8 @@ def test_infer_folder_takes_gif_images(tiny, tmp_path, capsys):
     code = infer_tool.main([tiny['ir'], str(folder), '--out-dir', str(out)])
     assert code == 0, capsys.readouterr().err
     assert 'wrote 2 pictures' in capsys.readouterr().out
-    assert sorted(os.listdir(out)) == ['anim.gif', 'still.png']
+    assert sorted(os.listdir(out)) == ['.mmlcnetv2-outputs.json',
+                                       'anim.gif', 'still.png']
 
 
 # ------------------------------------------ tools/reparameterize.py
@@ -158,17 +203,53 @@ def test_deploy_test_out_over_the_export_is_refused(tiny, tmp_path, capsys):
     assert snapshot(str(ir)) == before
 
 
-def test_demo_restart_leaves_a_work_dir_not_its_own(tmp_path, capsys):
+def _foreign_work_dir(work, kind: str) -> None:
+    """A folder of the user's: a project, or another run's mmengine work
+    dir (``last_checkpoint``, a checkpoint, logs, notes)."""
+    if kind == 'project':
+        (work / 'project').mkdir(parents=True)
+        (work / 'project' / 'thesis.tex').write_text('mine')
+        return
+    (work / '20261201_101010').mkdir(parents=True)
+    (work / '20261201_101010' / '20261201_101010.log').write_text('log')
+    (work / 'epoch_12.pth').write_bytes(b'weights of 12 epochs')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_12.pth'))
+    (work / 'notes.txt').write_text('lr 0.1 was too high')
+
+
+@pytest.mark.parametrize('kind', ['project', 'mmengine work dir'])
+@pytest.mark.parametrize('restart', [['--restart'], []])
+def test_demo_leaves_a_work_dir_not_its_own(tmp_path, capsys, kind,
+                                            restart):
     from tools import demo as demo_tool
     work = tmp_path / 'home'
-    (work / 'project').mkdir(parents=True)
-    (work / 'project' / 'thesis.tex').write_text('mine')
+    _foreign_work_dir(work, kind)
     before = snapshot(str(work))
-    code = demo_tool.main(['--work-dir', str(work), '--restart',
+    code = demo_tool.main(['--work-dir', str(work), *restart,
                            '--data-root', str(tmp_path / 'shapes'),
-                           '--num-train', '1', '--num-val', '1'])
+                           '--num-train', '1', '--num-val', '1',
+                           '--max-epochs', '1'])
     _refused(code, capsys, '--work-dir', str(work), 'left alone')
     assert snapshot(str(work)) == before
+    assert sorted(os.listdir(tmp_path)) == ['home']  # no data written
+
+
+def test_demo_restart_deletes_only_the_folder_it_made(tmp_path):
+    from tools import demo as demo_tool
+    work = tmp_path / 'work'
+    demo_tool.claim_work_dir(str(work), restart=False)  # made: marked
+    (work / 'epoch_1.pth').write_bytes(b'weights')
+    demo_tool.claim_work_dir(str(work), restart=False)  # a rerun: kept
+    assert (work / 'epoch_1.pth').read_bytes() == b'weights'
+    demo_tool.claim_work_dir(str(work), restart=True)
+    assert os.listdir(work) == [demo_tool.MARKER]
+    # A look-alike marker (a user's file of that name) is not the demo's.
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / demo_tool.MARKER).write_text('{}')
+    with pytest.raises(ValueError, match='left alone'):
+        demo_tool.claim_work_dir(str(other), restart=True)
+    assert os.listdir(other) == [demo_tool.MARKER]
 
 
 # ------------------------------------------------- tools/data/*.py
@@ -184,8 +265,18 @@ def data_folder(tmp_path):
 
 @pytest.mark.parametrize('tool', [make_shapes, make_shapes_seg])
 @pytest.mark.parametrize('force', [[], ['--force']])
+@pytest.mark.parametrize('meta', [None, 'users', 'other generator'])
 def test_generators_leave_a_folder_of_other_data(data_folder, capsys, tool,
-                                                 force):
+                                                 force, meta):
+    """Not theirs: a folder of other data; a user's dataset whose own
+    meta.json has a format_version; the other generator's dataset."""
+    if meta == 'users':
+        (data_folder / 'meta.json').write_text(json.dumps(dict(
+            format_version=2, name='my labelled photos', num_train=4000)))
+    elif meta == 'other generator':
+        other = make_shapes_seg if tool is make_shapes else make_shapes
+        (data_folder / 'meta.json').write_text(json.dumps(dict(
+            generator=other.GENERATOR, format_version=1)))
     before = snapshot(str(data_folder))
     code = tool.main(['--out', str(data_folder), '--num-train', '1',
                       '--num-val', '1', '--img-size', '64', *force])
@@ -217,7 +308,13 @@ def test_make_digits_force_leaves_a_folder_of_other_data(data_folder,
     assert make_digits.main(['--out', str(out), '--limit', '5']) == 0
     assert make_digits.main(['--out', str(out), '--limit', '8',
                              '--force']) == 0
-    assert sum(len(f) for _, _, f in os.walk(out)) == 8
+    assert sum(len(f) for _, _, f in os.walk(out)) == 8 + 1  # meta.json
+    # A dataset of the same layout that it did not write is not its own.
+    (out / 'meta.json').unlink()
+    before = snapshot(str(out))
+    code = make_digits.main(['--out', str(out), '--limit', '5', '--force'])
+    _refused(code, capsys, str(out), 'left alone')
+    assert snapshot(str(out)) == before
 
 
 # ------------------------------------------- leftovers of a killed run
@@ -241,24 +338,145 @@ def _killed_write(kind: str, path) -> None:
     assert done.returncode == -signal.SIGKILL
 
 
+def _entries(folder) -> list:
+    """``folder``'s entries but the markers of our temporary ones."""
+    from mmlcnetv2.utils.atomic import MARKER_SUFFIX
+    return sorted(n for n in os.listdir(folder)
+                  if not n.endswith(MARKER_SUFFIX))
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has ended (what a leftover's name says
+    of a killed run, or of a writer in another PID namespace)."""
+    done = subprocess.run([PYTHON, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def _look_alikes(folder, dead: int) -> list:
+    """A user's backup folder of photos and a photo in ``folder`` whose
+    names fit our temporary names, with the PID of no running process."""
+    backup = folder / f'.photos.old-{dead}-20190807'
+    backup.mkdir(parents=True)
+    for i in range(5):
+        (backup / f'IMG_{i:04d}.jpg').write_bytes(b'\xff\xd8 photo %d' % i)
+    rocket = f'.rocket.old-{dead}-original.jpg'
+    (folder / rocket).write_bytes(b'\xff\xd8 me')
+    notes = f'.notes.tmp-{dead}-abcdefgh'
+    (folder / notes).write_text('mine')
+    return sorted([backup.name, rocket, notes])
+
+
 def test_killed_picture_is_hidden_and_cleaned_by_the_next_run(
         tiny, photos, tmp_path, capsys):
     out = tmp_path / 'vis'
     out.mkdir()
     _killed_write('file', out / 'china.jpg')
-    left = os.listdir(out)
+    left = _entries(out)
     assert len(left) == 1 and left[0].startswith('.china.jpg.tmp-'), left
-    # Not ours: a user's files of similar names, and a live process's.
-    users = ['tmpabcdefgh.jpg', '.china.jpg.tmp-x', 'notes.tmp-1-abc']
+    # Not ours: a user's files of similar names, a live process's.
+    users = ['tmpabcdefgh.jpg', '.china.jpg.tmp-x', 'notes.tmp-1-abc',
+             f'.flower.jpg.tmp-{os.getppid()}-abcdefgh.jpg']
     for name in users:
         (out / name).write_bytes(b'mine')
-    live = f'.flower.jpg.tmp-{os.getppid()}-abcdefgh.jpg'
-    (out / live).write_bytes(b'being written')
+    users += _look_alikes(out, _dead_pid())
     code = infer_tool.main([tiny['ir'], str(photos), '--out-dir', str(out)])
     assert code == 0, capsys.readouterr().err
     assert sorted(os.listdir(out)) == sorted(
-        ['china.jpg', 'flower.jpg', live] + users)
-    assert all((out / n).read_bytes() == b'mine' for n in users)
+        ['china.jpg', 'flower.jpg', '.mmlcnetv2-outputs.json'] + users)
+    assert all((out / n).read_bytes() == b'mine' for n in users[:4])
+
+
+@pytest.mark.parametrize('tool', ['deploy', 'infer --out-json'])
+def test_look_alike_names_of_the_user_are_not_leftovers(tiny, photos,
+                                                        tmp_path, capsys,
+                                                        tool):
+    """A backup folder of photos and a photo beside the output, named like
+    our leftovers with a PID that is not running, stay as they were."""
+    from tools import deploy as deploy_tool
+    home = tmp_path / 'home'
+    names = _look_alikes(home, _dead_pid())
+    before = snapshot(str(home))
+    if tool == 'deploy':
+        code = deploy_tool.main([tiny['config'], tiny['checkpoint'],
+                                 '--out', str(home / 'deploy_cls')])
+    else:
+        code = infer_tool.main([tiny['ir'], str(photos), '--out-dir',
+                                str(tmp_path / 'vis'), '--out-json',
+                                str(home / 'results.jsonl')])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(set(os.listdir(home)) - {'deploy_cls', 'results.jsonl'}) \
+        == names
+    assert {k: v for k, v in snapshot(str(home)).items()
+            if k in before} == before
+
+
+def test_a_look_alike_image_is_read(tmp_path):
+    """infer.py skips our pictures being written, told by their markers,
+    not a user's photo whose name looks like one."""
+    folder = tmp_path / 'imgs'
+    names = _look_alikes(folder, _dead_pid())
+    files = infer_tool.collect_images([str(folder)])
+    assert [osp.basename(f) for f, _ in files] == [names[2]] + [
+        f'IMG_{i:04d}.jpg' for i in range(5)]
+
+
+WRITER = """
+import os, sys
+if os.environ.get('AS_PID'):  # a PID of no process here
+    os.getpid = lambda: int(os.environ['AS_PID'])
+host = {int(p) for p in os.environ.get('HOST_PIDS', '').split()}
+while os.getpid() in host:  # unshare: a PID no process has out there
+    child = os.fork()
+    if child:
+        os._exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+from mmlcnetv2.utils.atomic import atomic_dir
+with atomic_dir(sys.argv[1]) as tmp:
+    open(os.path.join(tmp, 'model.xml'), 'w').write('<net/>')
+    print(os.path.basename(tmp), flush=True)
+    sys.stdin.readline()  # until the test says
+"""
+
+
+def _host_pids() -> str:
+    return ' '.join(p for p in os.listdir('/proc') if p.isdigit())
+
+
+@pytest.mark.parametrize('namespace', ['unshare', 'foreign-pid'])
+def test_live_writer_in_another_pid_namespace_keeps_its_temp(
+        tiny, photos, tmp_path, capsys, namespace):
+    """Another container on the same volume writes an export into a new
+    folder; its PID means nothing here, but its lock on the temporary
+    folder's marker is seen, and a run here cleaning the folder leaves
+    the temporary folder alone."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    cmd = [PYTHON, '-c', WRITER, str(tmp_path / 'IR')]
+    if namespace == 'unshare':
+        if subprocess.run(['unshare', '--pid', '--fork', 'true'],
+                          capture_output=True).returncode != 0:
+            pytest.skip('unshare --pid is not permitted here')
+        cmd = ['unshare', '--pid', '--fork'] + cmd
+        env['HOST_PIDS'] = _host_pids()
+    else:
+        env['AS_PID'] = str(_dead_pid())
+    writer = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        temp = writer.stdout.readline().strip()
+        assert temp.startswith('.IR.tmp-'), temp
+        code = infer_tool.main([tiny['ir'], str(photos), '--out-dir',
+                                str(tmp_path / 'vis'), '--out-json',
+                                str(tmp_path / 'results.jsonl')])
+        assert code == 0, capsys.readouterr().err
+        assert (tmp_path / temp / 'model.xml').read_text() == '<net/>'
+        writer.stdin.write('go\n')
+        writer.stdin.flush()
+        assert writer.wait(timeout=60) == 0
+    finally:
+        writer.kill()
+    assert (tmp_path / 'IR' / 'model.xml').read_text() == '<net/>'
+    assert sorted(os.listdir(tmp_path)) == ['IR', 'imgs', 'results.jsonl',
+                                            'vis']
 
 
 def test_killed_dataset_write_is_cleaned_and_old_data_kept(tmp_path,
@@ -267,7 +485,7 @@ def test_killed_dataset_write_is_cleaned_and_old_data_kept(tmp_path,
     args = ['--out', str(out), '--num-train', '1', '--num-val', '1',
             '--img-size', '64']
     _killed_write('dir', out)  # a first run, killed
-    assert [n.startswith('.shapes.tmp-') for n in os.listdir(tmp_path)] \
+    assert [n.startswith('.shapes.tmp-') for n in _entries(tmp_path)] \
         == [True]
     assert make_shapes.main(args) == 0
     assert os.listdir(tmp_path) == ['shapes']
@@ -287,7 +505,7 @@ def test_killed_export_leftover_is_cleaned_by_the_next_export(tiny,
     out = tmp_path / 'IR'
     out.mkdir()
     _killed_write('update', out)
-    assert [n.startswith('.update.tmp-') for n in os.listdir(out)] == [True]
+    assert [n.startswith('.update.tmp-') for n in _entries(out)] == [True]
     assert deploy_tool.main([tiny['config'], tiny['checkpoint'], '--out',
                              str(out)]) == 0
     owned = json.loads((out / 'deploy.json').read_text())['files']
@@ -295,19 +513,35 @@ def test_killed_export_leftover_is_cleaned_by_the_next_export(tiny,
     assert sorted(os.listdir(out)) == sorted(owned)  # and no leftover
 
 
+KILLED_REPLACE = """
+import os, signal, sys
+from mmlcnetv2.utils.atomic import atomic_dir
+rename = os.rename
+def killed_before_the_new_one_is_in(src, dst):
+    if os.path.basename(src).startswith('.shapes.tmp-'):
+        os.kill(os.getpid(), signal.SIGKILL)
+    rename(src, dst)
+os.rename = killed_before_the_new_one_is_in
+with atomic_dir(sys.argv[1]) as tmp:
+    open(os.path.join(tmp, 'meta.json'), 'w').write('new')
+"""
+
+
 def test_folder_set_aside_by_a_killed_replace_is_put_back(tmp_path):
     """Killed between moving the old folder aside and the new one in: the
     old one is the only copy, and the next run restores it."""
     from mmlcnetv2.utils.atomic import clean_leftovers
-    dead = subprocess.run([PYTHON, '-c', 'import os; print(os.getpid())'],
-                          capture_output=True, text=True).stdout.strip()
-    aside = tmp_path / f'.shapes.old-{dead}-abcdefgh' / 'shapes'
-    aside.mkdir(parents=True)
-    (aside / 'meta.json').write_text('{}')
-    (tmp_path / f'.shapes.tmp-{dead}-abcdefgh').mkdir()
+    (tmp_path / 'shapes').mkdir()
+    (tmp_path / 'shapes' / 'meta.json').write_text('old')
+    done = subprocess.run([PYTHON, '-c', KILLED_REPLACE,
+                           str(tmp_path / 'shapes')],
+                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert done.returncode == -signal.SIGKILL
+    assert [n[:12] for n in _entries(tmp_path)] == ['.shapes.old-',
+                                                    '.shapes.tmp-']
     assert len(clean_leftovers(str(tmp_path))) == 2
     assert os.listdir(tmp_path) == ['shapes']
-    assert (tmp_path / 'shapes' / 'meta.json').read_text() == '{}'
+    assert (tmp_path / 'shapes' / 'meta.json').read_text() == 'old'
 
 
 # ---------------------------------------------- tools/deploy.py race

@@ -13,12 +13,14 @@
     make demo    # or: .venv/bin/python tools/demo.py [--work-dir DIR]
 
 Rerunning after a complete run only re-evaluates; ``--restart`` trains again.
+The work dir must be new, empty or one the demo made (it holds the demo's
+marker file): any other folder is refused untouched, also by --restart,
+which deletes the demo's own folder only.
 """
 import argparse
 import json
 import os
 import os.path as osp
-import re
 import shutil
 import sys
 import time
@@ -28,6 +30,12 @@ CONFIG = osp.join(ROOT, 'configs', 'det',
                   'retinanet_lcnetv2-small_shapes-demo.py')
 DEFAULT_WORK_DIR = osp.join(ROOT, 'work_dirs',
                             'retinanet_lcnetv2-small_shapes-demo')
+#: Written into a work dir the demo makes: only such a folder is the
+#: demo's to write into and, with --restart, to delete.
+MARKER = '.mmlcnetv2-demo.json'
+MARKER_CONTENT = dict(written_by='tools/demo.py',
+                      note='this folder was made by tools/demo.py, which '
+                      'deletes it on --restart')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,17 +52,52 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--num-val', type=int, default=100,
                         help='val images to generate')
     parser.add_argument('--restart', action='store_true',
-                        help='train from scratch even if checkpoints exist')
+                        help='train from scratch even if checkpoints exist '
+                        "(deletes the work dir, if the demo made it)")
     return parser.parse_args(argv)
 
 
-def is_demo_work_dir(folder: str) -> bool:
-    """Whether ``folder`` is a work dir of this demo: its summary or
-    mmengine's ``last_checkpoint`` there, or only the timestamped log
-    folders of a run stopped before its first checkpoint."""
-    entries = os.listdir(folder)
-    return bool({'demo_metrics.json', 'last_checkpoint'} & set(entries)) or \
-        all(re.fullmatch(r'\d{8}_\d{6}', e) for e in entries)
+def _has_marker(folder: str) -> bool:
+    """Whether ``folder`` holds the :data:`MARKER` that :func:`claim_work_dir`
+    wrote when it made the folder (not a look-alike: its content too)."""
+    path = osp.join(folder, MARKER)
+    if osp.islink(path) or not osp.isfile(path):
+        return False
+    try:
+        with open(path) as f:
+            marker = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and \
+        marker.get('written_by') == MARKER_CONTENT['written_by']
+
+
+def check_work_dir(work_dir: str) -> None:
+    """Refuse a ``work_dir`` that the demo may not use: a file, or a
+    non-empty folder without the demo's :data:`MARKER` (an mmengine work
+    dir of another run, with its checkpoints and notes, has none).
+
+    Raises:
+        UserInputError: naming ``--work-dir``; nothing was touched.
+    """
+    from mmlcnetv2.utils.atomic import check_replaceable_dir
+    check_replaceable_dir(work_dir, _has_marker, '--work-dir')
+
+
+def claim_work_dir(work_dir: str, restart: bool) -> None:
+    """Make ``work_dir`` the demo's, or check that it is.
+
+    A missing or empty folder is made the demo's: the :data:`MARKER` is
+    written into it. A folder with the marker is the demo's to resume in
+    and write pictures into, and ``restart`` deletes it whole first; any
+    other folder is refused (:func:`check_work_dir`).
+    """
+    check_work_dir(work_dir)
+    if restart and osp.isdir(work_dir):
+        shutil.rmtree(work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    if not _has_marker(work_dir):
+        write_json(osp.join(work_dir, MARKER), MARKER_CONTENT)
 
 
 def make_data(data_root: str, num_train: int, num_val: int) -> None:
@@ -115,23 +158,18 @@ def main(argv=None) -> int:
     configure_denormals_or_exit()  # first: before torch starts threads
     t0 = time.time()
     from mmlcnetv2.cli import bad_input
-    try:
+    try:  # first: a --work-dir that is not the demo's is refused untouched
+        check_work_dir(args.work_dir)
         make_data(args.data_root, args.num_train, args.num_val)
-    except ValueError as e:  # a bad count, a --data-root that is not ours
+        claim_work_dir(args.work_dir, args.restart)
+    except ValueError as e:  # a bad count, a folder that is not ours
         return bad_input(e)
 
     import mmlcnetv2  # noqa: F401  (registers PPLCNetV2, safe loading)
     from mmengine.runner import Runner
 
-    from mmlcnetv2.utils.atomic import atomic_dir, check_replaceable_dir
+    from mmlcnetv2.utils.atomic import atomic_dir
 
-    if args.restart and osp.isdir(args.work_dir):
-        try:  # --restart deletes a work dir of the demo, nothing else
-            check_replaceable_dir(args.work_dir, is_demo_work_dir,
-                                  '--work-dir')
-        except ValueError as e:
-            return bad_input(e)
-        shutil.rmtree(args.work_dir)
     pictures = osp.join(osp.abspath(args.work_dir), 'val_pictures')
     cfg = build_cfg(args)
     runner = Runner.from_cfg(cfg)

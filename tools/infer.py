@@ -11,6 +11,9 @@ One line per image (a single classified image: its top-5, one per line).
 Folders are searched recursively. Pictures go to OUT (default: DIR/vis)
 under their paths relative to the inputs' common folder, file name and
 extension kept (a/img.jpg -> OUT/a/img.jpg, a/img.png -> OUT/a/img.png).
+Only pictures of earlier runs are replaced (listed, with their size and
+time, in OUT/.mmlcnetv2-outputs.json): any other file under a picture's
+name is refused before anything is written.
 Many images run at the device's throughput (an async queue of a
 THROUGHPUT-hinted compile, decoding and drawing overlapped, a progress bar
 on a terminal); the results are those of one image at a time, the lines
@@ -20,7 +23,8 @@ skipped; the others are processed. --out-json writes one JSON object per
 image (skipped ones with their "error"). Pictures and JSON are written
 under hidden temporary names and renamed when complete. An output that
 would overwrite an input (--out-dir the images' own folder, --out-json an
-image or a file of the export) is refused before anything is written.
+image, a file of the export or a picture of the run) is refused before
+anything is written.
 Exit status: 0 if every image was processed, 2 if any was skipped or an
 argument was refused.
 """
@@ -31,11 +35,14 @@ import os.path as osp
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import cv2
 import numpy as np
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from mmlcnetv2.utils.written import WrittenFiles
 
 # What a folder is searched for: what the decoder reads (a single file of
 # any other name is tried as given).
@@ -67,15 +74,16 @@ def parse_args(argv=None):
 def _walk(folder: str, skip: str) -> List[str]:
     """Image files under ``folder``, sorted, not descending into ``skip``
     (the output folder, so a rerun does not read its own pictures), nor
-    taking our temporary files (a picture being written)."""
-    from mmlcnetv2.utils.atomic import LEFTOVER_NAME
+    taking our temporary files (a picture being written), which are told
+    by their markers, not by their names."""
+    from mmlcnetv2.utils.atomic import temp_entries
     files = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs
                          if osp.realpath(osp.join(root, d)) != skip)
+        ours = temp_entries(root)
         files += sorted(osp.join(root, f) for f in names
-                        if f.lower().endswith(IMAGE_EXTS)
-                        and not LEFTOVER_NAME.match(f))
+                        if f.lower().endswith(IMAGE_EXTS) and f not in ours)
     return files
 
 
@@ -107,13 +115,16 @@ def collect_images(inputs, out_dir: str = '') -> List[Tuple[str, str]]:
 
 
 def check_outputs(files: List[Tuple[str, str]], out_dir: str,
-                  out_json: Optional[str], export_files: List[str]) -> None:
-    """Refuse outputs that would overwrite an input, before any is written.
+                  out_json: Optional[str], export_files: List[str],
+                  written: 'WrittenFiles') -> None:
+    """Refuse outputs that would overwrite an input or a file that is not
+    ours, before any is written.
 
     A picture ``out_dir/name`` must not be one of the input images
-    (``--out-dir`` the images' own folder), ``--out-json`` neither an input
-    image nor a file of the export, nor a folder; ``out_dir`` must not be
-    a file.
+    (``--out-dir`` the images' own folder), nor an existing file that an
+    earlier run did not write (``written``); ``--out-json`` neither an
+    input image, a file of the export, a picture of this run nor a folder;
+    ``out_dir`` must not be a file.
 
     Raises:
         UserInputError: Naming the option, the path and the input.
@@ -134,6 +145,14 @@ def check_outputs(files: List[Tuple[str, str]], out_dir: str,
     if out_json:
         check_output_file(out_json, '--out-json',
                           [f for f, _ in files] + export_files)
+        pictures = {osp.realpath(osp.join(out_dir, n)): n for _, n in files}
+        picture = pictures.get(osp.realpath(out_json))
+        if picture is not None:
+            raise UserInputError(
+                f'--out-json {out_json!r} is the picture this run draws of '
+                f'{picture!r} in --out-dir {out_dir!r}; nothing was written: '
+                'choose a file outside the pictures')
+    written.check_replaceable([n for _, n in files], '--out-dir')
 
 
 def write_picture(path: str, img: np.ndarray) -> None:
@@ -146,9 +165,11 @@ def write_picture(path: str, img: np.ndarray) -> None:
 
 
 def run(inferencer, files: List[Tuple[str, str]], out_dir: str,
-        score_thr: float) -> Tuple[List[dict], int, float]:
+        score_thr: float, written: 'WrittenFiles'
+        ) -> Tuple[List[dict], int, float]:
     """Every image of ``files`` (``(path, name)``): its line, its picture
-    ``out_dir/name`` and its record, in input order.
+    ``out_dir/name`` (recorded in ``written``) and its record, in input
+    order.
 
     Decoding, the network (async requests of a THROUGHPUT-hinted model) and
     drawing + writing overlap. Returns the records, how many images were
@@ -169,12 +190,13 @@ def run(inferencer, files: List[Tuple[str, str]], out_dir: str,
         records.append(dict(image=path, output=None, error=reason))
         failed += 1
 
-    def finish(path, name, result, record, written) -> None:
+    def finish(path, name, result, record, future) -> None:
         # In input order, once its picture is written.
         try:
-            written.result()
+            future.result()
         except skippable as e:
             return skip(path, e)
+        written.add(name)
         records.append(dict(image=path, output=osp.join(out_dir, name),
                             **record))
         # One image: the task may say more than its line (a classifier's
@@ -184,9 +206,12 @@ def run(inferencer, files: List[Tuple[str, str]], out_dir: str,
         tqdm.write(f'{name}: {handler.one_line(record, score_thr)}'
                    if text is None else text, file=sys.stdout)
 
-    def draw_and_write(img, result, out_path) -> None:
-        write_picture(out_path, handler.draw(img, result, inferencer.classes,
-                                             score_thr))
+    def draw_and_write(img, result, name) -> None:
+        # Checked before the run too; a file made since is not replaced.
+        written.check_replaceable([name], '--out-dir')
+        write_picture(osp.join(out_dir, name),
+                      handler.draw(img, result, inferencer.classes,
+                                   score_thr))
 
     inferencer.throughput_model()  # compiled before the clock starts
     start = time.perf_counter()
@@ -207,10 +232,9 @@ def run(inferencer, files: List[Tuple[str, str]], out_dir: str,
                     finish(*writing.popleft())
                 skip(path, e)
             else:
-                written = writers.submit(draw_and_write, done.prepared[0],
-                                         done.result,
-                                         osp.join(out_dir, name))
-                writing.append((path, name, done.result, record, written))
+                future = writers.submit(draw_and_write, done.prepared[0],
+                                        done.result, name)
+                writing.append((path, name, done.result, record, future))
             while writing and (writing[0][-1].done()
                                or len(writing) > 2 * WRITERS):
                 finish(*writing.popleft())
@@ -227,20 +251,27 @@ def main(argv=None) -> int:
     from mmlcnetv2.cli import BAD_INPUT, OK, bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
     from mmlcnetv2.deploy.schema import owned_files
+    from mmlcnetv2.utils.written import WrittenFiles
     out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
     try:
         inferencer = OpenVINOInferencer(args.model_dir, args.device,
                                         args.precision_hint)
         files = collect_images(args.inputs, out_dir)
+        written = WrittenFiles(out_dir, 'tools/infer.py')
         check_outputs(files, out_dir, args.out_json, [
-            osp.join(args.model_dir, f) for f in owned_files(args.model_dir)])
+            osp.join(args.model_dir, f) for f in owned_files(args.model_dir)],
+            written)
     except (FileNotFoundError, ValueError) as e:
         # bad input: a missing or invalid export (deploy.json), an unknown
-        # --device, an output that would overwrite an input
+        # --device, an output that would overwrite an input or a file not
+        # written by an earlier run
         return bad_input(e)
     task = inferencer.task
-    records, failed, elapsed = run(inferencer, files, out_dir,
-                                   args.score_thr)
+    try:
+        records, failed, elapsed = run(inferencer, files, out_dir,
+                                       args.score_thr, written)
+    finally:  # also after Ctrl-C: the pictures written are ours
+        written.save()
     if args.out_json:
         from mmlcnetv2.utils.atomic import atomic_file
         with atomic_file(args.out_json) as tmp, open(tmp, 'w') as f:

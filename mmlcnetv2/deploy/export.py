@@ -15,7 +15,7 @@ preprocessing part of ``deploy.json`` is :mod:`mmlcnetv2.deploy.pipeline`'s.
 """
 import os
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from ..apis.build import (build_model, load_config, prepare_for_export,
                           register_scope)
 from ..errors import UserInputError
 from ..names import EXPORT_PRECISIONS, INPUT_FORMS, export_precision
-from ..utils.atomic import LEFTOVER_NAME, atomic_update
+from ..utils.atomic import atomic_update, temp_entries
 from .meta import build_meta, save_meta
 from .graph_preprocess import add_preprocessing
 from .model_info import MODEL_API_FILES, model_info, write_model_info
@@ -212,8 +212,10 @@ def files_to_replace(out_dir: str, writes: Sequence[str],
     if not osp.isdir(out_dir):
         raise UserInputError(f'Output folder {out_dir!r} is a file, not a '
                              'folder; nothing was written')
-    # What a killed run left (atomic_update cleans it) does not count.
-    entries = [e for e in os.listdir(out_dir) if not LEFTOVER_NAME.match(e)]
+    # Our temporary files (a killed run's, which atomic_update cleans, or a
+    # live run's) do not count; a user's of a look-alike name does.
+    ours = temp_entries(out_dir)
+    entries = [e for e in os.listdir(out_dir) if e not in ours]
     if not entries:
         return []
     try:
@@ -350,7 +352,37 @@ def export(config: str,
         _write_export(tmp, ov_model, meta, cfg, calib,
                       (wrapper, example) if onnx else None, max_drop,
                       model_api)
+        sizes = {n: osp.getsize(osp.join(tmp, n)) for n in meta['files']}
+    check_in_place(out_dir, sizes)
     return meta
+
+
+def check_in_place(out_dir: str, sizes: Dict[str, int]) -> None:
+    """Fail unless every file of the export just written is in ``out_dir``
+    with the size it was written with: another process may have removed or
+    replaced one meanwhile, and an export missing ``model.bin`` must not be
+    reported as written.
+
+    Args:
+        out_dir (str): The export folder.
+        sizes (dict[str, int]): The size of each file written.
+
+    Raises:
+        RuntimeError: naming the folder and the first missing or changed
+            file.
+    """
+    for name, size in sorted(sizes.items(), key=lambda kv: kv[0] == META_FILE):
+        path = osp.join(out_dir, name)
+        if not osp.isfile(path):
+            why = 'is missing'
+        elif osp.getsize(path) != size:
+            why = f'has {osp.getsize(path)} bytes, not the {size} written'
+        else:
+            continue
+        raise RuntimeError(
+            f'Export {out_dir!r} is incomplete: {name!r} {why} after it was '
+            'written (removed or replaced by another process?); do not use '
+            'this folder, export again')
 
 
 def _check_graph_resize(task, dynamic: bool, preprocess: dict) -> None:

@@ -159,15 +159,18 @@ def random_shape(rng: np.random.Generator, size: int,
 WriteSplit = Callable[[str, str, int, int, int, int], None]
 
 
-def write_dataset(out: str, write_split: WriteSplit, format_version: int,
+def write_dataset(out: str, generator: str, write_split: WriteSplit,
+                  format_version: int,
                   classes: Sequence[str], num_train: int, num_val: int,
                   img_size: int, max_objects: int, seed: int, force: bool,
                   min_img_size: int) -> bool:
     """Check the arguments, then write both splits into ``out`` with
     ``write_split`` unless the same dataset is there.
 
-    ``meta.json`` (the arguments and ``format_version``) tells whether it
-    is: see ``mmlcnetv2.utils.atomic.write_dir_once``.
+    ``meta.json`` (``generator``, the generator's name, the arguments and
+    ``format_version``: its signature) tells whether it is, and whether
+    ``out`` is this generator's to replace at all: see
+    ``mmlcnetv2.utils.atomic.write_dir_once``.
 
     Returns:
         bool: True if it wrote the data, False if it kept the existing data.
@@ -181,7 +184,8 @@ def write_dataset(out: str, write_split: WriteSplit, format_version: int,
                              ('max_objects', max_objects, 1)):
         if value < low:
             raise ValueError(f'{name} must be >= {low}, got {value}')
-    meta = dict(format_version=format_version, classes=list(classes),
+    meta = dict(generator=generator, format_version=format_version,
+                classes=list(classes),
                 num_train=num_train, num_val=num_val, img_size=img_size,
                 max_objects=max_objects, seed=seed)
 
@@ -206,7 +210,9 @@ def main(argv: Optional[Sequence[str]], make: Callable[..., bool],
     parser.add_argument('--max-objects', type=int, default=5)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--force', action='store_true',
-                        help='regenerate even if the same data is present')
+                        help='regenerate even if the same data is present '
+                        "(only this generator's own dataset is ever "
+                        'replaced)')
     args = parser.parse_args(argv)
     try:
         wrote = make(args.out, args.num_train, args.num_val, args.img_size,

@@ -12,19 +12,27 @@ with a fixed seed, stratified by class::
     DIR/train/0/0003.png ... DIR/train/9/...
     DIR/val/0/...            DIR/val/9/...
 
-which is mmpretrain's ``CustomDataset`` layout (class = folder name). The
+which is mmpretrain's ``CustomDataset`` layout (class = folder name), and
+``DIR/meta.json``, this generator's signature (its name and arguments). The
 output is written to a temporary folder and renamed when complete. An
-existing DIR is refused; ``--force`` replaces it only if it is such a
-dataset (a folder of anything else is left alone, exit status 2).
+existing DIR is refused; ``--force`` replaces it only if its ``meta.json``
+is this generator's (a folder of anything else, a dataset of the same
+layout too, is left alone, exit status 2).
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
 
 import numpy as np
 
-from mmlcnetv2.utils.atomic import atomic_dir, check_replaceable_dir
+from mmlcnetv2.utils.atomic import (atomic_dir, check_replaceable_dir,
+                                    signed_meta)
+
+# meta.json's signature: what --force replaces (and nothing else).
+GENERATOR = 'mmlcnetv2 tools/data/make_digits.py'
+FORMAT_VERSION = 1
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,12 +64,9 @@ def to_image(digit: np.ndarray, size: int) -> np.ndarray:
 
 
 def is_digits_dataset(folder: str) -> bool:
-    """Whether ``folder`` holds what :func:`make_digits` writes (``train``
-    and ``val`` of digit class folders) and nothing else."""
-    splits = os.listdir(folder)
-    return set(splits) <= {'train', 'val'} and all(
-        osp.isdir(osp.join(folder, s)) and set(os.listdir(
-            osp.join(folder, s))) <= set('0123456789') for s in splits)
+    """Whether ``folder`` holds a dataset :func:`make_digits` wrote: its
+    ``meta.json`` carries this generator's signature."""
+    return signed_meta(osp.join(folder, 'meta.json'), GENERATOR) is not None
 
 
 def split_indices(labels: np.ndarray, val_fraction: float,
@@ -102,6 +107,10 @@ def make_digits(out: str, size: int = 64, val_fraction: float = 0.2,
             Image.fromarray(to_image(digit, size)).save(
                 osp.join(folder, f'{i:04d}.png'))
             counts[split] += 1
+        with open(osp.join(tmp, 'meta.json'), 'w') as f:
+            json.dump(dict(generator=GENERATOR, format_version=FORMAT_VERSION,
+                           size=size, val_fraction=val_fraction, seed=seed,
+                           limit=limit, **counts), f, indent=1)
     return counts
 
 

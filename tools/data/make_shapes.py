@@ -42,6 +42,8 @@ CLASSES: Tuple[str, ...] = _shapes_common.SHAPES
 # Bumped whenever what is written changes (here or in _shapes_common.py),
 # so stale data is regenerated.
 FORMAT_VERSION = 1
+# meta.json's signature: what this generator replaces (and nothing else).
+GENERATOR = 'mmlcnetv2 tools/data/make_shapes.py'
 # An object may overlap the union of earlier boxes by at most this IoU, so
 # most of every object stays visible (its box is the full shape's extent).
 MAX_IOU = 0.3
@@ -175,8 +177,8 @@ def make_shapes(out: str = 'data/shapes',
         True
     """
     return _shapes_common.write_dataset(
-        out, write_split, FORMAT_VERSION, CLASSES, num_train, num_val,
-        img_size, max_objects, seed, force, min_img_size=64)
+        out, GENERATOR, write_split, FORMAT_VERSION, CLASSES, num_train,
+        num_val, img_size, max_objects, seed, force, min_img_size=64)
 
 
 def main(argv=None) -> int:

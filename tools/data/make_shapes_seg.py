@@ -43,6 +43,8 @@ CLASSES: Tuple[str, ...] = ('background', ) + _shapes_common.SHAPES
 # so stale data is regenerated. 3: the drawing shared with make_shapes.py
 # (its background colours and textures, squares upright at rotation 0).
 FORMAT_VERSION = 3
+# meta.json's signature: what this generator replaces (and nothing else).
+GENERATOR = 'mmlcnetv2 tools/data/make_shapes_seg.py'
 # Circumradius as a fraction of the image side: diameters of 16%..44%.
 RADIUS = (0.08, 0.22)
 
@@ -138,8 +140,8 @@ def make_shapes_seg(out: str = 'data/shapes_seg',
         True
     """
     return _shapes_common.write_dataset(
-        out, write_split, FORMAT_VERSION, CLASSES, num_train, num_val,
-        img_size, max_objects, seed, force, min_img_size=32)
+        out, GENERATOR, write_split, FORMAT_VERSION, CLASSES, num_train,
+        num_val, img_size, max_objects, seed, force, min_img_size=32)
 
 
 def main(argv=None) -> int:
