@@ -92,7 +92,8 @@ def collect_images(inputs, out_dir: str = '') -> List[Tuple[str, str]]:
     for item in inputs:
         if osp.isdir(item):
             found = _walk(item, skip)
-        elif osp.isfile(item):
+        elif osp.exists(item):
+            # A FIFO or device too: the decoder's check names it.
             found = [item]
         else:
             raise FileNotFoundError(f'No such image or folder: {item!r}')
@@ -139,10 +140,27 @@ def check_outputs(files: List[Tuple[str, str]], out_dir: str,
 def write_picture(path: str, img: np.ndarray) -> None:
     """``img`` to ``path`` in the format of its extension, atomically."""
     from mmlcnetv2.utils.atomic import atomic_file
+    from mmlcnetv2.utils.disk_full import reporting_full_disk
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with atomic_file(path, suffix=osp.splitext(path)[1]) as tmp:
+    with atomic_file(path, suffix=osp.splitext(path)[1]) as tmp, \
+            reporting_full_disk(tmp, path):
         if not cv2.imwrite(tmp, img):
-            raise ValueError(f'OpenCV cannot write {path!r}')
+            # OpenCV says nothing more: a full disk is named by the check.
+            raise OSError(f'OpenCV cannot write {path!r}')
+
+
+def write_json_lines(path: str, records: List[dict]) -> None:
+    """One JSON object per line to ``path``, atomically.
+
+    Raises:
+        NoSpaceError: The disk is full (nothing is left at ``path``).
+    """
+    from mmlcnetv2.utils.atomic import atomic_file
+    from mmlcnetv2.utils.disk_full import reporting_full_disk
+    with atomic_file(path) as tmp, reporting_full_disk(tmp, path), \
+            open(tmp, 'w') as f:
+        for record in records:
+            f.write(json.dumps(record) + '\n')
 
 
 def run(inferencer, files: List[Tuple[str, str]], out_dir: str,
@@ -226,12 +244,15 @@ def main(argv=None) -> int:
     configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.cli import BAD_INPUT, OK, bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
+    from mmlcnetv2.deploy.image_file import max_pixels
     from mmlcnetv2.deploy.schema import owned_files
+    from mmlcnetv2.utils.disk_full import NoSpaceError
     out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
     try:
         inferencer = OpenVINOInferencer(args.model_dir, args.device,
                                         args.precision_hint)
         files = collect_images(args.inputs, out_dir)
+        max_pixels()  # a bad MMLCNETV2_MAX_IMAGE_PIXELS: one line, now
         check_outputs(files, out_dir, args.out_json, [
             osp.join(args.model_dir, f) for f in owned_files(args.model_dir)])
     except (FileNotFoundError, ValueError) as e:
@@ -242,10 +263,11 @@ def main(argv=None) -> int:
     records, failed, elapsed = run(inferencer, files, out_dir,
                                    args.score_thr)
     if args.out_json:
-        from mmlcnetv2.utils.atomic import atomic_file
-        with atomic_file(args.out_json) as tmp, open(tmp, 'w') as f:
-            for record in records:
-                f.write(json.dumps(dict(task=task, **record)) + '\n')
+        try:
+            write_json_lines(args.out_json, [dict(task=task, **record)
+                                             for record in records])
+        except NoSpaceError as e:
+            return bad_input(e)
     print(f'wrote {len(files) - failed} pictures to {out_dir}, skipped '
           f'{failed}' + (f'; results in {args.out_json}'
                          if args.out_json else ''))
