@@ -297,7 +297,8 @@ CASES: Dict[str, Case] = {
         infer_tool, _infer, ["'classes' has 5 names", 'model.xml has 2'],
         prepare=_edit_meta('det_ir', _set(classes=list('abcde')))),
     'task a list': Case(
-        infer_tool, _infer, ["'task' must be one of", "got ['classification']"],
+        infer_tool, _infer,
+        ["'task' must be one of", "got ['classification']"],
         prepare=_edit_meta('cls_ir', _set(task=['classification']))),
     'infer deploy.json nested 200000 deep': Case(
         infer_tool, _infer, ['deploy.json', 'nested too deep'],
