@@ -16,7 +16,8 @@ THROUGHPUT-hinted compile, decoding and drawing overlapped, a progress bar
 on a terminal); the results are those of one image at a time, the lines
 and pictures in input order, and the measured images/s is printed at the
 end. An image that cannot be read or processed is reported on one line and
-skipped; the others are processed. --out-json writes one JSON object per
+skipped; the others are processed. So is one whose header gives more than
+MMLCNETV2_MAX_IMAGE_PIXELS pixels (default 178,956,970), before decoding. --out-json writes one JSON object per
 image (skipped ones with their "error"). Pictures and JSON are written
 under hidden temporary names and renamed when complete. An output that
 would overwrite an input (--out-dir the images' own folder, --out-json an
