@@ -10,15 +10,19 @@
   tiny in-memory classification task for tests that need a real Runner
   (``custom_imports=['helpers']`` registers the dataset);
 - :func:`log_lines`: the messages of mmengine's current logger, to check
-  what a load logged.
+  what a load logged;
+- :func:`full_disk`: a folder on a file system with no space left (a tiny
+  tmpfs; skipped where mounting is not allowed).
 
 All use PP-LCNetV2 at scale 0.25, small enough to build, train or export in
 seconds. BN randomisation is the package's
 (``mmlcnetv2.utils.batchnorm.randomize_bn``): the benchmark uses it too.
 """
+import errno
 import logging
 import os
 import os.path as osp
+import subprocess
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List
 
@@ -326,3 +330,25 @@ def log_lines(level: int = logging.NOTSET) -> Iterator[List[str]]:
         yield lines
     finally:
         logger.removeHandler(handler)
+
+
+@contextmanager
+def full_disk(folder: str) -> Iterator[str]:
+    """``folder`` as a 1 MiB tmpfs filled up to the last byte by
+    ``folder/filler`` (mounting needs root: skips the test otherwise)."""
+    os.makedirs(folder, exist_ok=True)
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m',
+                              'tmpfs', folder], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip('cannot mount a tmpfs (needs root): '
+                    + mounted.stderr.decode().strip())
+    try:
+        with open(osp.join(folder, 'filler'), 'wb', buffering=0) as f:
+            try:
+                while True:
+                    f.write(b'\0' * 4096)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC, e
+        yield folder
+    finally:
+        subprocess.run(['umount', folder], check=True)

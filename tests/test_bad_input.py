@@ -22,8 +22,8 @@ from mmengine.config import Config
 
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config, register_scope
-from helpers import (CLASSIFIER, RETINANET, SEGMENTOR, one_thread,  # noqa: F401
-                     snapshot, tiny_runner_cfg)
+from helpers import (CLASSIFIER, RETINANET, SEGMENTOR, full_disk,  # noqa: F401
+                     one_thread, snapshot, tiny_runner_cfg)
 from tools import convert_weights as convert_tool
 from tools import deploy as deploy_tool
 from tools import deploy_test as deploy_test_tool
@@ -129,6 +129,44 @@ def _garbage_xml(ws, tmp) -> str:
 
 def _set(**fields):
     return lambda meta: meta.update(fields)
+
+
+def _set_in(*keys, value):
+    """Set ``meta[k0][k1]...`` (ints index lists) to ``value``."""
+    def edit(meta):
+        node = meta
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return edit
+
+
+def _nested_meta(name: str, depth: int = 200000):
+    """A copy of export ``name`` whose deploy.json nests ``depth`` deep."""
+    def prepare(ws, tmp) -> str:
+        out = _ir_copy(ws, tmp, name)
+        with open(osp.join(out, 'deploy.json'), 'w') as f:
+            f.write('{"format_version": 2, "x": ' + '[' * depth +
+                    ']' * depth + '}')
+        return out
+    return prepare
+
+
+def _export_listing_a_folder(ws, tmp) -> str:
+    """--out holding an export whose deploy.json lists its folder 'notes'
+    among its files (a later export replaced it at the very end)."""
+    out = osp.join(tmp, 'out')
+    shutil.copytree(ws['cls_ir'], out)
+    os.mkdir(osp.join(out, 'notes'))
+    with open(osp.join(out, 'notes', 'mine.txt'), 'w') as f:
+        f.write('my notes\n')
+    path = osp.join(out, 'deploy.json')
+    with open(path) as f:
+        meta = json.load(f)
+    meta['files'].append('notes')
+    with open(path, 'w') as f:
+        json.dump(meta, f)
+    return out
 
 
 # --------------------------------------------------------------- cases
@@ -261,13 +299,49 @@ CASES: Dict[str, Case] = {
     'detector with 5 class names for 2': Case(
         infer_tool, _infer, ["'classes' has 5 names", 'model.xml has 2'],
         prepare=_edit_meta('det_ir', _set(classes=list('abcde')))),
+    'task a list': Case(
+        infer_tool, _infer,
+        ["'task' must be one of", "got ['classification']"],
+        prepare=_edit_meta('cls_ir', _set(task=['classification']))),
+    'infer deploy.json nested 200000 deep': Case(
+        infer_tool, _infer, ['deploy.json', 'nested too deep'],
+        prepare=_nested_meta('cls_ir')),
+    'deploy into an export whose deploy.json nests 200000 deep': Case(
+        deploy_tool, _deploy('cls.py', 'cls.pth'),
+        [osp.join('out', 'deploy.json'), 'nested too deep'],
+        prepare=lambda ws, tmp: shutil.copytree(
+            _nested_meta('cls_ir')(ws, tmp), osp.join(tmp, 'out'))),
+    'export_size 100000x100000': Case(
+        infer_tool, _infer, ["'input.export_size' must be a list of two "
+                             'integers in [1, 8192]', 'got [100000, 100000]'],
+        prepare=_edit_meta('cls_ir', _set_in('input', 'export_size',
+                                             value=[100000, 100000]))),
+    'resize scale 200000': Case(
+        infer_tool, _infer, ["'preprocess.steps[0].scale' must be an integer "
+                             'in [1, 8192]', 'got 200000'],
+        prepare=_edit_meta('cls_ir', _set_in('preprocess', 'steps', 0,
+                                             'scale', value=200000))),
+    'deploy over an export listing a folder': Case(
+        deploy_tool, _deploy('cls.py', 'cls.pth'),
+        ["'files' lists 'notes', which is a folder", 'nothing was written'],
+        prepare=_export_listing_a_folder),
     # --cfg-options that would export a deploy.json infer.py refuses.
     'export of a negative resize': Case(
         deploy_tool, _deploy(
             'cls.py', 'cls.pth', '--cfg-options',
             'test_dataloader.dataset.pipeline.1.scale=-5'),
         ['--cfg-options', "'preprocess.steps[0].scale' must be an integer "
-         '>= 1', 'got -5', 'nothing was written']),
+         'in [1, 8192]', 'got -5', 'nothing was written']),
+    # Backbone values: the check train.py runs (one line), in deploy.py.
+    **{f'deploy {option}': Case(
+        deploy_tool, _deploy('cls.py', 'cls.pth', '--cfg-options', option),
+        words) for option, words in (
+            ('model.backbone.arch=None',
+             ['model.backbone', 'arch must be a str or a dict', 'NoneType']),
+            ('model.backbone.out_indices=[]',
+             ['model.backbone', 'out_indices']),
+            ('model.backbone.scale=-1',
+             ['model.backbone.scale', "PPLCNetV2 has no argument 'scale'"]))},
 }
 
 
@@ -296,3 +370,60 @@ def test_bad_input_is_one_line_exit_2_nothing_written(ws, tmp_path,
     assert snapshot(str(tmp_path)) == before
     assert os.listdir(work) == []
     assert snapshot(ws['root']) == inputs
+
+
+@pytest.mark.parametrize('option', ['model.backbone.arch=None',
+                                    'model.backbone.out_indices=[]',
+                                    'model.backbone.scale=-1'])
+def test_config_values_one_check_in_deploy_and_train(ws, tmp_path, capsys,
+                                                     option):
+    """deploy.py gave a TypeError traceback where train.py gave one line:
+    both now run the same check, so both print the same line."""
+    deploy_argv = _deploy('cls.py', 'cls.pth', '--cfg-options', option)(
+        ws, str(tmp_path), None)
+    train_argv = _train('--cfg-options', option)(ws, str(tmp_path), None)
+    capsys.readouterr()
+    assert deploy_tool.main(deploy_argv) == 2
+    deploy_err = capsys.readouterr().err.strip()
+    assert train_tool.main(train_argv) == 2
+    train_err = capsys.readouterr().err.strip()
+    assert deploy_err == train_err and '\n' not in deploy_err, (deploy_err,
+                                                                train_err)
+    assert not osp.exists(osp.join(tmp_path, 'out'))
+    assert not osp.exists(osp.join(tmp_path, 'work'))
+
+
+def test_disk_full_deploy_names_the_output(ws, tmp_path, capsys):
+    """OpenVINO said "basic_ios::clear: iostream error" (no path, no
+    space): one line naming --out, and nothing left on the disk."""
+    with full_disk(str(tmp_path / 'disk')) as disk:
+        out = osp.join(disk, 'export')
+        capsys.readouterr()
+        code = deploy_tool.main([ws['cls.py'], ws['cls.pth'], '--out', out])
+        err = capsys.readouterr().err.strip()
+        left = sorted(os.listdir(disk))
+    assert code == 2, err
+    assert '\n' not in err, err
+    assert err.startswith(
+        f'error: cannot write {out}: no space left on device'), err
+    assert left == ['filler']
+
+
+def test_persistent_workers_without_workers_is_fixed_with_a_line(
+        ws, tmp_path):
+    """``num_workers=0`` on a config with ``persistent_workers=True``:
+    torch's DataLoader refused it in a 637-line traceback after the work
+    dir was made; now it is turned off, with a line, and training runs."""
+    config = tmp_path / 'persistent.py'
+    config.write_text(f'_base_ = [{ws["train.py"]!r}]\n'
+                      'train_dataloader = dict(num_workers=1, '
+                      'persistent_workers=True)\n')
+    work = tmp_path / 'work'
+    # A subprocess: the Runner's logger would keep this test's stdout.
+    from test_train_helpers import run_tool
+    out = run_tool(['tools/train.py', str(config), '--work-dir', str(work),
+                    '--cfg-options', 'train_dataloader.num_workers=0'])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'note: train_dataloader.persistent_workers: set to False, as ' \
+        'num_workers is 0' in out.stderr
+    assert 'Traceback' not in out.stderr

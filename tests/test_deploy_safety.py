@@ -336,8 +336,8 @@ BROKEN = {
     'unknown step': (lambda m: m['preprocess']['steps'][1].update(
         op='rotate'), "'preprocess.steps[1].op' must be one of"),
     'step field': (lambda m: m['preprocess']['steps'][0].update(scale=-3),
-                   "'preprocess.steps[0].scale' must be an integer >= 1; "
-                   'got -3'),
+                   "'preprocess.steps[0].scale' must be an integer in "
+                   '[1, 8192]; got -3'),
     'no format': (_drop('format'), "'format' must be 'mmlcnetv2-deploy'"),
     'input dtype': (lambda m: m['input'].update(dtype='int16'),
                     "'input.dtype' must be 'float32' or 'uint8'; got "

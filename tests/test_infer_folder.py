@@ -1,6 +1,7 @@
 """``tools/infer.py`` on folders: bad images skipped, no name collisions,
 a summary, per-image results on the console and as JSON lines."""
 import json
+import os
 import os.path as osp
 
 import cv2
@@ -193,3 +194,156 @@ def test_image_larger_than_a_static_input_without_resize(tiny, tmp_path,
         '32x32' in skipped[0], skipped[0]
     assert 'wrote 1 pictures' in captured.out or 'wrote 1 picture' in \
         captured.out, captured.out
+
+
+# ------------------------------------------- files that are not plain images
+def huge_png(path, width: int, height: int) -> None:
+    """A valid all-black 1-bit PNG of ``width`` x ``height``: 30000x30000
+    is ~110 KB on disk, 2.7 GB decoded to BGR."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack('>I', len(data)) + kind + data + struct.pack(
+            '>I', zlib.crc32(kind + data) & 0xffffffff))
+
+    row = b'\0' * (1 + (width + 7) // 8)  # filter byte + packed bits
+    packer = zlib.compressobj(9)
+    body = b''.join(packer.compress(row * 1000)
+                    for _ in range(height // 1000))
+    body += packer.compress(row * (height % 1000)) + packer.flush()
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(
+            b'IHDR', struct.pack('>IIBBBBB', width, height, 1, 0, 0, 0, 0))
+            + chunk(b'IDAT', body) + chunk(b'IEND', b''))
+
+
+def _skipped(err: str) -> dict:
+    """``file name -> its 'skipped' line``."""
+    return {osp.basename(ln.split(': ')[0].split(' ', 1)[1]): ln
+            for ln in err.splitlines() if ln.startswith('skipped ')}
+
+
+def test_huge_png_refused_from_its_header(tmp_path):
+    """30000x30000 in a ~110 KB PNG took 6.3 GB and 36 s to decode; the
+    header says so, the default limit (Pillow's ~179 M pixels) refuses it
+    before decoding, naming the size and the limit."""
+    from mmlcnetv2.deploy.image_file import ImageTooLargeError
+    from mmlcnetv2.deploy.pipeline import load_image
+    path = tmp_path / 'bomb.png'
+    huge_png(path, 30000, 30000)
+    assert osp.getsize(path) < 200_000
+    with pytest.raises(ImageTooLargeError) as info:
+        load_image(str(path))
+    msg = str(info.value)
+    assert 'bomb.png' in msg and '30000x30000 = 900,000,000 pixels' in msg
+    assert 'over the limit of 178,956,970 pixels' in msg
+    assert 'MMLCNETV2_MAX_IMAGE_PIXELS' in msg
+
+
+def test_pixel_limit_skips_in_a_folder_run(static_ir, tmp_path, capsys,
+                                           monkeypatch):
+    """MMLCNETV2_MAX_IMAGE_PIXELS: an image over it is skipped with one line
+    naming its size and the limit; the others are processed."""
+    rng = np.random.default_rng(3)
+    images = tmp_path / 'images'
+    images.mkdir()
+    cv2.imwrite(str(images / 'small.png'), _photo(rng, 60, 80))
+    cv2.imwrite(str(images / 'large.jpg'), _photo(rng, 120, 100))
+    monkeypatch.setenv('MMLCNETV2_MAX_IMAGE_PIXELS', '10000')
+    code = infer_tool.main([static_ir, str(images), '--out-dir',
+                            str(tmp_path / 'vis')])
+    captured = capsys.readouterr()
+    assert code == 2
+    skipped = _skipped(captured.err)
+    assert list(skipped) == ['large.jpg'], captured.err
+    assert '100x120 = 12,000 pixels, over the limit of 10,000 pixels' in \
+        skipped['large.jpg']
+    assert 'wrote 1 pictures' in captured.out
+    monkeypatch.setenv('MMLCNETV2_MAX_IMAGE_PIXELS', 'lots')
+    assert infer_tool.main([static_ir, str(images)]) == 2
+    assert "MMLCNETV2_MAX_IMAGE_PIXELS='lots': must be a positive" in \
+        capsys.readouterr().err
+
+
+def test_parallel_decodes_stay_within_the_pixel_budget():
+    """Threads decoding at once hold at most the limit in pixels together
+    (one image alone always goes): 4 threads x 60 pixels under a limit of
+    100 run one at a time, 40-pixel ones two at a time."""
+    import threading
+    import time
+    from mmlcnetv2.deploy.image_file import PixelBudget
+    budget = PixelBudget(lambda: 100)
+    lock = threading.Lock()
+    held, peak = [0], [0]
+
+    def decode(pixels):
+        with budget.reserve(pixels):
+            with lock:
+                held[0] += pixels
+                peak[0] = max(peak[0], held[0])
+            time.sleep(0.05)
+            with lock:
+                held[0] -= pixels
+
+    for sizes, most in (([60] * 4, 60), ([40] * 4, 80), ([150, 10], 150)):
+        held[0] = peak[0] = 0
+        threads = [threading.Thread(target=decode, args=(n, ))
+                   for n in sizes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert not any(t.is_alive() for t in threads)
+        assert peak[0] == most, (sizes, peak[0])
+
+
+def test_empty_truncated_and_fifo_images_named(static_ir, tmp_path, capsys):
+    """A 0-byte .jpg (was an OpenCV assertion), a JPEG and a PNG cut in
+    half (the JPEG was decoded with grey rows and classified), and a FIFO
+    named x.jpg (was "not found"; opening it would block): each skipped
+    with a line that says what it is."""
+    rng = np.random.default_rng(4)
+    images = tmp_path / 'images'
+    images.mkdir()
+    cv2.imwrite(str(images / 'good.jpg'), _photo(rng, 64, 64))
+    for name in ('cut.jpg', 'cut.png'):
+        ok, data = cv2.imencode(osp.splitext(name)[1], _photo(rng, 96, 96))
+        (images / name).write_bytes(data.tobytes()[:len(data) // 2])
+    (images / 'empty.jpg').write_bytes(b'')
+    os.mkfifo(images / 'pipe.jpg')
+    code = infer_tool.main([static_ir, str(images), '--out-dir',
+                            str(tmp_path / 'vis')])
+    captured = capsys.readouterr()
+    assert code == 2
+    skipped = _skipped(captured.err)
+    assert sorted(skipped) == ['cut.jpg', 'cut.png', 'empty.jpg',
+                               'pipe.jpg'], captured.err
+    assert 'is empty (0 bytes)' in skipped['empty.jpg']
+    assert 'is a FIFO (named pipe), not an image file' in \
+        skipped['pipe.jpg']
+    for name in ('cut.jpg', 'cut.png'):
+        assert 'the file is truncated' in skipped[name], skipped[name]
+    assert 'wrote 1 pictures' in captured.out
+    # Named on the command line, the FIFO is that too, not "not found".
+    assert infer_tool.main([static_ir, str(images / 'pipe.jpg'),
+                            '--out-dir', str(tmp_path / 'vis')]) == 2
+    assert 'is a FIFO (named pipe)' in capsys.readouterr().err
+
+
+def test_disk_full_out_json_one_line(static_ir, folder, tmp_path, capsys):
+    """--out-json on a full disk ended in an OSError [Errno 28] traceback:
+    one line naming the file, exit 2, nothing left on that disk."""
+    from helpers import full_disk
+    with full_disk(str(tmp_path / 'disk')) as disk:
+        jsonl = osp.join(disk, 'results.jsonl')
+        capsys.readouterr()
+        code = infer_tool.main([static_ir, str(folder / 'a'), '--out-dir',
+                                str(tmp_path / 'vis'), '--out-json', jsonl])
+        err = capsys.readouterr().err.strip()
+        left = sorted(os.listdir(disk))
+    assert code == 2
+    assert err.splitlines()[-1].startswith(
+        f'error: cannot write {jsonl}: no space left on device'), err
+    assert 'Traceback' not in err
+    assert left == ['filler']

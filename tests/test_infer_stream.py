@@ -132,3 +132,62 @@ def test_failing_iterator_raises_after_the_items_before(static_ir, photos):
         for result in inferencer.map(failing()):
             seen.append(result)
     assert len(seen) == 2 and osp.isfile(photos[0])
+
+
+# A subprocess: the caller holds the GIL (a switch interval longer than the
+# test) while OpenVINO finishes the requests in flight, then counts the
+# Python thread states that no Python thread owns: the OpenVINO threads
+# waiting for the GIL to run a Python callback. Destroying the requests or
+# the compiled model while holding the GIL waits for exactly those threads:
+# the hang of infer.py at exit, about 1 run in 27.
+_HOLD_THE_GIL = r'''
+import ctypes, sys, threading, time
+from mmlcnetv2.deploy import OpenVINOInferencer
+
+api = ctypes.pythonapi  # PyDLL: calls keep the GIL
+api.PyInterpreterState_Get.restype = ctypes.c_void_p
+api.PyInterpreterState_ThreadHead.restype = ctypes.c_void_p
+api.PyInterpreterState_ThreadHead.argtypes = [ctypes.c_void_p]
+api.PyThreadState_Next.restype = ctypes.c_void_p
+api.PyThreadState_Next.argtypes = [ctypes.c_void_p]
+
+
+def thread_states():
+    n, ts = 0, api.PyInterpreterState_ThreadHead(api.PyInterpreterState_Get())
+    while ts:
+        n, ts = n + 1, api.PyThreadState_Next(ts)
+    return n
+
+
+inferencer = OpenVINOInferencer(sys.argv[1])
+items = inferencer.stream(sys.argv[2:] * 4, jobs=4, workers=1)
+next(items)
+time.sleep(0.5)  # the feeder starts the next requests
+sys.setswitchinterval(1000)
+end = time.perf_counter() + 2  # OpenVINO finishes them meanwhile
+while time.perf_counter() < end:
+    pass
+foreign = thread_states() - len(threading.enumerate())
+sys.setswitchinterval(0.005)
+rest = list(items)
+del items, inferencer
+print('foreign', foreign, 'items', 1 + len(rest))
+'''
+
+
+def test_no_openvino_thread_waits_for_the_gil(static_ir, photos, tmp_path):
+    import subprocess
+    import sys
+    from test_train_helpers import ROOT, tool_env
+    script = tmp_path / 'hold_the_gil.py'
+    script.write_text(_HOLD_THE_GIL)
+    try:
+        out = subprocess.run([sys.executable, str(script), static_ir,
+                              *photos], cwd=ROOT, env=tool_env(),
+                             capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail('the stream hung (an OpenVINO thread waits for the GIL '
+                    'that the caller holds)')
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-4:] == [
+        'foreign', '0', 'items', str(4 * len(photos))], out.stdout

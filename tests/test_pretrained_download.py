@@ -12,8 +12,12 @@ import os
 import os.path as osp
 import pickle
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -22,8 +26,9 @@ import torch
 
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.converters import load_weights
-from mmlcnetv2.converters.download import (HUB_FILENAME, WeightsDownloadError,
-                                           url_cache_path)
+from mmlcnetv2.converters.download import (HUB_FILENAME, TIMEOUT_ENV,
+                                           WeightsDownloadError,
+                                           fetch_weights, url_cache_path)
 from mmlcnetv2.models import PPLCNetV2
 from mmlcnetv2.utils.batchnorm import randomize_bn
 from helpers import log_lines
@@ -74,10 +79,11 @@ def paddle_classifier(arch, seed=0, num_classes=1000):
 class _Handler(http.server.BaseHTTPRequestHandler):
     files = {}  # path -> bytes (set per server)
     requests = []  # paths requested
+    released = threading.Event()  # ends the stalls (set per server)
 
     def do_GET(self):
         self.requests.append(self.path)
-        body = self.files.get(self.path.replace('/truncated', ''))
+        body = self.files.get(re.sub('^/(truncated|stall)/', '/', self.path))
         if body is None:
             self.send_error(404, 'File not found')
             return
@@ -86,6 +92,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.path.startswith('/truncated'):
             body = body[:len(body) // 2]  # the connection drops half-way
+        if self.path.startswith('/stall'):
+            # Half the body, then nothing, the connection open.
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.released.wait()
+            return
         self.wfile.write(body)
 
     def log_message(self, *args):
@@ -97,17 +109,23 @@ def serve(files, seconds=300):
     """Serve ``files`` (path -> bytes) on 127.0.0.1 in a thread; yields
     (base URL, list of requested paths). Stops on exit, or by itself after
     ``seconds`` should the test hang."""
-    handler = type('Handler', (_Handler, ), dict(files=files, requests=[]))
+    handler = type('Handler', (_Handler, ), dict(
+        files=files, requests=[], released=threading.Event()))
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
     thread = threading.Thread(target=server.serve_forever,
                               kwargs=dict(poll_interval=0.1), daemon=True)
-    bound = threading.Timer(seconds, server.shutdown)
+    def stop():
+        handler.released.set()
+        server.shutdown()
+
+    bound = threading.Timer(seconds, stop)
     thread.start()
     bound.start()
     try:
         yield f'http://127.0.0.1:{server.server_address[1]}', handler.requests
     finally:
         bound.cancel()
+        handler.released.set()
         server.shutdown()
         server.server_close()
         thread.join(10)
@@ -208,19 +226,88 @@ def test_failed_download_is_one_line_and_leaves_no_file(
     assert _cache_files(torch_home) == []  # no partial or bad file
 
 
-def test_unreadable_cached_file_names_the_cache(torch_home):
-    """A file a user put into the cache by hand and that is damaged: the
-    message says which cached file and that deleting it downloads again."""
+@pytest.mark.parametrize('use', ['init_weights', 'fetch_weights'])
+def test_unreadable_cached_file_names_the_cache(torch_home, use):
+    """A file in the cache that is damaged (on disk, or put there by hand):
+    named as the cached download of the URL, with the command that deletes
+    it, whoever asks for it (the backbone's init, train.py's check)."""
     url = closed_port_url('PPLCNetV2_small_pretrained.pdparams')
     cached = url_cache_path(url)
     os.makedirs(osp.dirname(cached))
     with open(cached, 'wb') as f:
         f.write(b'\x80\x04 cut short')
-    with pytest.raises(ValueError, match=re.escape(
-            f'(the cached download of {url}: delete {cached} to download '
-            'it again)')):
-        _backbone(url).init_weights()
+    with pytest.raises(WeightsDownloadError) as info:
+        if use == 'fetch_weights':
+            fetch_weights(url)
+        else:
+            _backbone(url).init_weights()
+    msg = str(info.value)
+    assert '\n' not in msg
+    assert f'the cached download of {url} at {cached} is damaged' in msg
+    assert f'delete it with `rm {cached}`' in msg
     assert osp.isfile(cached)  # not ours to delete
+
+
+def test_stalled_server_is_one_line_within_the_timeout(
+        torch_home, tiny_pdparams, monkeypatch):
+    """A server that sends the headers and half the body, then nothing:
+    the download gives up after MMLCNETV2_DOWNLOAD_TIMEOUT seconds (it
+    waited forever), in one line, and leaves nothing in the cache."""
+    body, _ = tiny_pdparams
+    name = 'PPLCNetV2_small_pretrained.pdparams'
+    monkeypatch.setenv(TIMEOUT_ENV, '1')
+    with serve({f'/{name}': body}, seconds=60) as (base, requests):
+        url = f'{base}/stall/{name}'
+        start = time.perf_counter()
+        with pytest.raises(WeightsDownloadError) as info:
+            fetch_weights(url)
+        took = time.perf_counter() - start
+    msg = str(info.value)
+    assert '\n' not in msg
+    assert f'cannot download {url} (TimeoutError: no answer for 1 s; set ' \
+        f'{TIMEOUT_ENV} to wait longer)' in msg, msg
+    assert took < 15, took
+    assert _cache_files(torch_home) == []
+
+
+@pytest.mark.parametrize('value', ['0', 'soon', 'inf'])
+def test_bad_timeout_setting_is_refused(torch_home, monkeypatch, value):
+    monkeypatch.setenv(TIMEOUT_ENV, value)
+    with pytest.raises(WeightsDownloadError, match=re.escape(
+            f'{TIMEOUT_ENV}={value!r}: must be a positive number')):
+        fetch_weights(closed_port_url('x.pdparams'))
+
+
+def test_killed_download_leaves_nothing_after_the_next(torch_home,
+                                                        tiny_pdparams):
+    """SIGKILL during a download, then a download that completes: the cache
+    holds the weights file alone (torch.hub's own ``.<uuid>.partial`` of
+    the killed download stayed there for good)."""
+    body, _ = tiny_pdparams
+    name = 'PPLCNetV2_small_pretrained.pdparams'
+    folder = torch_home / 'hub' / 'checkpoints'
+    env = tool_env(TORCH_HOME=str(torch_home))
+    with serve({f'/{name}': body}, seconds=120) as (base, requests):
+        child = subprocess.Popen(
+            [sys.executable, '-c', 'import sys; from mmlcnetv2.converters.'
+             'download import fetch_weights; fetch_weights(sys.argv[1])',
+             f'{base}/stall/{name}'], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 60
+            # Killed once half the body is on disk.
+            while time.time() < deadline and not any(
+                    osp.getsize(f) >= len(body) // 2
+                    for f in _cache_files(torch_home)):
+                assert child.poll() is None
+                time.sleep(0.05)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        assert _cache_files(torch_home)  # the precondition: a leftover
+        url = f'{base}/{name}'
+        assert fetch_weights(url) == str(folder / name)
+    assert _cache_files(torch_home) == [str(folder / name)]
 
 
 # ------------------------------------------------------- Hugging Face hub

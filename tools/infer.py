@@ -19,7 +19,8 @@ THROUGHPUT-hinted compile, decoding and drawing overlapped, a progress bar
 on a terminal); the results are those of one image at a time, the lines
 and pictures in input order, and the measured images/s is printed at the
 end. An image that cannot be read or processed is reported on one line and
-skipped; the others are processed. --out-json writes one JSON object per
+skipped; the others are processed. So is one whose header gives more than
+MMLCNETV2_MAX_IMAGE_PIXELS pixels (default 178,956,970), before decoding. --out-json writes one JSON object per
 image (skipped ones with their "error"). Pictures and JSON are written
 under hidden temporary names and renamed when complete. An output that
 would overwrite an input (--out-dir the images' own folder, --out-json an
@@ -100,7 +101,8 @@ def collect_images(inputs, out_dir: str = '') -> List[Tuple[str, str]]:
     for item in inputs:
         if osp.isdir(item):
             found = _walk(item, skip)
-        elif osp.isfile(item):
+        elif osp.exists(item):
+            # A FIFO or device too: the decoder's check names it.
             found = [item]
         else:
             raise FileNotFoundError(f'No such image or folder: {item!r}')
@@ -158,10 +160,27 @@ def check_outputs(files: List[Tuple[str, str]], out_dir: str,
 def write_picture(path: str, img: np.ndarray) -> None:
     """``img`` to ``path`` in the format of its extension, atomically."""
     from mmlcnetv2.utils.atomic import atomic_file
+    from mmlcnetv2.utils.disk_full import reporting_full_disk
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with atomic_file(path, suffix=osp.splitext(path)[1]) as tmp:
+    with atomic_file(path, suffix=osp.splitext(path)[1]) as tmp, \
+            reporting_full_disk(tmp, path):
         if not cv2.imwrite(tmp, img):
-            raise ValueError(f'OpenCV cannot write {path!r}')
+            # OpenCV says nothing more: a full disk is named by the check.
+            raise OSError(f'OpenCV cannot write {path!r}')
+
+
+def write_json_lines(path: str, records: List[dict]) -> None:
+    """One JSON object per line to ``path``, atomically.
+
+    Raises:
+        NoSpaceError: The disk is full (nothing is left at ``path``).
+    """
+    from mmlcnetv2.utils.atomic import atomic_file
+    from mmlcnetv2.utils.disk_full import reporting_full_disk
+    with atomic_file(path) as tmp, reporting_full_disk(tmp, path), \
+            open(tmp, 'w') as f:
+        for record in records:
+            f.write(json.dumps(record) + '\n')
 
 
 def run(inferencer, files: List[Tuple[str, str]], out_dir: str,
@@ -250,14 +269,17 @@ def main(argv=None) -> int:
     configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.cli import BAD_INPUT, OK, bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
+    from mmlcnetv2.deploy.image_file import max_pixels
     from mmlcnetv2.deploy.schema import owned_files
     from mmlcnetv2.utils.written import WrittenFiles
+    from mmlcnetv2.utils.disk_full import NoSpaceError
     out_dir = args.out_dir or osp.join(args.model_dir, 'vis')
     try:
         inferencer = OpenVINOInferencer(args.model_dir, args.device,
                                         args.precision_hint)
         files = collect_images(args.inputs, out_dir)
         written = WrittenFiles(out_dir, 'tools/infer.py')
+        max_pixels()  # a bad MMLCNETV2_MAX_IMAGE_PIXELS: one line, now
         check_outputs(files, out_dir, args.out_json, [
             osp.join(args.model_dir, f) for f in owned_files(args.model_dir)],
             written)
@@ -273,10 +295,11 @@ def main(argv=None) -> int:
     finally:  # also after Ctrl-C: the pictures written are ours
         written.save()
     if args.out_json:
-        from mmlcnetv2.utils.atomic import atomic_file
-        with atomic_file(args.out_json) as tmp, open(tmp, 'w') as f:
-            for record in records:
-                f.write(json.dumps(dict(task=task, **record)) + '\n')
+        try:
+            write_json_lines(args.out_json, [dict(task=task, **record)
+                                             for record in records])
+        except NoSpaceError as e:
+            return bad_input(e)
     print(f'wrote {len(files) - failed} pictures to {out_dir}, skipped '
           f'{failed}' + (f'; results in {args.out_json}'
                          if args.out_json else ''))

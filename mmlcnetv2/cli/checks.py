@@ -431,6 +431,23 @@ def _check_evaluator(evaluator, key: str) -> None:
     _check_typed(evaluator, METRICS, key)
 
 
+def check_model_config(cfg: Config) -> None:
+    """The model's arguments and backbone values (``arch=None``,
+    ``out_indices=[]``, ``scale=-1``): one check for every tool that
+    builds the model (``train.py``, ``test.py``, ``deploy.py``), before it
+    is built, in the config's default scope (whose modules must be
+    registered: :func:`mmlcnetv2.apis.register_scope`).
+
+    Raises:
+        UserInputError: Naming the key, its value and what is allowed.
+    """
+    from mmengine.registry import MODELS, DefaultScope
+    if not isinstance(cfg.get('model'), dict):
+        return
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        _check_typed(cfg.model, MODELS, 'model', recurse=('*', ))
+
+
 def check_constructor_args(cfg: Config, training: bool) -> None:
     """Misspelt arguments and bad backbone values, before anything is built.
 
@@ -445,7 +462,7 @@ def check_constructor_args(cfg: Config, training: bool) -> None:
     Raises:
         UserInputError: Naming the key, the class and what it accepts.
     """
-    from mmengine.registry import (DATASETS, HOOKS, MODELS, OPTIM_WRAPPERS,
+    from mmengine.registry import (DATASETS, HOOKS, OPTIM_WRAPPERS,
                                    OPTIMIZERS, PARAM_SCHEDULERS,
                                    init_default_scope)
     from mmengine.utils import import_modules_from_strings
@@ -455,8 +472,7 @@ def check_constructor_args(cfg: Config, training: bool) -> None:
         except ImportError as e:
             raise UserInputError(f'custom_imports: {e}') from None
     init_default_scope(cfg.get('default_scope', 'mmengine'))
-    if isinstance(cfg.get('model'), dict):
-        _check_typed(cfg.model, MODELS, 'model', recurse=('*', ))
+    check_model_config(cfg)
     splits = _splits_used(cfg, training)
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')

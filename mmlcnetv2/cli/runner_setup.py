@@ -8,6 +8,7 @@ both tools run.
 import argparse
 import os
 import os.path as osp
+import sys
 from typing import Callable, Optional
 
 import torch
@@ -117,6 +118,22 @@ def add_random_state_hook(cfg: Config) -> None:
     cfg.custom_hooks = hooks
 
 
+def setup_persistent_workers(cfg: Config) -> None:
+    """``persistent_workers=True`` with ``num_workers=0`` (a common way to
+    debug in one process): torch's DataLoader refuses that combination
+    deep inside the Runner, after the work dir is made; there is no worker
+    to keep, so it is turned off here, with a line saying so."""
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if isinstance(loader, dict) and loader.get(
+                'persistent_workers') and loader.get('num_workers', 0) == 0:
+            loader['persistent_workers'] = False
+            # Before the Runner: its logger does not exist yet.
+            print(f'note: {split}_dataloader.persistent_workers: set to '
+                  'False, as num_workers is 0 (no worker process to keep)',
+                  file=sys.stderr)
+
+
 def setup_distributed(cfg: Config, launcher: str) -> None:
     """Make mmengine's ``pytorch``/``slurm`` launchers work without a GPU.
 
@@ -187,6 +204,7 @@ def build_cfg(args: argparse.Namespace,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     apply_args(cfg, args)
+    setup_persistent_workers(cfg)
     setup_distributed(cfg, args.launcher)
     return cfg
 

@@ -24,7 +24,19 @@ download goes to a temporary file, is read back completely, and only a
 readable weights file is renamed into the cache. Any failure is one line
 (:class:`WeightsDownloadError`) naming the URL, the cache path to put the
 file at, and the command that does it.
+
+The download is our own urllib loop rather than torch.hub's
+``download_url_to_file``: that has no timeout (a server that sends headers
+and then stalls hung ``train.py`` forever) and leaves its own
+``.<uuid>.partial`` file behind when killed. Connecting and every read give
+up after :data:`TIMEOUT_ENV` seconds (default :data:`DEFAULT_TIMEOUT`), and
+the bytes go straight into the temporary file of
+:func:`~mmlcnetv2.utils.atomic.atomic_file`, which a later run cleans.
+
+A cached file that is not readable weights (damaged on disk, or put there
+by hand) is named as the cached download, with the command that deletes it.
 """
+import os
 import os.path as osp
 import sys
 from http.client import HTTPException
@@ -42,6 +54,10 @@ HUB_PREFIX = 'hf-hub:'
 TIMM_HUB_ORG = 'timm/'
 # The file timm's pretrained=True reads from a hub repo.
 HUB_FILENAME = 'model.safetensors'
+#: Seconds to connect and to wait for each block of a download.
+TIMEOUT_ENV = 'MMLCNETV2_DOWNLOAD_TIMEOUT'
+DEFAULT_TIMEOUT = 60.0
+_BLOCK = 1 << 20
 
 
 class WeightsDownloadError(UserInputError):
@@ -89,15 +105,63 @@ def _reason(error: BaseException) -> str:
     return f'{type(error).__name__}: {lines[0] if lines else ""}'
 
 
-def _download(url: str, path: str) -> None:
+def download_timeout() -> float:
+    """Seconds from :data:`TIMEOUT_ENV` (default :data:`DEFAULT_TIMEOUT`).
+
+    Raises:
+        WeightsDownloadError: Not a positive number.
+    """
+    text = os.environ.get(TIMEOUT_ENV, '').strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float('nan')
+    if not 0 < value < float('inf'):
+        raise WeightsDownloadError(
+            f'{TIMEOUT_ENV}={text!r}: must be a positive number of seconds '
+            f'(default {DEFAULT_TIMEOUT:g})')
+    return value
+
+
+def _copy_url(url: str, dst: str, timeout: float) -> None:
+    """The body of ``url`` into the file ``dst``; connecting and each read
+    give up after ``timeout`` seconds (``TimeoutError``)."""
+    from urllib.request import Request, urlopen
+
+    from tqdm import tqdm
+    request = Request(url, headers={'User-Agent': 'mmlcnetv2'})
+    with urlopen(request, timeout=timeout) as response, \
+            open(dst, 'wb') as f:
+        total = response.headers.get('Content-Length')
+        with tqdm(total=int(total) if total and total.isdigit() else None,
+                  unit='B', unit_scale=True, unit_divisor=1024,
+                  disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+            while True:
+                block = response.read(_BLOCK)
+                if not block:
+                    break
+                f.write(block)
+                bar.update(len(block))
+
+
+def _download(url: str, path: str, timeout: float) -> None:
     """Download ``url`` to ``path`` via a temporary file that is read back
     (a readable weights file) before it is renamed to ``path``."""
-    from torch.hub import download_url_to_file
+    from urllib.error import URLError
 
     from ..utils.atomic import atomic_file
     from .files import read_state_dict
     with atomic_file(path, suffix='.partial') as tmp:
-        download_url_to_file(url, tmp, progress=sys.stderr.isatty())
+        try:
+            _copy_url(url, tmp, timeout)
+        except (TimeoutError, URLError) as e:
+            if not isinstance(getattr(e, 'reason', e), TimeoutError):
+                raise
+            raise TimeoutError(
+                f'no answer for {timeout:g} s; set {TIMEOUT_ENV} to wait '
+                'longer') from e
         size = osp.getsize(tmp)
         read_state_dict(tmp)  # truncated or not weights: WeightsError
     print_log(f'downloaded {url} ({size / 2**20:.1f} MiB) to {path}',
@@ -107,16 +171,37 @@ def _download(url: str, path: str) -> None:
 def _fetch_url(url: str) -> str:
     path = url_cache_path(url)
     if osp.isfile(path):
+        _check_cached(url, path)
         print_log(f'{url} is cached at {path}', logger='current')
         return path
+    timeout = download_timeout()
     print_log(f'downloading {url} to {path}', logger='current')
     try:
-        _download(url, path)
+        _download(url, path, timeout)
     # urllib's URLError/HTTPError and socket errors are OSErrors, a bad URL
     # and an unreadable file (WeightsError) ValueErrors.
     except (OSError, ValueError, HTTPException) as e:
         raise _url_error(url, path, e) from e
     return path
+
+
+def _check_cached(url: str, path: str) -> None:
+    """Refuse a cached file of ``url`` that is not readable weights.
+
+    Raises:
+        WeightsDownloadError: Naming it as the cached download of ``url``
+            and the command that deletes it (it is the user's cache: we do
+            not delete it ourselves).
+    """
+    from .common import WeightsError
+    from .files import read_state_dict
+    try:
+        read_state_dict(path)
+    except (WeightsError, OSError) as e:
+        raise WeightsDownloadError(
+            f'the cached download of {url} at {path} is damaged '
+            f'({_reason(e)}); delete it with `rm {path}` and run again to '
+            'download it again') from e
 
 
 def _url_error(url: str, path: str, error: BaseException

@@ -171,7 +171,10 @@ def decode_for_steps(path: str, steps: List[dict],
     Raises:
         FileNotFoundError, ValueError: As ``load_image``.
     """
+    from .image_file import (DECODES, check_image_file, decode_failure,
+                             is_truncated_jpeg)
     from .pipeline import load_image
+    check_image_file(path)  # before any read: a FIFO, the pixel limit
     size = jpeg_size(path) if steps else None
     target = resize_size(size, steps[0], fit) if size else None
     # A side of 0 pixels: the full path gives its clear error for that.
@@ -180,7 +183,11 @@ def decode_for_steps(path: str, steps: List[dict],
     if factor > 1:
         w, h = size
         data = np.fromfile(path, np.uint8)
-        img = cv2.imdecode(data, REDUCED_FLAGS[factor])
+        with DECODES.reserve(math.ceil(w / factor) * math.ceil(h / factor)):
+            img = cv2.imdecode(data, REDUCED_FLAGS[factor])
+        if img is not None and is_truncated_jpeg(path):
+            raise ValueError(f'Cannot decode image {path!r}: '
+                             f'{decode_failure(path)}')
         # libjpeg gives ceil(side / factor); anything else (a file PIL and
         # libjpeg read differently) is decoded at full size instead.
         if img is not None and img.shape[:2] == (math.ceil(h / factor),

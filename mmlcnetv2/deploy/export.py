@@ -59,9 +59,11 @@ def load_for_export(config: str, checkpoint: Optional[str],
         RuntimeError: the checkpoint does not fit the config (names the
             config and checkpoint; strict loading's message follows).
     """
+    from ..cli.checks import check_model_config
     cfg = load_config(config, cfg_options)
     task = task_of(cfg)
     register_scope(cfg)
+    check_model_config(cfg)  # as train.py: one line for a bad value
     # No pretrained-backbone download/load at export: the checkpoint has it.
     backbone = cfg.model.get('backbone', None)
     if backbone is not None and backbone.get('init_cfg', None) is not None:
@@ -348,7 +350,12 @@ def export(config: str,
         # takes (pipeline.prepare follows deploy.json's input).
         ov_model = add_preprocessing(ov_model, preprocess, dynamic,
                                      resize=input_form == 'image')
-    with atomic_update(out_dir, replaces, last=META_FILE) as tmp:
+    from ..utils.disk_full import reporting_full_disk
+    # Outer: the temporary folder itself (an errno); inner: OpenVINO's
+    # iostream error, asked while the partial files still fill the disk.
+    with reporting_full_disk(out_dir, out_dir), \
+            atomic_update(out_dir, replaces, last=META_FILE) as tmp, \
+            reporting_full_disk(tmp, out_dir):
         _write_export(tmp, ov_model, meta, cfg, calib,
                       (wrapper, example) if onnx else None, max_drop,
                       model_api)

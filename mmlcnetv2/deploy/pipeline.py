@@ -326,6 +326,26 @@ def in_graph(meta: dict) -> List[str]:
 # ----------------------------------------------------------------- reader
 
 
+def _decode_file(path: str) -> np.ndarray:
+    """Decode ``path`` as BGR after :func:`.image_file.check_image_file`,
+    within the process's pixel budget of decodes."""
+    from .image_file import (DECODES, check_image_file, decode_failure,
+                             is_truncated_jpeg)
+    size = check_image_file(path)
+    with DECODES.reserve(size[0] * size[1] if size else 1):
+        try:
+            img = mmcv.imread(path, flag='color', channel_order='bgr')
+        except Exception as e:  # noqa: BLE001  (cv2/pillow raise anything)
+            raise ValueError(f'Cannot decode image {path!r}: {e}') from e
+    if img is None:
+        raise ValueError(f'Cannot decode image {path!r}: '
+                         f'{decode_failure(path)}')
+    if is_truncated_jpeg(path):
+        raise ValueError(f'Cannot decode image {path!r}: '
+                         f'{decode_failure(path)}')
+    return img
+
+
 def load_image(image: ImageLike, color_order: str = 'BGR') -> np.ndarray:
     """An image path or array as an ``HxWx3`` uint8 BGR array.
 
@@ -336,22 +356,13 @@ def load_image(image: ImageLike, color_order: str = 'BGR') -> np.ndarray:
 
     Raises:
         FileNotFoundError: ``image`` is a path that does not exist.
-        ValueError: the file cannot be decoded or the array has a shape that
-            is not an image.
+        ValueError: the file cannot be decoded (named: a FIFO, an empty or
+            truncated file), has more pixels than the limit of
+            :mod:`.image_file` (checked from its header, before decoding),
+            or the array has a shape that is not an image.
     """
     if isinstance(image, (str, bytes)) or hasattr(image, '__fspath__'):
-        path = str(image)
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'Image not found: {path!r}')
-        try:
-            img = mmcv.imread(path, flag='color', channel_order='bgr')
-        except Exception as e:  # noqa: BLE001  (cv2/pillow raise anything)
-            raise ValueError(f'Cannot decode image {path!r}: {e}') from e
-        if img is None:
-            raise ValueError(
-                f'Cannot decode image {path!r}: not an image file OpenCV '
-                'can read (jpg, png, bmp, webp, tiff, ...).')
-        return img
+        return _decode_file(str(image))
     if not isinstance(image, np.ndarray):
         raise TypeError(f'image must be a path or a numpy array, got '
                         f'{type(image).__name__}')

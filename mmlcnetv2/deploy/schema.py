@@ -28,6 +28,13 @@ V1_FILES = ('deploy.json', 'model.xml', 'model.bin', 'model.onnx')
 REQUIRED_FILES = ('deploy.json', 'model.xml', 'model.bin')
 INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 EDGES = ('short', 'long', 'width', 'height')
+#: The largest side (pixels) of a network input, a resize or a crop: the
+#: inferencer allocates images and tensors of these sizes (an
+#: ``export_size`` of 100000x100000 asked for 27.9 GiB).
+MAX_SIDE = 8192
+#: How deep a deploy.json may nest (it needs 4 levels); Python's JSON
+#: reader recurses, a file nested 200,000 deep raised RecursionError.
+MAX_DEPTH = 16
 
 
 #: Where in the IR's ``rt_info`` an export records its class count.
@@ -58,9 +65,18 @@ def _is_numbers(value: Any, n: int, nonzero: bool = False) -> bool:
         _is_number(v) and (v != 0 or not nonzero) for v in value)
 
 
+def _is_side(value: Any) -> bool:
+    return _is_int(value, 1) and value <= MAX_SIDE
+
+
 def _is_pair(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and all(
-        _is_int(v, 1) for v in value)
+        _is_side(v) for v in value)
+
+
+def _is_one_of(value: Any, allowed) -> bool:
+    # Only strings are looked up: a list or dict is unhashable (TypeError).
+    return isinstance(value, str) and value in allowed
 
 
 def _is_plain_name(value: Any) -> bool:
@@ -70,20 +86,22 @@ def _is_plain_name(value: Any) -> bool:
 
 
 POSITIVE_INT: Check = (lambda v: _is_int(v, 1), 'an integer >= 1')
-PAIR: Check = (_is_pair, 'a list of two integers >= 1')
-INTERPOLATION: Check = (lambda v: v in INTERPOLATIONS,
+SIDE: Check = (_is_side, f'an integer in [1, {MAX_SIDE}]')
+PAIR: Check = (_is_pair, f'a list of two integers in [1, {MAX_SIDE}]')
+INTERPOLATION: Check = (lambda v: _is_one_of(v, INTERPOLATIONS),
                         f'one of {list(INTERPOLATIONS)}')
 # The resize/crop steps the inferencer replays, and their fields.
 STEPS: Dict[str, Dict[str, Check]] = dict(
-    resize_edge=dict(scale=POSITIVE_INT,
-                     edge=(lambda v: v in EDGES, f'one of {list(EDGES)}'),
+    resize_edge=dict(scale=SIDE,
+                     edge=(lambda v: _is_one_of(v, EDGES),
+                           f'one of {list(EDGES)}'),
                      interpolation=INTERPOLATION),
     resize=dict(scale=PAIR,
                 keep_ratio=(lambda v: isinstance(v, bool), 'true or false'),
                 interpolation=INTERPOLATION),
     center_crop=dict(crop_size=PAIR),
     pad=dict(size=(lambda v: v is None or _is_pair(v),
-                   'null or a list of two integers >= 1'),
+                   f'null or a list of two integers in [1, {MAX_SIDE}]'),
              square=(lambda v: isinstance(v, bool), 'true or false'),
              size_divisor=(lambda v: _is_int(v, 0), 'an integer >= 0'),
              value=(lambda v: _is_numbers(v, 3), 'a list of 3 numbers')),
@@ -92,7 +110,7 @@ PREPROCESS: Dict[str, Check] = dict(
     mean=(lambda v: _is_numbers(v, 3), 'a list of 3 numbers'),
     std=(lambda v: _is_numbers(v, 3, nonzero=True),
          'a list of 3 non-zero numbers'),
-    color_order=(lambda v: v in ('RGB', 'BGR'), "'RGB' or 'BGR'"),
+    color_order=(lambda v: _is_one_of(v, ('RGB', 'BGR')), "'RGB' or 'BGR'"),
     steps=(lambda v: isinstance(v, list), 'a list of steps'),
 )
 # Optional in version 1 (the inferencer defaults them to 0).
@@ -118,11 +136,13 @@ def _graph_steps() -> tuple:
 
 # deploy.json's input form (mmlcnetv2.deploy.pipeline.input_spec).
 INPUT_FORM: Dict[str, Check] = dict(
-    dtype=(lambda v: v in ('float32', 'uint8'), "'float32' or 'uint8'"),
-    layout=(lambda v: v in ('NCHW', 'NHWC'), "'NCHW' or 'NHWC'"),
-    color_order=(lambda v: v in ('RGB', 'BGR'), "'RGB' or 'BGR'"),
+    dtype=(lambda v: _is_one_of(v, ('float32', 'uint8')),
+           "'float32' or 'uint8'"),
+    layout=(lambda v: _is_one_of(v, ('NCHW', 'NHWC')), "'NCHW' or 'NHWC'"),
+    color_order=(lambda v: _is_one_of(v, ('RGB', 'BGR')), "'RGB' or 'BGR'"),
     preprocess_in_graph=(
-        lambda v: isinstance(v, list) and all(s in _graph_steps() for s in v)
+        lambda v: isinstance(v, list) and all(
+            _is_one_of(s, _graph_steps()) for s in v)
         and v == [s for s in _graph_steps() if s in v],
         'a list of steps out of to_float, resize, pad_image, color_order, '
         'normalize, pad, layout, in that order'),
@@ -154,12 +174,29 @@ def _check_object(node: Any, field: str, path: str) -> dict:
     return node
 
 
+def _check_depth(meta: dict, path: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` (without recursing)."""
+    todo = [(meta, 1, '<top level>')]
+    while todo:
+        node, depth, field = todo.pop()
+        if depth > MAX_DEPTH:
+            raise DeployFormatError(
+                f'{path}: nested more than {MAX_DEPTH} levels deep (at '
+                f'{field}); a deploy.json of tools/deploy.py nests 4')
+        children = node.items() if isinstance(node, dict) else enumerate(
+            node) if isinstance(node, list) else ()
+        for key, child in children:
+            if isinstance(child, (dict, list)):
+                todo.append((child, depth + 1, f'{field}.{key}'
+                             if field != '<top level>' else str(key)))
+
+
 def _check_steps(steps: List[Any], path: str) -> None:
     for i, step in enumerate(steps):
         field = f'preprocess.steps[{i}]'
         step = _check_object(step, field, path)
         op = step.get('op', _MISSING)
-        if op not in STEPS:
+        if not _is_one_of(op, STEPS):
             _fail(path, f'{field}.op', f'one of {sorted(STEPS)}', op)
         for key, check in STEPS[op].items():
             _check(step, key, check, path, f'{field}.')
@@ -180,6 +217,7 @@ def validate_meta(meta: Any, path: str) -> dict:
             file, what it must be and what it is.
     """
     meta = _check_object(meta, '<top level>', path)
+    _check_depth(meta, path)
     version = meta.get('format_version', _MISSING)
     if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         _fail(path, 'format_version',
@@ -193,8 +231,8 @@ def validate_meta(meta: Any, path: str) -> dict:
                 f'a list of file names including {list(REQUIRED_FILES)}'),
                path)
     from .tasks import TASKS  # they import this module
-    _check(meta, 'task', (lambda v: v in TASKS, f'one of {list(TASKS)}'),
-           path)
+    _check(meta, 'task', (lambda v: _is_one_of(v, TASKS),
+                          f'one of {list(TASKS)}'), path)
     task = meta['task']
     # The output names an export of the task may have (earlier ones too).
     outputs = TASKS[task].accepted_outputs
@@ -294,6 +332,11 @@ def load_meta(path: str) -> dict:
     except UnicodeDecodeError as e:
         raise DeployFormatError(f'{path}: not a UTF-8 text file ({e.reason} '
                                 f'at byte {e.start})') from None
+    except RecursionError:
+        raise DeployFormatError(
+            f'{path}: nested too deep for the JSON reader; a deploy.json '
+            f'of tools/deploy.py nests 4 levels (at most {MAX_DEPTH})'
+        ) from None
     return validate_meta(meta, path)
 
 
@@ -326,5 +369,16 @@ def owned_files(folder: str) -> List[str]:
     if not osp.isfile(path):
         raise DeployFormatError(f'{path} is missing')
     meta = load_meta(path)
-    return list(V1_FILES) if meta['format_version'] == 1 else list(
+    files = list(V1_FILES) if meta['format_version'] == 1 else list(
         meta['files'])
+    for name in files:
+        # Replaced one by one by a later export: a folder of that name is
+        # not one of its files (os.replace failed at the very end).
+        entry = osp.join(folder, name)
+        if osp.lexists(entry) and (osp.isdir(entry) or not (
+                osp.isfile(entry) or osp.islink(entry))):
+            raise DeployFormatError(
+                f"{path}: 'files' lists {name!r}, which is "
+                f"{'a folder' if osp.isdir(entry) else 'not a file'} in "
+                f'{folder}; an export lists only its own files')
+    return files

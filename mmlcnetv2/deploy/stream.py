@@ -3,12 +3,21 @@
 
 One request at a time leaves a multi-core CPU idle between images (decode,
 preprocessing and post-processing run while the network waits, and one
-request uses one stream). :func:`stream` keeps an OpenVINO
-``AsyncInferQueue`` of a THROUGHPUT-hinted model full: a small thread pool
-decodes and preprocesses the next images (cv2 decode/resize release the
-GIL), a feeder thread starts each request as soon as its input is ready,
-and the caller gets the items back in the order it gave them, one by one,
-so memory stays bounded for an endless iterator.
+request uses one stream). :func:`stream` keeps ``jobs`` OpenVINO infer
+requests of a THROUGHPUT-hinted model busy: a small thread pool decodes
+and preprocesses the next images (cv2 decode/resize release the GIL), a
+feeder thread starts each request as soon as its input is ready and a
+request is free, and the caller gets the items back in the order it gave
+them, one by one, so memory stays bounded for an endless iterator.
+
+No Python code runs on OpenVINO's threads (no ``AsyncInferQueue``
+callback): the caller's thread waits for each request with the GIL
+released and copies its outputs. A Python callback needs the GIL on an
+OpenVINO thread, and destroying the requests or the compiled model (which
+waits for those threads) while Python holds the GIL hung ``infer.py`` at
+exit about once in 27 folder runs. Here every request is waited for before
+the last references go, and none of OpenVINO's threads ever waits for the
+GIL, so that order cannot deadlock.
 """
 import collections
 import itertools
@@ -61,8 +70,10 @@ class Streamed:
     outputs: Optional[List[np.ndarray]] = None
     result: Any = None
     error: Optional[BaseException] = None
-    _done: threading.Event = field(default_factory=threading.Event,
-                                   repr=False)
+    # Set by the feeder once the item's request is started (or it failed).
+    _started: threading.Event = field(default_factory=threading.Event,
+                                      repr=False)
+    _request: Any = field(default=None, repr=False)
 
 
 _END = object()
@@ -94,46 +105,65 @@ def stream(compiled, items: Iterable, prepare: Callable[[Any], Any],
         >>> for item in done:  # doctest: +SKIP
         ...     print(item.index, item.error or item.outputs[0].shape)
     """
-    import openvino as ov
     if jobs is None:
         jobs = default_jobs(compiled)
     jobs, workers = max(int(jobs), 1), max(int(workers), 1)
-    requests = ov.AsyncInferQueue(compiled, jobs)
+    requests = [compiled.create_infer_request() for _ in range(jobs)]
+    free: 'queue.Queue' = queue.Queue()
+    for request in requests:
+        free.put(request)
     n_outputs = len(compiled.outputs)
-
-    def finished(request, slot: Streamed) -> None:
-        # OpenVINO's thread: copy out now, the request is reused next.
-        try:
-            slot.outputs = [np.copy(request.get_output_tensor(i).data)
-                            for i in range(n_outputs)]
-        except Exception as e:  # noqa: BLE001  (reported with the item)
-            slot.error = e
-        slot._done.set()
-
-    requests.set_callback(finished)
     # Items handed to the caller's loop, in order; its bound (requests in
     # flight + the ones being prepared) bounds the memory held.
     order: 'queue.Queue' = queue.Queue(maxsize=jobs + 2 * workers)
     stop = threading.Event()
     pool = ThreadPoolExecutor(workers, thread_name_prefix='preprocess')
 
-    def put(entry) -> bool:
+    def put(target: 'queue.Queue', entry) -> bool:
         while not stop.is_set():
             try:
-                order.put(entry, timeout=0.1)
+                target.put(entry, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
+    def free_request():
+        # The caller hands requests back in input order, and requests are
+        # started in that order: one is free once the caller is here.
+        while not stop.is_set():
+            try:
+                return free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
     def start(slot: Streamed, future) -> None:
         try:
             slot.prepared = future.result()
-            requests.start_async(inputs(slot.prepared), slot)
+            feed_inputs = inputs(slot.prepared)
+            request = free_request()
+            if request is not None:
+                request.start_async(feed_inputs)
+                slot._request = request
         except BaseException as e:  # noqa: BLE001  (reported with the item;
             # the feeder must go on, or the caller would wait for it)
             slot.error = e
-            slot._done.set()
+        slot._started.set()
+
+    def finish(slot: Streamed) -> None:
+        # The caller's thread: wait (OpenVINO releases the GIL), copy out,
+        # hand the request back for the next item.
+        request, slot._request = slot._request, None
+        if request is None:
+            return
+        try:
+            request.wait()
+            slot.outputs = [np.copy(request.get_output_tensor(i).data)
+                            for i in range(n_outputs)]
+        except Exception as e:  # noqa: BLE001  (reported with the item)
+            slot.error = e
+        free.put(request)
 
     def feed() -> None:
         preparing = collections.deque()
@@ -149,16 +179,16 @@ def stream(compiled, items: Iterable, prepare: Callable[[Any], Any],
                 break
             slot = Streamed(index, item)
             preparing.append((slot, pool.submit(prepare, item)))
-            if not put(slot):
+            if not put(order, slot):
                 break  # the caller stopped
             # Start requests in input order, keeping ``workers`` items
             # being prepared ahead.
             while len(preparing) > workers or (preparing
                                                and preparing[0][1].done()):
                 start(*preparing.popleft())
-        while preparing:
+        while preparing and not stop.is_set():
             start(*preparing.popleft())
-        put((_END, failure))
+        put(order, (_END, failure))
 
     feeder = threading.Thread(target=feed, name='feed', daemon=True)
     feeder.start()
@@ -169,12 +199,19 @@ def stream(compiled, items: Iterable, prepare: Callable[[Any], Any],
                 if entry[1] is not None:
                     raise entry[1]
                 return
-            entry._done.wait()
+            entry._started.wait()
+            finish(entry)
             yield entry
     finally:
-        # Also when the caller stops early: let the feeder end, then the
-        # requests in flight, before the queue goes away.
+        # Also when the caller stops early: end the feeder, wait for every
+        # request still running (the GIL released), and only then let the
+        # requests go; nothing of OpenVINO's then needs Python.
         stop.set()
         feeder.join()
-        requests.wait_all()
+        for request in requests:
+            try:
+                request.wait()
+            except Exception:  # noqa: BLE001  (an item no one reads)
+                pass
         pool.shutdown(wait=True, cancel_futures=True)
+        requests.clear()
