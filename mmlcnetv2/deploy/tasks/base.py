@@ -90,6 +90,25 @@ class DeployTask(ABC):
                              f'{sorted(options)}')
         return self
 
+    def check_exportable(self, model: nn.Module) -> None:
+        """Refuse, before anything is traced, a model whose export graph
+        would not give the OpenMMLab results: here, a layer that runs an
+        mmcv compiled kernel (:mod:`.traceable`); tasks add their own
+        refusals (and :meth:`wrap` refuses what it cannot wrap).
+
+        Raises:
+            UnsupportedModelError: one line naming the model and the part.
+        """
+        from ...errors import UnsupportedModelError
+        from .traceable import untraceable_layer
+        found = untraceable_layer(model)
+        if found is not None:
+            raise UnsupportedModelError(
+                f'{type(model).__name__} does not export: {found[0]} is '
+                f'{found[1]}, an mmcv compiled op that the converter cannot '
+                'trace (deformable convs and the like); exports: models '
+                'of plain torch layers')
+
     @abstractmethod
     def wrap(self, model: nn.Module) -> nn.Module:
         """The export graph around a built, eval-mode ``model``."""
