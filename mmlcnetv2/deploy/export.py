@@ -147,13 +147,13 @@ def convert_checked(wrapper: torch.nn.Module,
     if not check['ok']:
         said = ''
         if tracer:
-            first = str(tracer[0].message).strip().splitlines()[0]
+            first = str(tracer[0].message).strip().split('. ')[0]
             said = (f'; the tracer warned {len(tracer)} times, first: '
-                    f'{first[:160]}')
+                    f'{first.splitlines()[0][:200]}')
         raise UnsupportedModelError(
             'The converted IR disagrees with torch on the example input '
-            f"({check['summary']}): the model does not export faithfully "
-            f'(a layer the tracer cannot follow){said}')
+            f"({check['summary']}): the model does not export faithfully"
+            f'{said}')
     return ov_model, dict(max_abs_diff=check['max_abs_diff'],
                           summary=check['summary'])
 
