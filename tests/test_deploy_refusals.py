@@ -129,3 +129,22 @@ def test_failed_check_counts_the_tracer_warnings_shows_none(tmp_path,
              if issubclass(w.category, torch.jit.TracerWarning)]
     assert not shown, f'{len(shown)} TracerWarnings shown'
     assert not osp.exists(tmp_path / 'ir')
+
+
+def test_untraceable_layer_found_by_what_it_runs():
+    """A layer is refused for running an mmcv compiled kernel, whether its
+    class sits next to one (``DeformConv2dPack``) or only calls one
+    (``SAConv2d`` calls ``deform_conv2d``); a loss is not run by the
+    export, and plain torch layers pass."""
+    from mmcv.ops import DeformConv2dPack, SAConv2d, SigmoidFocalLoss
+    from mmlcnetv2.deploy.tasks.traceable import untraceable_layer
+    conv = torch.nn.Conv2d(4, 4, 3)
+    assert untraceable_layer(torch.nn.Sequential(conv)) is None
+    assert untraceable_layer(torch.nn.Sequential(
+        conv, SAConv2d(4, 4, 3))) == ('1', 'SAConv2d')
+    assert untraceable_layer(torch.nn.ModuleDict(dict(
+        neck=torch.nn.Sequential(DeformConv2dPack(4, 4, 3))))) == (
+            'neck.0', 'DeformConv2dPack')
+    head = torch.nn.Module()
+    head.loss_cls = SigmoidFocalLoss(2.0, 0.25)
+    assert untraceable_layer(head) is None

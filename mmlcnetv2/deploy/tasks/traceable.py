@@ -40,17 +40,27 @@ def runs_compiled_op(cls: type) -> bool:
             continue
         if _compiled(name):
             return True
-        used = vars(sys.modules.get(name, object())).values()
-        if any(callable(v) and _compiled(getattr(v, '__module__', '') or '')
-               for v in used):
+        used = getattr(sys.modules.get(name), '__dict__', {}).values()
+        if any(callable(v) and _compiled(_defined_in(v)) for v in used):
             return True
     return False
 
 
+def _defined_in(value) -> str:
+    """The module a function, class or ``Function.apply`` is defined in."""
+    owner = getattr(value, '__self__', None)  # deform_conv2d = F.apply
+    return (getattr(value, '__module__', None)
+            or getattr(owner, '__module__', None) or '')
+
+
 def untraceable_layer(model: nn.Module) -> Optional[Tuple[str, str]]:
-    """The first layer of ``model`` that runs an mmcv compiled kernel: its
-    dotted name in the model and its class name, or None."""
+    """The first layer of ``model`` that runs an mmcv compiled kernel at
+    inference: its dotted name in the model and its class name, or None.
+    Losses (``loss_cls``, ...; mmcv's ``SigmoidFocalLoss``) are not run
+    by the export."""
     for name, module in model.named_modules():
+        if any(part.startswith('loss') for part in name.split('.')):
+            continue
         if runs_compiled_op(type(module)):
             return name, type(module).__name__
     return None
