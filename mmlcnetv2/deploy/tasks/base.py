@@ -49,7 +49,8 @@ class DeployTask(ABC):
             mmdet fractions), so that ``--max-drop 0.01`` is one point
             everywhere.
         model_api_type (str): The OpenVINO Model API wrapper that runs its
-            IRs (``rt_info['model_info']['model_type']``).
+            self-contained IR, ``model_api.xml``
+            (``rt_info['model_info']['model_type']``).
         export_options (dict): The task's own export options
             (``tools/deploy.py`` flags): name -> allowed values, the
             default first; :meth:`with_options` applies them.

@@ -13,7 +13,7 @@ export refuses such a model up front, in one line naming the layer
 
 Example:
     >>> untraceable_layer(vfnet)  # doctest: +SKIP
-    ('bbox_head.vfnet_reg_refine_dcn', 'DeformConv2d')
+    ('bbox_head.vfnet_reg_refine_dconv', 'DeformConv2d')
 """
 import sys
 from typing import Optional, Tuple
