@@ -152,24 +152,37 @@ def _bgr(path: str) -> np.ndarray:
                                           ('seg', 'Segmentation')])
 def test_every_export_loads_in_model_api_with_exact_names(task, wrapper,
                                                           request):
-    """``model.xml`` (the default form) and ``model_api.xml``: Model API
-    picks the wrapper from ``model_info`` (it refused an IR without:
-    ``There is no model with name uknown``), one label per class (a name
-    with a space is not split, so no later label shifts), and the exact
-    names are in ``label_info``."""
+    """``model_api.xml``: Model API picks the wrapper from ``model_info``
+    (it refused an IR without: ``There is no model with name uknown``),
+    one label per class (a name with a space is not split, so no later
+    label shifts), and the exact names are in ``label_info`` (of
+    ``model.xml`` too)."""
     import os.path as osp
     dirs = request.getfixturevalue(task)
     classes = {'cls': CLS_CLASSES, 'det': DET_CLASSES,
                'seg': SEG_CLASSES}[task]
-    for path in (osp.join(dirs['default'], 'model.xml'),
-                 osp.join(dirs['model_api'], 'model_api.xml')):
-        model = _create(path)
-        assert type(model).__model__ == wrapper
-        assert model.params.labels == label_string(classes).split()
-        assert len(model.params.labels) == len(classes)
+    path = osp.join(dirs['model_api'], 'model_api.xml')
+    model = _create(path)
+    assert type(model).__model__ == wrapper
+    assert model.params.labels == label_string(classes).split()
+    assert len(model.params.labels) == len(classes)
+    assert model.params.embedded_processing
+    for path in (path, osp.join(dirs['default'], 'model.xml')):
         assert class_names(ov.Core().read_model(path)) == list(classes)
-    embedded = _create(osp.join(dirs['model_api'], 'model_api.xml'))
-    assert embedded.params.embedded_processing
+
+
+@pytest.mark.parametrize('task', ['cls', 'det', 'seg'])
+def test_model_xml_names_no_wrapper(task, request):
+    """``model.xml`` names no Model API wrapper: Model API cannot give our
+    results on it (its own resize; a detector's ``img_shape`` filled with
+    ``[h, w, 1]``: the SSD wrapper loaded a detector's ``model.xml`` and
+    then failed on every image, "cannot select an axis to squeeze out"),
+    so it refuses it when loading instead."""
+    import os.path as osp
+    from model_api.models.model import WrapperError
+    path = osp.join(request.getfixturevalue(task)['default'], 'model.xml')
+    with pytest.raises(WrapperError, match='There is no model with name'):
+        _create(path)
 
 
 def test_labels_escape_whitespace():
@@ -347,3 +360,153 @@ def test_exact_where_the_resize_is_the_identity(task, photos, request,
     else:
         assert len(np.unique(ref['seg'])) > 1
         assert float((got.resultImage == ref['seg']).mean()) >= 0.9999
+
+
+# ---- RTMDet-style (Pad to a fixed size) and 150 classes (issue 26, item 5)
+
+#: RTMDet-tiny as mmdet ships it (CSPNeXt-PAFPN, RTMDetSepBNHead, a test
+#: pipeline that pads to a fixed size with 114), PP-LCNetV2 at scale 0.25
+#: in place of CSPNeXt, thin neck and head, at 96 px.
+RTMDET = f"""
+_base_ = 'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py'
+custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
+model = dict(
+    backbone=dict(_delete_=True, type='PPLCNetV2',
+                  arch=dict(scale=0.25, depths=[1, 1, 1, 1]),
+                  out_indices=(1, 2, 3)),
+    neck=dict(in_channels=[64, 128, 256], out_channels=32,
+              num_csp_blocks=1),
+    bbox_head=dict(num_classes=2, in_channels=32, feat_channels=32,
+                   stacked_convs=1),
+    test_cfg=dict(nms_pre=1000, score_thr=0.3, max_per_img=50,
+                  nms=dict(type='nms', iou_threshold=0.5)))
+test_dataloader = dict(dataset=dict(
+    metainfo=dict(classes={DET_CLASSES!r}),
+    pipeline=[dict(type='LoadImageFromFile'),
+              dict(type='Resize', scale=(96, 96), keep_ratio=True),
+              dict(type='Pad', size=(96, 96),
+                   pad_val=dict(img=(114, 114, 114))),
+              dict(type='PackDetInputs')]))
+"""
+
+
+def _plant_rtmdet(model):
+    """As :func:`_plant_detections`, for RTMDet's per-level convs: box
+    distances about one stride (bias 1: the head multiplies by the
+    stride), class 1 near sigmoid 0.5, class 0 below."""
+    head = model.bbox_head
+    for cls_conv, reg_conv in zip(head.rtm_cls, head.rtm_reg):
+        torch.nn.init.normal_(reg_conv.weight, std=0.002)
+        reg_conv.bias.fill_(1.0)
+        torch.nn.init.normal_(cls_conv.weight, std=0.002)
+        cls_conv.bias[0] = -1.5
+        cls_conv.bias[1] = 0.0
+
+
+@pytest.fixture(scope='module')
+def rtmdet(tmp_path_factory):
+    return _exported(tmp_path_factory.mktemp('rtmdet'), RTMDET,
+                     _plant_rtmdet)
+
+
+def _inside_image(ref: dict, hw) -> dict:
+    """The inferencer's detections as Model API's rules leave them: boxes
+    clipped to the image, those of at most 1 px^2 dropped. (After a Pad,
+    mmdet, and so the inferencer, keeps boxes in the padding, beyond the
+    image; Model API clips them to it.)"""
+    h, w = hw
+    boxes = ref['bboxes'].copy()
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+    keep = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 1
+    return dict(bboxes=boxes[keep], scores=ref['scores'][keep],
+                labels=ref['labels'][keep])
+
+
+def test_rtmdet_style_detector_same_boxes_as_inferencer(rtmdet, photos):
+    """An RTMDet-style detector (its test pipeline pads to a fixed size,
+    which the IR does) gets ``model_api.xml`` (it got none, and its
+    ``model.xml`` loaded as SSD, then failed on every image), and Model
+    API's SSD wrapper on it gives the inferencer's detections, matched as
+    in :func:`test_detection_same_boxes_as_inferencer`."""
+    import os.path as osp
+    ours = OpenVINOInferencer(rtmdet['default'], precision_hint='f32')
+    assert ours.meta['model_api'] == dict(file='model_api.xml',
+                                          why_not=None)
+    theirs = _create(osp.join(rtmdet['model_api'], 'model_api.xml'))
+    assert type(theirs).__model__ == 'SSD'
+    for name, path in photos.items():
+        ref = _inside_image(ours(path), _bgr(path).shape[:2])
+        got = theirs(_bgr(path))
+        assert len(ref['scores']) >= 5, name  # the planted detections
+        fraction, worst = _matched(ref, got)
+        pixel = 1 / min(ours.preprocess(path)['scale'])
+        print(f'rtmdet {name}: {len(ref["scores"])} detections in the '
+              f'image, {fraction:.3f} matched, worst corner {worst:.2f} px')
+        assert fraction >= 0.95, name
+        assert worst <= pixel, name
+
+
+#: 150 classes (ADE20K's count), more than cv2.resize takes channels.
+SEG150_CLASSES = tuple(f'class {i}' for i in range(150))
+
+
+@pytest.fixture(scope='module')
+def seg150(tmp_path_factory):
+    config = SEGMENTOR.replace(
+        "('bg', 'a', 'b', 'c')", repr(SEG150_CLASSES)).replace(
+        'num_classes=4', 'num_classes=150')
+    return _exported(tmp_path_factory.mktemp('seg150'), config)
+
+
+def test_150_class_segmentor_same_mask_as_inferencer(seg150, photos):
+    """A 150-class segmentor (ADE20K's count) runs in Model API's
+    SegmentationModel: it crashed on every photo (``cv2.resize`` of the
+    150-channel soft prediction; OpenCV 5 takes at most 128 channels).
+    ``return_soft_prediction`` is off, so the result is the class map,
+    equal to the inferencer's on at least 99 % of each photo's pixels."""
+    import os.path as osp
+    ours = OpenVINOInferencer(seg150['default'], precision_hint='f32')
+    theirs = _create(osp.join(seg150['model_api'], 'model_api.xml'))
+    assert type(theirs).__model__ == 'Segmentation'
+    for name, path in photos.items():
+        ref = ours(path)['seg']
+        got = theirs(_bgr(path))
+        assert isinstance(got, np.ndarray), type(got)  # the class map
+        assert got.shape == ref.shape, name
+        assert len(np.unique(ref)) > 1, name
+        agree = float((got == ref).mean())
+        print(f'segmentation (150 classes) {name}: {agree:.5f} equal')
+        assert agree >= 0.99, name
+
+
+def test_export_says_why_no_model_api_xml(det, tmp_path, capsys):
+    """Where ``model_api.xml`` is not written by default (here: the float
+    input form), ``tools/deploy.py`` says why in one line and
+    ``deploy.json`` records it (``model_api``); a bicubic resize (DeiT,
+    ConvNeXt) is named the same way."""
+    import json
+    import os.path as osp
+    import sys
+    from test_train_helpers import ROOT
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import deploy
+    out = tmp_path / 'float'
+    assert deploy.main([det['config'], det['checkpoint'], '--out', str(out),
+                        '--input', 'float']) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if 'model_api.xml' in line]
+    assert lines == ["no model_api.xml (OpenVINO Model API): no "
+                     "self-contained form: it takes the uint8 input form "
+                     "(--input uint8) only, got input dtype 'float32' with "
+                     "preprocess_in_graph []"], lines
+    with open(out / 'deploy.json') as f:
+        record = json.load(f)['model_api']
+    assert record['file'] is None
+    assert 'uint8 input form' in record['why_not']
+    assert not osp.exists(out / 'model_api.xml')
+    from mmlcnetv2.deploy.self_contained import unsupported
+    meta = OpenVINOInferencer(det['default']).meta
+    meta['preprocess']['steps'][0]['interpolation'] = 'bicubic'
+    assert unsupported(meta) == ("bilinear resizes only, got resize with "
+                                 "interpolation 'bicubic'")

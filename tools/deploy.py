@@ -132,6 +132,10 @@ def main(argv=None) -> int:
               ', NMS on the host' if args.nms == 'host' else '')
           + (', model.onnx' if args.onnx else '')
           + (', model_api.xml' if 'model_api.xml' in meta['files'] else ''))
+    if args.model_api is None and meta['model_api']['file'] is None:
+        # Not asked for and not written: say why (deploy.json: model_api).
+        print(f"no model_api.xml (OpenVINO Model API): "
+              f"{meta['model_api']['why_not']}")
     return 0
 
 

@@ -7,7 +7,9 @@
 # Edit `data_root` and `num_classes` (or override them per run, see README).
 # The backbone weights (PaddleClas's SSLD-distilled PPLCNetV2_base) are
 # downloaded on first use into torch.hub's cache and converted while loading.
-_base_ = './pplcnetv2-base_8xb256_in1k.py'
+# Copy this file and edit the copy: its base is named by package (mmlcnetv2::),
+# so a copy works anywhere.
+_base_ = 'mmlcnetv2::cls/pplcnetv2-base_8xb256_in1k.py'
 
 data_root = 'data/custom'
 num_classes = 10

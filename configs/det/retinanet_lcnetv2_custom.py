@@ -11,11 +11,14 @@
 #
 #   python tools/train.py configs/det/retinanet_lcnetv2_custom.py
 #   python tools/test.py configs/det/retinanet_lcnetv2_custom.py CKPT
-#   # inference:
+#   # inference (import mmlcnetv2 first: it resolves the mmlcnetv2:: base):
+#   import mmlcnetv2
 #   from mmdet.apis import DetInferencer
 #   DetInferencer(model='configs/det/retinanet_lcnetv2_custom.py',
 #                 weights=CKPT)('image.jpg', out_dir='outputs/')
-_base_ = './retinanet_lcnetv2.py'
+# Copy this file and edit the copy: its base is named by package (mmlcnetv2::),
+# so a copy works anywhere.
+_base_ = 'mmlcnetv2::det/retinanet_lcnetv2.py'
 
 classes = ('cat', 'dog')  # EDIT: your category names
 data_root = 'data/custom/'

@@ -7,7 +7,9 @@
 #
 # Edit the block below; the model, pipelines and the label check follow.
 # Train:  python tools/train.py configs/seg/lraspp_lcnetv2-base_custom.py
-_base_ = ['./lraspp_lcnetv2-base_8xb4-160k_ade20k-512x512.py']
+# Copy this file and edit the copy: its base is named by package (mmlcnetv2::),
+# so a copy works anywhere.
+_base_ = ['mmlcnetv2::seg/lraspp_lcnetv2-base_8xb4-160k_ade20k-512x512.py']
 
 # ---- what a user edits -----------------------------------------------------
 data_root = 'data/my_dataset'

@@ -120,7 +120,7 @@ def convert_checked(wrapper: torch.nn.Module,
 
     Raises:
         UnsupportedModelError: the IR disagrees with torch (one line: the
-            measure; the tracer's warnings are shown then, as warnings).
+            measure, how many tracer warnings there were and the first).
     """
     import warnings
     import openvino as ov
@@ -139,16 +139,23 @@ def convert_checked(wrapper: torch.nn.Module,
         ref = wrapper(*example)
     ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref, ))]
     check = task.conversion_check(ref, out)
-    # The other warnings are not ours to hide; the tracer's only when the
-    # check passed (then they were noise).
+    # The other warnings are not ours to hide. The tracer's are noise when
+    # the check passed, and when it failed hundreds of them would bury the
+    # reason: the one line counts them and quotes the first.
     for w in caught:
-        if check['ok'] and w in tracer:
-            continue
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if w not in tracer:
+            warnings.warn_explicit(w.message, w.category, w.filename,
+                                   w.lineno)
     if not check['ok']:
+        said = ''
+        if tracer:
+            first = str(tracer[0].message).strip().split('. ')[0]
+            said = (f'; the tracer warned {len(tracer)} times, first: '
+                    f'{first.splitlines()[0][:200]}')
         raise UnsupportedModelError(
             'The converted IR disagrees with torch on the example input '
-            f"({check['summary']}): the model does not export faithfully")
+            f"({check['summary']}): the model does not export faithfully"
+            f'{said}')
     return ov_model, dict(max_abs_diff=check['max_abs_diff'],
                           summary=check['summary'])
 
@@ -324,6 +331,7 @@ def export(config: str,
     cfg, model, name = load_for_export(config, checkpoint, cfg_options)
     check_max_drop(max_drop, precision, cfg, name)
     task = configure_task(name, nms=nms)
+    task.check_exportable(model)  # before tracing: one line naming why
     dynamic = task.default_dynamic if dynamic is None else dynamic
     if input_form is None:
         input_form = 'uint8' if dynamic or task.fixed_input_shape else \
@@ -337,8 +345,10 @@ def export(config: str,
                       config, checkpoint, input_form)
     if model_api and unsupported(meta):
         raise ValueError(f'--model-api: {unsupported(meta)}')
-    # By default, the self-contained form wherever there is one.
-    model_api = not unsupported(meta) if model_api is None else model_api
+    # By default, the self-contained form wherever there is one; where it
+    # is not written, deploy.json says why.
+    meta['model_api'] = model_api_record(meta, model_api)
+    model_api = meta['model_api']['file'] is not None
     # Before the conversion: a value the config (or --cfg-options) gives
     # that the inferencer would refuse in deploy.json, e.g. a scale of -5.
     check_meta_to_write(meta, f'config {config!r}' + (
@@ -390,6 +400,23 @@ def check_in_place(out_dir: str, sizes: Dict[str, int]) -> None:
             f'Export {out_dir!r} is incomplete: {name!r} {why} after it was '
             'written (removed or replaced by another process?); do not use '
             'this folder, export again')
+
+
+def model_api_record(meta: dict, requested: Optional[bool]) -> dict:
+    """``deploy.json``'s ``model_api``: ``file`` (``model_api.xml``, or
+    None where it is not written) and ``why_not`` (one line, or None).
+
+    Args:
+        meta: The export's ``deploy.json`` content so far.
+        requested: ``export``'s ``model_api`` (None: wherever possible).
+    """
+    if requested is False:
+        return dict(file=None, why_not='left out (--no-model-api)')
+    why = unsupported(meta)
+    if why:
+        return dict(file=None, why_not=f'no self-contained form: it takes '
+                    f'{why}')
+    return dict(file=MODEL_API_FILES[0], why_not=None)
 
 
 def _check_graph_resize(task, dynamic: bool, preprocess: dict) -> None:

@@ -10,12 +10,15 @@ class names, the thresholds, and how to preprocess (``resize_type``,
 ``Model.create_model('model.xml')`` refuses the IR (``There is no model
 with name uknown``).
 
-Every export's ``model.xml`` gets them (:func:`model_info`), describing
-that IR as it is. Model API's own preprocessing is not OpenMMLab's (it
-resizes inside OpenVINO, has no ResizeEdge-then-CenterCrop, feeds a
-detector's second input ``[h, w, 1]``), so only the self-contained form
-(:mod:`~mmlcnetv2.deploy.self_contained`, ``model_api.xml``) gives
-OpenVINOInferencer's results; docs/deploy.md, "OpenVINO Model API".
+Only the IR that runs in Model API and gives OpenVINOInferencer's results
+names a wrapper: the self-contained form
+(:mod:`~mmlcnetv2.deploy.self_contained`, ``model_api.xml``). Model API's
+own preprocessing is not OpenMMLab's (it resizes inside OpenVINO, has no
+ResizeEdge-then-CenterCrop, hands a dynamic IR the image unresized, feeds a
+detector's second input ``[h, w, 1]``, on which the SSD wrapper then fails
+on every image), so ``model.xml`` carries the class names and the
+preprocessing keys but no ``model_type``: Model API refuses it rather than
+load it and give other results; docs/deploy.md, "OpenVINO Model API".
 
 Class names: Model API's ``labels`` is one whitespace-separated string and
 knows no escape, so a name with a space would become two labels and shift
@@ -24,7 +27,7 @@ every later one. As OTX does, whitespace inside a name becomes ``_``
 OTX's key), from which :func:`class_names` reads them back.
 
 Example:
-    >>> info = model_info(meta, self_contained=False)  # doctest: +SKIP
+    >>> info = model_info(meta, self_contained=True)  # doctest: +SKIP
     >>> info['model_type'], info['labels']  # doctest: +SKIP
     ('SSD', 'person traffic_light')
 """
@@ -82,21 +85,22 @@ def model_info(meta: dict, self_contained: bool) -> Dict[str, str]:
         self_contained (bool): For ``model_api.xml``, which takes the
             decoded BGR image as it is and does everything inside
             (``embedded_processing``; ``orig_height``/``orig_width``: the
-            frame its detection boxes are in, the export size).
+            frame its detection boxes are in, the export size), and is the
+            one IR that names Model API's wrapper (``model_type``).
 
     Returns:
         dict: key -> value, for ``rt_info['model_info'][key]``.
     """
     task = get_task(meta['task'])
     pre = meta['preprocess']
-    info = dict(model_type=task.model_api_type,
-                labels=label_string(meta['classes']),
+    info = dict(labels=label_string(meta['classes']),
                 label_info=json.dumps(dict(label_names=meta['classes'])),
                 task_type=task.name)
     info.update(task.model_api_fields(meta))
     if self_contained:
         h, w = meta['input']['export_size']
-        info.update(embedded_processing='True', resize_type='standard',
+        info.update(model_type=task.model_api_type,
+                    embedded_processing='True', resize_type='standard',
                     orig_height=str(h), orig_width=str(w),
                     reverse_input_channels='False', mean_values='',
                     scale_values='')

@@ -39,16 +39,19 @@ from .tasks import get_task
 def unsupported(meta: dict) -> str:
     """Why the export ``meta`` describes has no self-contained form, or
     ``''``: it must be the ``uint8`` input form (the graph normalizes; the
-    host resizes), every resize bilinear, no fixed-size pad."""
+    host resizes), every resize bilinear, a ``Pad`` step (RTMDet's, YOLOX's)
+    one the graph does (``pad_image``)."""
     graph = in_graph(meta)
     if 'normalize' not in graph or 'resize' in graph:
         return (f"the uint8 input form (--input uint8) only, got input "
-                f"dtype {meta['input']['dtype']!r} with "
+                f"dtype {meta['input'].get('dtype', 'float32')!r} with "
                 f'preprocess_in_graph {graph}')
     for step in meta['preprocess']['steps']:
-        if step['op'] == 'pad':  # a fixed-size Pad (RTMDet, YOLOX)
-            return ('test pipelines without a Pad step, got '
-                    f"pad to {step['size'] or 'square'}")
+        if step['op'] == 'pad':
+            if 'pad_image' not in graph:
+                return ('a Pad step the IR does itself (a dynamic export), '
+                        f"got pad to {step['size'] or 'square'} on the host")
+            continue
         if step['op'] != 'center_crop' and \
                 step['interpolation'] != 'bilinear':
             return (f"bilinear resizes only, got {step['op']} with "
@@ -117,14 +120,34 @@ def _image_hw(image):
         np.array([1, 2], np.int64)), ops.constant(np.int64(0))), 'f32')
 
 
+def _padded_hw(hw, step: dict):
+    """``(h, w)`` ``f32 [2]`` that a ``pad`` step pads ``hw`` to
+    (:func:`~mmlcnetv2.deploy.pipeline.pad_target`'s rule): mmdet's
+    ``img_shape`` after its ``Pad``."""
+    import openvino.opset13 as ops
+    if step['square']:
+        hw = ops.broadcast(ops.reduce_max(hw, ops.constant(np.int64(0))),
+                           ops.constant(np.array([2], np.int64)))
+    if step['size_divisor']:
+        d = _scalar(step['size_divisor'])
+        return ops.multiply(ops.ceiling(ops.divide(hw, d)), d)
+    if step['size'] is not None:
+        w, h = step['size']
+        return ops.constant(np.array([h, w], np.float32))
+    return hw
+
+
 def _replay_steps(image, steps: List[dict]) -> Tuple[object, object]:
     """The test pipeline's steps on the ``u8 [1, H, W, 3]`` ``image``: the
-    ``u8`` result and its ``(h, w)`` ``f32 [2]``."""
+    ``u8`` result and its ``(h, w)`` ``f32 [2]`` (a ``pad`` step is left
+    to the export's graph, which does it: ``pad_image``)."""
     import openvino.opset13 as ops
     from .graph_preprocess import _resize_to
     x = ops.convert(image, 'f32')
     hw = _image_hw(image)
     for step in steps:
+        if step['op'] == 'pad':
+            continue
         if step['op'] == 'center_crop':
             x, hw = _center_crop(x, hw, step['crop_size'])
             continue
@@ -157,9 +180,16 @@ def self_contained_model(ov_model, meta: dict):
     image.output(0).get_tensor().set_names({'image'})
     image.set_layout(ov.Layout('NHWC'))
     image_hw = _image_hw(image.output(0))
-    x, resized_hw = _replay_steps(image.output(0), meta['preprocess']['steps'])
+    steps = meta['preprocess']['steps']
+    x, resized_hw = _replay_steps(image.output(0), steps)
+    # A detector's img_shape: after a Pad, the padded size (mmdet's Pad
+    # records it; the boxes are clipped to it).
+    img_shape = resized_hw
+    for step in steps:
+        if step['op'] == 'pad':
+            img_shape = _padded_hw(img_shape, step)
     feeds = [x.output(0),
-             ops.unsqueeze(resized_hw, ops.constant(np.int64(0))).output(0)]
+             ops.unsqueeze(img_shape, ops.constant(np.int64(0))).output(0)]
     for param, feed in zip(model.get_parameters(), feeds):
         for target in list(param.output(0).get_target_inputs()):
             target.replace_source_output(feed)

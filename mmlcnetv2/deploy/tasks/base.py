@@ -49,7 +49,8 @@ class DeployTask(ABC):
             mmdet fractions), so that ``--max-drop 0.01`` is one point
             everywhere.
         model_api_type (str): The OpenVINO Model API wrapper that runs its
-            IRs (``rt_info['model_info']['model_type']``).
+            self-contained IR, ``model_api.xml``
+            (``rt_info['model_info']['model_type']``).
         export_options (dict): The task's own export options
             (``tools/deploy.py`` flags): name -> allowed values, the
             default first; :meth:`with_options` applies them.
@@ -89,6 +90,25 @@ class DeployTask(ABC):
             raise ValueError(f'a {self.name} export takes no options, got '
                              f'{sorted(options)}')
         return self
+
+    def check_exportable(self, model: nn.Module) -> None:
+        """Refuse, before anything is traced, a model whose export graph
+        would not give the OpenMMLab results: here, a layer that runs an
+        mmcv compiled kernel (:mod:`.traceable`); tasks add their own
+        refusals (and :meth:`wrap` refuses what it cannot wrap).
+
+        Raises:
+            UnsupportedModelError: one line naming the model and the part.
+        """
+        from ...errors import UnsupportedModelError
+        from .traceable import untraceable_layer
+        found = untraceable_layer(model)
+        if found is not None:
+            raise UnsupportedModelError(
+                f'{type(model).__name__} does not export: {found[0]} is '
+                f'{found[1]}, an mmcv compiled op that the converter cannot '
+                'trace (deformable convs and the like); exports: models '
+                'of plain torch layers')
 
     @abstractmethod
     def wrap(self, model: nn.Module) -> nn.Module:

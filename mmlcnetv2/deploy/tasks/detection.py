@@ -252,6 +252,12 @@ class DetectionTask(DeployTask):
     def accepted_outputs(self) -> List[List[str]]:
         return super().accepted_outputs + [list(HOST_NMS_OUTPUTS)]
 
+    def check_exportable(self, model: nn.Module) -> None:
+        """The detector and head refusals first (two-stage, DETR-like:
+        :func:`.dense_heads.head_candidates`), then the layers'."""
+        head_candidates(model)
+        super().check_exportable(model)
+
     def wrap(self, model: nn.Module) -> nn.Module:
         return DetectorExport(model, nms=self.nms).eval()
 

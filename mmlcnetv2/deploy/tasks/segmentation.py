@@ -19,6 +19,11 @@ from ..schema import FRACTION, DeployFormatError, _check
 from .base import DeployTask, palette
 
 
+#: The most classes whose soft prediction Model API can resize:
+#: ``cv2.resize`` takes at most 128 channels under OpenCV 5 (512 under 4).
+SOFT_PREDICTION_MAX_CLASSES = 128
+
+
 class SegmentorExport(nn.Module):
     """An mmseg ``EncoderDecoder`` as ``image -> logits at input size``.
 
@@ -59,6 +64,20 @@ class SegmentationTask(DeployTask):
     output_names = ('seg_logits', )
     legacy_outputs = (('seg', ), )
     model_api_type = 'Segmentation'
+
+    def check_exportable(self, model: nn.Module) -> None:
+        """Also refused: a segmentor other than one ``EncoderDecoder``
+        head (a cascade, e.g. OCRNet's ``CascadeEncoderDecoder``, whose
+        heads each refine the previous one's output)."""
+        from ...errors import UnsupportedModelError
+        heads = getattr(model, 'decode_head', None)
+        if isinstance(heads, nn.ModuleList):
+            names = ', '.join(type(h).__name__ for h in heads)
+            raise UnsupportedModelError(
+                f'{type(model).__name__} (a cascade segmentor: decode_head '
+                f'is {len(heads)} heads, {names}) does not export; exports: '
+                "EncoderDecoder with one decode head, test_cfg mode 'whole'")
+        super().check_exportable(model)
 
     def wrap(self, model: nn.Module) -> nn.Module:
         return SegmentorExport(model).eval()
@@ -146,6 +165,19 @@ class SegmentationTask(DeployTask):
             return dict(seg=(logits[0].sigmoid() > threshold).numpy().astype(
                 np.int64))
         return dict(seg=logits.argmax(0).numpy().astype(np.int64))
+
+    def model_api_fields(self, meta: Dict) -> Dict[str, str]:
+        """``return_soft_prediction``: False for more classes than
+        :data:`SOFT_PREDICTION_MAX_CLASSES`. Model API resizes the soft
+        prediction (one channel per class) with ``cv2.resize``, which
+        takes at most 128 channels under OpenCV 5: ADE20K's 150 classes
+        failed on every image. Without it the result is the class map
+        alone (an array, not ``ImageResultWithSoftPrediction``). (An IR
+        that outputs the class map is no way out: Model API 0.4.7 takes
+        a one-channel output as "already ArgMax'ed" and then fails on its
+        own ``argmax(axis=2)``.)"""
+        many = len(meta['classes']) > SOFT_PREDICTION_MAX_CLASSES
+        return dict(return_soft_prediction=str(not many))
 
     def model_api_outputs(self, outputs: list, resized_hw, image_hw,
                           meta: Dict) -> list:
