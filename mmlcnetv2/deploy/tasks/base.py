@@ -50,6 +50,9 @@ class DeployTask(ABC):
             everywhere.
         model_api_type (str): The OpenVINO Model API wrapper that runs its
             IRs (``rt_info['model_info']['model_type']``).
+        int8_float_from (tuple): Modules of the export wrapper (``wrap``)
+            that int8 keeps float, with every op after them
+            (:func:`mmlcnetv2.deploy.quantize.float_tail`).
         export_options (dict): The task's own export options
             (``tools/deploy.py`` flags): name -> allowed values, the
             default first; :meth:`with_options` applies them.
@@ -66,6 +69,7 @@ class DeployTask(ABC):
     metric: Tuple[str, str, float] = ('', '', 1.0)
     export_options: Dict[str, Tuple[str, ...]] = {}
     model_api_type: str = ''
+    int8_float_from: Tuple[str, ...] = ()
 
     @property
     def default_dynamic(self) -> bool:
