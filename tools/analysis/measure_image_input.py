@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""How far ``--input image`` moves a detector's results from the default export.
+"""How far ``--input image`` moves detections from the default export.
 
-    python tools/analysis/measure_image_input.py CONFIG CHECKPOINT --work-dir DIR
-        [--score-thr 0.3] [--out JSON] [--report MD]
+    python tools/analysis/measure_image_input.py CONFIG CHECKPOINT
+        --work-dir DIR [--score-thr 0.3] [--out JSON] [--report MD]
 
 Exports DIR/default (the host resizes with cv2, as mmdet) and DIR/image
 (``--input image``: the graph resizes) with tools/deploy.py's ``export``
