@@ -5,8 +5,8 @@ NNCF's accuracy-controlled quantization (``nncf.quantize_with_accuracy_control``
 quantizes like
 :func:`~mmlcnetv2.deploy.quantize.quantize_with_calibration` (the task's
 float modules kept float), scores the float and the int8 model on the
-config's val set, and while the drop is too large, returns the layers that cost most to float precision, one group of
-quantizers at a time. Its ``validation_fn`` is the deployed path of
+config's val set, and while the drop is too large, returns the layers
+that cost most to float precision, one group of quantizers at a time. Its ``validation_fn`` is the deployed path of
 ``tools/deploy_test.py`` (:class:`~mmlcnetv2.deploy.evaluate.EvalSet`):
 original images, the deployed preprocessing, the candidate IR, mapping back,
 the config's own evaluator. Afterwards the float and the chosen model are
