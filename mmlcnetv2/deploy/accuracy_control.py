@@ -6,10 +6,11 @@ quantizes like
 :func:`~mmlcnetv2.deploy.quantize.quantize_with_calibration` (the task's
 float modules kept float), scores the float and the int8 model on the
 config's val set, and while the drop is too large, returns the layers
-that cost most to float precision, one group of quantizers at a time. Its ``validation_fn`` is the deployed path of
-``tools/deploy_test.py`` (:class:`~mmlcnetv2.deploy.evaluate.EvalSet`):
-original images, the deployed preprocessing, the candidate IR, mapping back,
-the config's own evaluator. Afterwards the float and the chosen model are
+that cost most to float precision, one group of quantizers at a time.
+Its ``validation_fn`` is the deployed path of ``tools/deploy_test.py``
+(:class:`~mmlcnetv2.deploy.evaluate.EvalSet`): original images, the
+deployed preprocessing, the candidate IR, mapping back, the config's own
+evaluator. Afterwards the float and the chosen model are
 scored once more, independently of NNCF, and those numbers go into
 ``deploy.json``; a model that does not hold the bound is not written.
 """
