@@ -235,6 +235,8 @@ BAD_INPUT = {
     'tools/analysis/get_flops.py': (['{tmp}/nope.py'], 'nope.py'),
     'tools/analysis/measure_folder_throughput.py': (
         ['--model-dir', '{tmp}/no_export'], 'no_export'),
+    'tools/analysis/measure_image_input.py': (
+        ['{tmp}/nope.py', '{ckpt}', '--work-dir', '{tmp}/work'], 'nope.py'),
     'tools/analysis/measure_int8_drop.py': (
         ['{tmp}/nope.py', '{ckpt}', '--work-dir', '{tmp}/work'], 'nope.py'),
     'tools/analysis/measure_ov_denormals.py': (['{tmp}/no_export'],

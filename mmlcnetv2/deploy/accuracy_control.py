@@ -2,13 +2,15 @@
 """INT8 with a bound on the accuracy it may cost (``--max-drop``).
 
 NNCF's accuracy-controlled quantization (``nncf.quantize_with_accuracy_control``)
-quantizes like :func:`~mmlcnetv2.deploy.quantize.quantize_with_calibration`, scores the
-float and the int8 model on the config's val set, and while the drop is too
-large, returns the layers that cost most to float precision, one group of
-quantizers at a time. Its ``validation_fn`` is the deployed path of
-``tools/deploy_test.py`` (:class:`~mmlcnetv2.deploy.evaluate.EvalSet`):
-original images, the deployed preprocessing, the candidate IR, mapping back,
-the config's own evaluator. Afterwards the float and the chosen model are
+quantizes like
+:func:`~mmlcnetv2.deploy.quantize.quantize_with_calibration` (the task's
+float modules kept float), scores the float and the int8 model on the
+config's val set, and while the drop is too large, returns the layers
+that cost most to float precision, one group of quantizers at a time.
+Its ``validation_fn`` is the deployed path of ``tools/deploy_test.py``
+(:class:`~mmlcnetv2.deploy.evaluate.EvalSet`): original images, the
+deployed preprocessing, the candidate IR, mapping back, the config's own
+evaluator. Afterwards the float and the chosen model are
 scored once more, independently of NNCF, and those numbers go into
 ``deploy.json``; a model that does not hold the bound is not written.
 """
@@ -142,7 +144,7 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
     import openvino as ov
     from .evaluate import EvalSet
     from .inferencer import OpenVINOInferencer
-    from .quantize import _inputs, calibration_images
+    from .quantize import _inputs, calibration_images, float_scope
 
     task = meta['task']
     check_max_drop(max_drop, 'int8', cfg, task)
@@ -175,6 +177,8 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
 
     full = not any(op.get_type_name() == 'If'
                    for op in ov_model.get_ordered_ops())
+    keep_float = get_task(task).int8_float_from
+    scope = float_scope(ov_model, keep_float)
     quantized = nncf.quantize_with_accuracy_control(
         ov_model,
         calibration_dataset=nncf.Dataset(list(_inputs(images, meta,
@@ -185,6 +189,7 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
         drop_type=nncf.DropType.ABSOLUTE,
         subset_size=len(images),
         fast_bias_correction=not full,
+        **(dict(ignored_scope=scope) if scope else {}),
         advanced_accuracy_restorer_parameters=nncf.
         AdvancedAccuracyRestorerParameters(ranking_subset_size=ranking))
     before, after = measure(ov_model), measure(quantized)
@@ -202,6 +207,7 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
         method='nncf.quantize_with_accuracy_control (default preset, '
         f'{correction} bias correction)',
         images=len(images), source='train_dataloader',
+        float_from=list(keep_float),
         accuracy_control=dict(
             metric=key, split=val.split, images=n, drop_type='absolute',
             max_drop=float(max_drop),

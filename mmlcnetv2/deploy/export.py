@@ -258,7 +258,8 @@ def export(config: str,
            max_drop: Optional[float] = None,
            nms: Optional[str] = None,
            input_form: Optional[str] = None,
-           model_api: Optional[bool] = None) -> dict:
+           model_api: Optional[bool] = None,
+           int8_options: Optional[dict] = None) -> dict:
     """Export a config + checkpoint to ``out_dir``; see ``tools/deploy.py``.
 
     ``out_dir`` must be missing, empty or a previous export (see
@@ -302,6 +303,10 @@ def export(config: str,
     ``max_drop`` (int8 only): quantize with NNCF's accuracy control so that
     the headline metric on the val set drops by at most this fraction
     (:mod:`~mmlcnetv2.deploy.accuracy_control`); None: plain PTQ.
+    ``int8_options`` (int8 without ``max_drop``): keyword arguments of
+    :func:`~mmlcnetv2.deploy.quantize.quantize_with_calibration`
+    (``keep_float``, ``preset``) other than the task's defaults, for
+    measuring the alternatives (``tools/analysis/measure_int8_drop.py``).
 
     ``nms`` (detection only): ``'graph'`` (what None gives) ends the IR in
     NMS; ``'host'`` ends it at the decoded candidates and leaves the NMS to
@@ -326,6 +331,10 @@ def export(config: str,
     writes += list(MODEL_API_FILES) if model_api is not False else []
     from .accuracy_control import check_max_drop
     check_max_drop(max_drop, precision)
+    if int8_options and (precision != 'int8' or max_drop is not None):
+        raise ValueError(f'int8_options {int8_options} set how plain int8 '
+                         'quantizes: they need precision int8 without '
+                         f'max_drop, got {precision}, max_drop {max_drop}')
     # Before the (minutes of) conversion: refuse a folder we must not touch.
     replaces = files_to_replace(out_dir, writes, overwrite)
     cfg, model, name = load_for_export(config, checkpoint, cfg_options)
@@ -368,7 +377,7 @@ def export(config: str,
             reporting_full_disk(tmp, out_dir):
         _write_export(tmp, ov_model, meta, cfg, calib,
                       (wrapper, example) if onnx else None, max_drop,
-                      model_api)
+                      model_api, int8_options or {})
         sizes = {n: osp.getsize(osp.join(tmp, n)) for n in meta['files']}
     check_in_place(out_dir, sizes)
     return meta
@@ -438,7 +447,8 @@ def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
                   calib: int, onnx: Optional[Tuple[torch.nn.Module,
                                                    Tuple[torch.Tensor, ...]]],
                   max_drop: Optional[float] = None,
-                  model_api: bool = False) -> None:
+                  model_api: bool = False,
+                  int8_options: Optional[dict] = None) -> None:
     """Write the IR (quantized first for int8; with ``max_drop``, under
     NNCF's accuracy control) with its Model API ``model_info``, the
     self-contained Model API IR (``model_api``), the ONNX file (if
@@ -454,7 +464,7 @@ def _write_export(folder: str, ov_model, meta: dict, cfg: Config,
     elif meta['precision'] == 'int8':
         from .quantize import quantize_with_calibration
         ov_model, meta['calibration'] = quantize_with_calibration(
-            ov_model, cfg, meta, calib)
+            ov_model, cfg, meta, calib, **(int8_options or {}))
     write_model_info(ov_model, model_info(meta, self_contained=False))
     # After quantization, which builds a new model: the count it records.
     mark_num_classes(ov_model, len(meta['classes']))

@@ -51,6 +51,9 @@ class DeployTask(ABC):
         model_api_type (str): The OpenVINO Model API wrapper that runs its
             self-contained IR, ``model_api.xml``
             (``rt_info['model_info']['model_type']``).
+        int8_float_from (tuple): Modules of the export wrapper (``wrap``)
+            that int8 keeps float, with every op after them
+            (:func:`mmlcnetv2.deploy.quantize.float_tail`).
         export_options (dict): The task's own export options
             (``tools/deploy.py`` flags): name -> allowed values, the
             default first; :meth:`with_options` applies them.
@@ -67,6 +70,7 @@ class DeployTask(ABC):
     metric: Tuple[str, str, float] = ('', '', 1.0)
     export_options: Dict[str, Tuple[str, ...]] = {}
     model_api_type: str = ''
+    int8_float_from: Tuple[str, ...] = ()
 
     @property
     def default_dynamic(self) -> bool:

@@ -237,6 +237,9 @@ class DetectionTask(DeployTask):
                       'file')
     nms = 'graph'
     model_api_type = 'SSD'  # reads dets [1, N, 5] + labels [1, N]
+    # int8: the head, decoding and NMS stay float (whole-model int8 cost
+    # the shapes demo 10 points of mAP; docs/deploy.md, "INT8").
+    int8_float_from = ('detector.bbox_head', )
 
     def with_options(self, nms: str = 'graph') -> 'DetectionTask':
         if nms not in NMS_PLACES:
@@ -411,9 +414,9 @@ class DetectionTask(DeployTask):
         """Detections matched one to one (same image and class, IoU >=
         0.99, :func:`.det_matching.match_detections`): rows are compared,
         not positions. OK when the matched scores are within ``1e-3`` and
-        every unmatched row is a tie within that tolerance (the NMS or
-        ``max_per_img`` kept the other of two near-equal scores,
-        :func:`.det_matching.unexplained`)."""
+        every unmatched row is a tie within that tolerance or what a tie
+        suppressed (the NMS, ``nms_pre`` or ``max_per_img`` kept the other
+        of two near-equal scores, :func:`.det_matching.unexplained`)."""
         if self.nms == 'host':
             ref, out = (self._host_rows(o) for o in (ref, out))
         if not np.isfinite(ref[0]).all():
