@@ -162,7 +162,10 @@ def write_picture(path: str, img: np.ndarray) -> None:
     from mmlcnetv2.utils.atomic import atomic_file
     from mmlcnetv2.utils.disk_full import reporting_full_disk
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with atomic_file(path, suffix=osp.splitext(path)[1]) as tmp, \
+    # Outer: the temporary file and its marker; inner: OpenCV's False,
+    # asked while the partial file still fills the disk.
+    with reporting_full_disk(path, path), \
+            atomic_file(path, suffix=osp.splitext(path)[1]) as tmp, \
             reporting_full_disk(tmp, path):
         if not cv2.imwrite(tmp, img):
             # OpenCV says nothing more: a full disk is named by the check.
@@ -177,7 +180,7 @@ def write_json_lines(path: str, records: List[dict]) -> None:
     """
     from mmlcnetv2.utils.atomic import atomic_file
     from mmlcnetv2.utils.disk_full import reporting_full_disk
-    with atomic_file(path) as tmp, reporting_full_disk(tmp, path), \
+    with reporting_full_disk(path, path), atomic_file(path) as tmp, \
             open(tmp, 'w') as f:
         for record in records:
             f.write(json.dumps(record) + '\n')
