@@ -1,4 +1,5 @@
 from .bf16_optim_wrapper import BF16AutocastOptimWrapper
 from .training_curve_hook import TrainingCurveHook
+from .warmup import LinearWarmupLR
 
-__all__ = ['BF16AutocastOptimWrapper', 'TrainingCurveHook']
+__all__ = ['BF16AutocastOptimWrapper', 'LinearWarmupLR', 'TrainingCurveHook']
