@@ -10,9 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
+from mmengine.config import Config
+
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import load_config
-from mmlcnetv2.apis.config_vars import _is_variable, _uses
+from mmlcnetv2.apis.config_vars import _is_variable, _uses, variables_set
 from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT
 from tools import train as train_tool
@@ -100,7 +102,10 @@ def test_every_string_or_sequence_variable_follows(path):
     olds = {k: v for k, v in base._cfg_dict.items()
             if _is_variable(k) and _scalars(v)}
     news = {k: _changed(v) for k, v in olds.items()}
-    cfg = load_config(path, news)
+    # What load_config does before its checks (which read the config once
+    # more per variable).
+    with variables_set(news):
+        cfg = Config.fromfile(path)
     for name, old in olds.items():
         # Variables of equal values share their uses.
         allowed = [news[k] for k, v in olds.items() if v == old]
@@ -121,6 +126,19 @@ def test_a_key_into_a_variable_is_refused_naming_the_keys(capsys, tmp_path):
     assert not osp.exists(work)
 
 
+@pytest.mark.parametrize('options', [
+    {'pretrained': '/my/weights.pth'},  # init_cfg=None in the demo
+    {'pretrained': '/my/weights.pth', 'data_root': '/data/shapes/'},
+])
+def test_a_variable_nothing_uses_is_refused(options):
+    """The shapes demo trains from scratch (init_cfg=None): a pretrained
+    override would be accepted and ignored."""
+    with pytest.raises(UserInputError, match="nothing in this config uses "
+                       "the variable 'pretrained'"):
+        load_config(_config('det/retinanet_lcnetv2-small_shapes-demo.py'),
+                    options)
+
+
 def test_a_non_literal_value_is_refused():
     with pytest.raises(UserInputError, match='Python literal'):
         load_config(_config('cls/pplcnetv2-small_digits.py'),
@@ -137,6 +155,7 @@ def _folder(root, classes, per_class=1):
                             np.full((32, 32, 3), 40 * i, np.uint8))
 
 
+@pytest.mark.slow  # the tool reads the config 4 times, then builds the model
 def test_train_applies_data_root_and_pretrained(capsys, tmp_path):
     """README's fine-tune config with the two variables on the command
     line: the run reads the given folder (no "data_root does not exist")

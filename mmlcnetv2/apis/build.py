@@ -37,6 +37,14 @@ def _syntax_error_line(error: SyntaxError) -> str:
     return str(error).splitlines()[0]
 
 
+def _read_with(path: str, values: dict) -> Config:
+    """``path`` read with the config variables ``values`` set (the file
+    has been read once already: no error handling)."""
+    from .config_vars import variables_set
+    with variables_set(values):
+        return Config.fromfile(path)
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None,
                 merge: bool = True) -> Config:
     """Load a config, failing early and clearly on a bad path or file.
@@ -71,8 +79,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
             f'config {path!r} is not a config file: it must end with '
             f'{", ".join(CONFIG_EXTENSIONS)} (the checkpoint comes after '
             'the config)')
-    from .config_vars import (check_variable_options, variable_options,
-                              variables_set)
+    from .config_vars import (check_variable_options, check_variables_used,
+                              variable_options, variables_set)
     try:
         with variables_set(variable_options(cfg_options)) as applied:
             cfg = Config.fromfile(path)
@@ -87,6 +95,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
                              f'{type(e).__name__}: {e}') from None
     require_for_config(cfg, path)
     check_variable_options(cfg, cfg_options, applied)
+    check_variables_used(lambda values: _read_with(path, values), cfg,
+                         cfg_options)
     if cfg_options and merge:
         cfg.merge_from_dict(cfg_options)
     return cfg

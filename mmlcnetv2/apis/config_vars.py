@@ -23,7 +23,7 @@ Example:
 """
 import ast
 import contextlib
-from typing import Dict, Iterator, List, Optional, Set
+from typing import Callable, Dict, Iterator, List, Optional, Set
 
 from ..errors import UserInputError
 
@@ -119,8 +119,11 @@ def _is_variable(name: str) -> bool:
 
 def _uses(cfg_dict: dict, value, limit: int = 4) -> List[str]:
     """Keys of settings (under keys that are not variables) whose value
-    equals ``value``."""
+    equals ``value`` (a string, list, tuple or dict: equal numbers or
+    booleans say nothing of where one came from)."""
     found: List[str] = []
+    if not isinstance(value, (str, list, tuple, dict)):
+        return found
 
     def walk(node, path: str) -> None:
         if len(found) >= limit:
@@ -138,6 +141,44 @@ def _uses(cfg_dict: dict, value, limit: int = 4) -> List[str]:
             continue
         walk(node, key)
     return found
+
+
+def _settings(cfg) -> dict:
+    """The part of ``cfg`` that is not a variable."""
+    root = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
+    return {k: v for k, v in root.items() if not _is_variable(k)}
+
+
+def check_variables_used(load: Callable[[Dict[str, object]], object],
+                         cfg, options: Optional[dict]) -> None:
+    """Refuse a variable override that changed no setting (nothing in the
+    config uses the variable, e.g. ``pretrained`` where ``init_cfg`` is
+    None): it would be accepted and ignored.
+
+    Args:
+        load: Reads the config with the given variables set.
+        cfg: The config read with all of ``options``' variables.
+        options (dict): The ``--cfg-options``.
+
+    Raises:
+        UserInputError: One line naming the variable.
+    """
+    root = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
+    values = {k: v for k, v in variable_options(options).items()
+              if k in root and _is_variable(k)}
+    if not values:
+        return
+    base = load({})
+    base_root = base._cfg_dict
+    for name, value in values.items():
+        if base_root.get(name) == value:
+            continue  # the config's own value: nothing to change
+        alone = cfg if len(values) == 1 else load({name: value})
+        if _settings(alone) == _settings(base):
+            raise UserInputError(
+                f'--cfg-options {name}={value!r}: nothing in this config '
+                f'uses the variable {name!r}, so it would change nothing; '
+                'set the key you mean instead')
 
 
 def check_variable_options(cfg, options: Optional[dict],
