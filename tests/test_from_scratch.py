@@ -82,4 +82,5 @@ def test_readme_from_scratch_option_in_mmdet_registry():
     cfg = Config.fromfile(RETINANET)
     detector = MODELS.build(cfg.model)
     detector.train()
-    assert not any(p.requires_grad for p in detector.backbone.stem.parameters())
+    stem = detector.backbone.stem
+    assert not any(p.requires_grad for p in stem.parameters())
