@@ -33,4 +33,5 @@ PACKAGES = {
     'transform': 'mmlcnetv2.datasets',
     'hook': 'mmlcnetv2.engine',
     'optim_wrapper': 'mmlcnetv2.engine',
+    'parameter scheduler': 'mmlcnetv2.engine',
 }

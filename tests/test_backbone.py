@@ -58,9 +58,16 @@ def test_odd_input_size():
                                                   (3, 2)]
 
 
+# Freezing applies to pretrained weights only (test_from_scratch.py); the
+# file is named, not read: init_weights() is not called.
+PRETRAINED = dict(type='Pretrained', checkpoint='pplcnetv2-small.pth',
+                  prefix='backbone.')
+
+
 @pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2, 4])
 def test_frozen_stages(frozen_stages):
-    model = PPLCNetV2('small', frozen_stages=frozen_stages)
+    model = PPLCNetV2('small', frozen_stages=frozen_stages,
+                      init_cfg=PRETRAINED)
     model.train()
     frozen = [] if frozen_stages < 0 else [model.stem] + list(
         model.stages[:frozen_stages])
@@ -75,7 +82,7 @@ def test_frozen_stages(frozen_stages):
 
 
 def test_norm_eval_keeps_every_bn_in_eval_including_stem():
-    model = PPLCNetV2('small', norm_eval=True)
+    model = PPLCNetV2('small', norm_eval=True, init_cfg=PRETRAINED)
     model.train()
     assert check_norm_state(model.modules(), False)
     assert model.stem[0].bn.training is False

@@ -530,7 +530,9 @@ def test_host_nms_export_has_no_nms_and_matches_graph_nms(detector, request):
     head_cfg = trained['model'].bbox_head.test_cfg
     assert meta['postprocess'] == dict(
         nms='host', iou_threshold=head_cfg.nms.iou_threshold,
-        min_bbox_size=head_cfg.get('min_bbox_size', -1))
+        min_bbox_size=head_cfg.get('min_bbox_size', -1),
+        class_agnostic=head_cfg.nms.get('class_agnostic', False),
+        offset=head_cfg.nms.get('offset', 0))
     assert (meta['score_threshold'], meta['max_per_img']) == (
         graph_meta['score_threshold'], graph_meta['max_per_img'])
 

@@ -412,6 +412,7 @@ def _retina_options(data, checkpoint, work):
                'annotations/instances_train.json',
                'train_dataloader.dataset.data_prefix.img=train/',
                f'train_dataloader.dataset.metainfo.classes={classes}',
+               'model.bbox_head.num_classes=4',  # the classes' count
                'train_dataloader.dataset.pipeline.2.scale=(96,96)',
                'train_cfg.max_epochs=1',
                'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',

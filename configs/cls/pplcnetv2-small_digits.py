@@ -63,8 +63,10 @@ optim_wrapper = dict(
 auto_scale_lr = dict(base_batch_size=16)
 max_epochs = 14
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
+    # LinearWarmupLR (mmlcnetv2): LinearLR that, on an epoch of one
+    # iteration, still reaches the full lr before the cosine starts.
+    dict(type='LinearWarmupLR', start_factor=0.1, by_epoch=True, begin=0,
+         end=1, convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=0,
          by_epoch=True, begin=1, end=max_epochs, convert_to_iter_based=True),
 ]

@@ -12,11 +12,11 @@ custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
 # cache ($TORCH_HOME/hub/checkpoints) and converted while loading; offline,
 # training stops before it starts with one line saying where to put the
 # file. Other weights (a timm hub id such as timm/lcnetv2_base.ssld_in1k,
-# a local .pdparams/.safetensors/.pth): --cfg-options pretrained=... is NOT
-# enough (the value is copied below when the config is read), so use
-#   --cfg-options model.backbone.init_cfg.checkpoint=URL_OR_PATH
-# Training from scratch: --cfg-options model.backbone.init_cfg=None
-# (then also frozen_stages=-1 norm_eval=False, as the shapes demo does).
+# a local .pdparams/.safetensors/.pth): --cfg-options pretrained=URL_OR_PATH
+# (our tools apply a variable wherever the config uses it).
+# Training from scratch: --cfg-options model.backbone.init_cfg=None; the
+# backbone then trains whole (without weights it turns frozen_stages and
+# norm_eval off, and logs so).
 pretrained = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/PPLCNetV2_base_ssld_pretrained.pdparams'  # noqa: E501
 
 model = dict(

@@ -37,12 +37,29 @@ def _syntax_error_line(error: SyntaxError) -> str:
     return str(error).splitlines()[0]
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+def _read_with(path: str, values: dict) -> Config:
+    """``path`` read with the config variables ``values`` set (the file
+    has been read once already: no error handling)."""
+    from .config_vars import variables_set
+    with variables_set(values):
+        return Config.fromfile(path)
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None,
+                merge: bool = True) -> Config:
     """Load a config, failing early and clearly on a bad path or file.
+
+    A ``--cfg-options`` key without a dot that the config assigns (a
+    variable such as ``pretrained``, ``classes``, ``data_root``,
+    ``num_classes``) is applied while the config is read, so that every
+    setting computed from it follows; a key into a variable
+    (``metainfo.classes``) is refused (:mod:`.config_vars`).
 
     Args:
         path (str): The config file.
         cfg_options (dict, optional): ``--cfg-options`` overrides.
+        merge (bool): Also merge ``cfg_options`` into the loaded config
+            (False: the caller merges, e.g. after checking the keys).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -62,8 +79,11 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
             f'config {path!r} is not a config file: it must end with '
             f'{", ".join(CONFIG_EXTENSIONS)} (the checkpoint comes after '
             'the config)')
+    from .config_vars import (check_variable_options, check_variables_used,
+                              variable_options, variables_set)
     try:
-        cfg = Config.fromfile(path)
+        with variables_set(variable_options(cfg_options)) as applied:
+            cfg = Config.fromfile(path)
     except ImportError as e:  # e.g. an mmdet:: base without mmdet
         explain_config_error(path, e)
         raise
@@ -74,7 +94,10 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         raise UserInputError(f'config {path!r} cannot be read: '
                              f'{type(e).__name__}: {e}') from None
     require_for_config(cfg, path)
-    if cfg_options:
+    check_variable_options(cfg, cfg_options, applied)
+    check_variables_used(lambda values: _read_with(path, values), cfg,
+                         cfg_options)
+    if cfg_options and merge:
         cfg.merge_from_dict(cfg_options)
     return cfg
 

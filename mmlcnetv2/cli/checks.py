@@ -123,6 +123,71 @@ def check_dataset(dataset_cfg: dict, split: str) -> None:
                     f'under {folder!r}')
 
 
+# Model keys of the heads whose ``num_classes`` must equal the dataset's
+# class count: mmpretrain, mmdet, mmseg.
+_HEAD_KEYS = ('head', 'bbox_head', 'decode_head')
+
+
+def _dataset_classes(ds: dict) -> Optional[Tuple[int, str]]:
+    """How many classes a dataset config has, and where that comes from:
+    its ``metainfo``'s (or mmpretrain's ``classes`` argument), the class
+    folders of an mmpretrain ``CustomDataset`` without an annotation file,
+    or its class's ``METAINFO``; None when none of them says."""
+    from mmengine.registry import DATASETS
+    meta = ds.get('metainfo')
+    for where, classes in (('metainfo.classes', meta.get('classes')
+                            if isinstance(meta, dict) else None),
+                           ('classes', ds.get('classes'))):
+        if isinstance(classes, (list, tuple)):
+            return len(classes), where
+    if ds.get('type') == 'CustomDataset' and not ds.get('ann_file') and \
+            ds.get('data_root'):
+        from mmpretrain.datasets.custom import find_folders
+        prefix = _image_prefixes(ds)[0]
+        folder = osp.join(ds['data_root'], prefix)
+        if osp.isdir(folder):
+            folders = find_folders(folder)[0]
+            return len(folders), f'the class folders in {folder!r}: ' + \
+                ', '.join(folders[:10]) + (', ...' if len(folders) > 10
+                                           else '')
+    klass = _resolve(DATASETS, ds.get('type'))
+    classes = getattr(klass, 'METAINFO', {}).get('classes')
+    if isinstance(classes, (list, tuple)) and classes:
+        return len(classes), f"{ds.get('type')}.METAINFO"
+    return None
+
+
+def check_num_classes(cfg: Config, dataset_cfg: dict, split: str) -> None:
+    """The heads' ``num_classes`` equal the dataset's class count (a
+    2-class folder with ``num_classes=5`` trains without a word, and
+    mmdet's and mmseg's losses see labels as background or out of range).
+
+    Raises:
+        UserInputError: One line naming both counts.
+    """
+    model = cfg.get('model')
+    if not isinstance(model, dict):
+        return
+    heads = [(f'model.{key}', model[key]) for key in _HEAD_KEYS
+             if isinstance(model.get(key), dict)]
+    for ds in _iter_datasets(dataset_cfg):
+        found = _dataset_classes(ds)
+        if found is None:
+            continue
+        count, where = found
+        for path, head in heads:
+            num = head.get('num_classes')
+            if not _is_count(num, 1) or num == count or head.get(
+                    'out_channels', num) != num:
+                continue  # an mmseg binary head: 1 output channel
+            hint = (f' (--cfg-options num_classes={count})'
+                    if cfg.get('num_classes') == num else '')
+            raise UserInputError(
+                f'{split} dataset ({ds.get("type", "?")}) has {count} '
+                f'classes ({where}) but {path}.num_classes is {num}; set '
+                f'num_classes to {count}{hint} or fix the dataset')
+
+
 def _splits_used(cfg: Config, training: bool) -> List[str]:
     if not training:
         return ['test']
@@ -579,4 +644,5 @@ def check_before_run(cfg: Config, training: bool) -> None:
         loader = cfg.get(f'{split}_dataloader')
         if loader and isinstance(loader, dict) and 'dataset' in loader:
             check_dataset(loader['dataset'], split)
+            check_num_classes(cfg, loader['dataset'], split)
     check_checkpoints(cfg, training=training)

@@ -196,7 +196,8 @@ def build_cfg(args: argparse.Namespace,
         UserInputError: A bad option, named.
     """
     from ..apis import load_config
-    cfg = load_config(args.config)
+    # Variables (pretrained, data_root, ...) applied while it is read.
+    cfg = load_config(args.config, args.cfg_options, merge=False)
     merge_cfg_options(cfg, args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

@@ -111,8 +111,10 @@ def convert_checked(wrapper: torch.nn.Module,
     warns (``TracerWarning``, e.g. "Tensor-likes are not close!") on
     differences that say nothing about the IR: a detector's NMS on a noise
     input reorders near-equal boxes. Those warnings are held back; what
-    counts is the IR against the wrapper on the example input, measured
-    by the task (:meth:`DeployTask.conversion_check`).
+    counts is the IR against the task's reference on the example input
+    (:meth:`DeployTask.reference_outputs`: the wrapper in torch, or for a
+    detector mmdet's own ``predict``), measured by the task
+    (:meth:`DeployTask.conversion_check`).
 
     Returns:
         The converted model and ``deploy.json``'s ``conversion_check``
@@ -134,10 +136,9 @@ def convert_checked(wrapper: torch.nn.Module,
     compiled = ov.Core().compile_model(
         ov_model, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
     result = compiled([t.numpy() for t in example])
-    out = [result[o] for o in compiled.outputs]
-    with torch.no_grad():
-        ref = wrapper(*example)
-    ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref, ))]
+    out = task.final_outputs(wrapper,
+                             [result[o] for o in compiled.outputs])
+    ref = task.reference_outputs(wrapper, example)
     check = task.conversion_check(ref, out)
     # The other warnings are not ours to hide. The tracer's are noise when
     # the check passed, and when it failed hundreds of them would bury the

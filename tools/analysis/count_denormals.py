@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     from mmlcnetv2.utils.denormals import configure_denormals
     configure_denormals()  # 'keep'
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, args.cfg_options, merge=False)
         merge_cfg_options(cfg, args.cfg_options)
     except (FileNotFoundError, UserInputError) as e:
         return bad_input(e)

@@ -47,17 +47,52 @@ MIN_BBOX_SIZE: Check = (lambda v: v in (-1, 0) and not isinstance(v, bool),
                         '-1 or 0')
 
 
+#: The keys of mmdet's ``test_cfg.nms`` (mmcv's ``batched_nms`` and
+#: ``nms``) the export follows: ``split_thr`` only decides how mmcv loops,
+#: not what it keeps.
+NMS_KEYS = ('type', 'iou_threshold', 'class_agnostic', 'max_num', 'offset',
+            'score_threshold', 'split_thr')
+
+
+def nms_settings(head: str, nms) -> dict:
+    """``test_cfg.nms`` of ``head``, checked: plain NMS with only
+    :data:`NMS_KEYS`, ``offset`` 0 or 1.
+
+    Raises:
+        UnsupportedModelError: one line naming the key and what exports.
+    """
+    if nms is None or nms.get('type', 'nms') != 'nms':
+        raise UnsupportedModelError(
+            f'{head} test_cfg.nms={nms!r}: only plain NMS (type="nms") '
+            'exports.')
+    for key in nms:
+        if key not in NMS_KEYS:
+            raise UnsupportedModelError(
+                f'{head} test_cfg.nms.{key}={nms[key]!r} does not export; '
+                f'the export follows {", ".join(NMS_KEYS)}.')
+    if nms.get('offset', 0) not in (0, 1) or isinstance(
+            nms.get('offset', 0), bool):
+        raise UnsupportedModelError(
+            f'{head} test_cfg.nms.offset={nms["offset"]!r}: mmcv\'s nms '
+            'takes 0 or 1.')
+    return dict(nms)
+
+
 class DetectorExport(nn.Module):
     """An mmdet single-stage detector with decoding and NMS in the graph.
 
     Follows mmdet's ``predict`` of the head with the config's ``test_cfg``
-    (``nms_pre``, ``score_thr``, ``nms.iou_threshold``, ``max_per_img``),
-    batched: the head's candidates (:mod:`.dense_heads`: per level the
-    ``nms_pre`` best, score factors applied, boxes decoded and clipped to
-    each image's ``img_shape``, the resized image without its padding, as
-    mmdet's ``max_shape``), class-aware NMS (torchvision's, which converts
+    (``nms_pre``, ``score_thr``, ``min_bbox_size`` -1 or 0,
+    ``max_per_img``, and ``nms``'s ``iou_threshold``, ``class_agnostic``,
+    ``max_num``, ``offset`` and ``score_threshold``; anything else is
+    refused), batched: the head's candidates (:mod:`.dense_heads`: per
+    level the ``nms_pre`` best, score factors applied, boxes decoded and
+    clipped to each image's ``img_shape``, the resized image without its
+    padding, as mmdet's ``max_shape``), NMS (torchvision's, which converts
     to OpenVINO's ``NonMaxSuppression``), then the ``max_per_img`` best per
-    image.
+    image. The export's self-check compares the IR with mmdet's own
+    ``predict`` (:meth:`DetectionTask.reference_outputs`), not with this
+    wrapper.
 
     Args:
         detector (nn.Module): The built, eval-mode mmdet detector.
@@ -85,11 +120,7 @@ class DetectorExport(nn.Module):
         self.candidates = head_candidates(detector)
         head = detector.bbox_head
         cfg = head.test_cfg
-        nms = cfg.get('nms', None)
-        if nms is None or nms.get('type', 'nms') != 'nms':
-            raise UnsupportedModelError(
-                f'{type(head).__name__} test_cfg.nms={nms!r}: only plain NMS '
-                '(type="nms") exports.')
+        nms = nms_settings(type(head).__name__, cfg.get('nms', None))
         # mmdet compares min_bbox_size in original-image pixels, which the
         # graph does not know; 0 (drop empty boxes) is scale-free.
         self.min_bbox_size = cfg.get('min_bbox_size', -1)
@@ -100,9 +131,19 @@ class DetectorExport(nn.Module):
         self.detector = detector
         self.score_thr = float(cfg.get('score_thr', 0.0))
         self.iou_thr = float(nms['iou_threshold'])
+        self.class_agnostic = bool(nms.get('class_agnostic', False))
+        self.offset = int(nms.get('offset', 0))
+        # mmcv's nms drops scores <= its score_threshold before suppressing
+        # (the final scores, score factors applied).
+        self.nms_score_thr = float(nms.get('score_threshold', 0) or 0)
         # mmdet slices [:cfg.max_per_img]; YOLOX's configs have none (all).
         self.max_per_img = int(cfg.get('max_per_img', 0) or 0) or \
             MAX_PER_IMG_UNSET
+        # mmcv's batched_nms keeps the max_num best, then mmdet slices
+        # max_per_img: the min of the two.
+        max_num = int(nms.get('max_num', -1))
+        if max_num > 0:
+            self.max_per_img = min(self.max_per_img, max_num)
         self.num_classes = head.num_classes
 
     def forward(self, x: torch.Tensor, img_shape: torch.Tensor
@@ -118,14 +159,17 @@ class DetectorExport(nn.Module):
         # One form for both NMS places: rejected candidates score -1 (the
         # head's own threshold rule decided; a score factor may take a
         # valid score below score_thr, which mmdet keeps).
-        valid = valid & candidate_mask(boxes, scores, -1.0,
+        valid = valid & candidate_mask(boxes, scores, self.nms_score_thr
+                                       if self.nms_score_thr > 0 else -1.0,
                                        self.min_bbox_size)
         scores = torch.where(valid, scores, scores.new_full((), -1.0))
         if self.nms == 'host':
             return boxes, scores, labels
         return select_detections(boxes, scores, labels, REJECTED,
                                  self.iou_thr, self.max_per_img,
-                                 self.num_classes)
+                                 self.num_classes,
+                                 class_agnostic=self.class_agnostic,
+                                 offset=self.offset)
 
 
 def candidate_mask(boxes: torch.Tensor, scores: torch.Tensor,
@@ -143,9 +187,11 @@ def candidate_mask(boxes: torch.Tensor, scores: torch.Tensor,
 def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
                       labels: torch.Tensor, score_thr: float,
                       iou_thr: float, max_per_img: int, num_classes: int,
-                      min_bbox_size: float = -1
+                      min_bbox_size: float = -1,
+                      class_agnostic: bool = False, offset: int = 0
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Class-aware NMS per image and padding to ``max_per_img`` rows.
+    """NMS per image (class-aware unless ``class_agnostic``) and padding to
+    ``max_per_img`` rows.
 
     The tail of :class:`DetectorExport`: traced into the IR by the graph
     form, run by the inferencer after a ``--nms host`` IR, so both are one
@@ -157,6 +203,10 @@ def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
         labels: ``[B, N]`` their classes (int64).
         score_thr, iou_thr, max_per_img, min_bbox_size: ``test_cfg``'s.
         num_classes (int): The head's class count.
+        class_agnostic (bool): Boxes of different classes suppress each
+            other (``test_cfg.nms.class_agnostic``).
+        offset (int): mmcv's NMS ``offset`` (0 or 1): box sides count
+            ``x2 - x1 + offset`` pixels in the IoU.
 
     Returns:
         ``dets [B, max_per_img, 5]`` (x1, y1, x2, y2, score) by decreasing
@@ -179,9 +229,14 @@ def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
     valid = candidate_mask(boxes, scores, score_thr, min_bbox_size)
     boxes, scores, labels, image = (boxes[valid], scores[valid],
                                     labels[valid], image[valid])
-    # One NMS over the batch: (image, class) pairs never suppress each
-    # other. Kept indices come sorted by decreasing score.
-    keep = batched_nms(boxes, scores, image * num_classes + labels, iou_thr)
+    # One NMS over the batch: (image, class) pairs, or images when
+    # class-agnostic, never suppress each other. Kept indices come sorted
+    # by decreasing score.
+    groups = image if class_agnostic else image * num_classes + labels
+    # mmcv's offset adds to the sides: the IoU of boxes 1 px larger.
+    nms_boxes = boxes + boxes.new_tensor([0.0, 0.0, offset, offset]) \
+        if offset else boxes
+    keep = batched_nms(nms_boxes, scores, groups, iou_thr)
     boxes, scores, labels, image = (boxes[keep], scores[keep], labels[keep],
                                     image[keep])
     # Rank of each kept detection within its image.
@@ -270,8 +325,8 @@ class DetectionTask(DeployTask):
     def meta_fields(self, model: nn.Module) -> Dict:
         """``postprocess.nms`` (where the NMS runs) and, for ``'host'``,
         what the host NMS needs besides ``score_threshold``,
-        ``max_per_img`` and ``classes``: ``iou_threshold`` and
-        ``min_bbox_size``."""
+        ``max_per_img`` and ``classes``: ``iou_threshold``,
+        ``min_bbox_size``, ``class_agnostic`` and ``offset``."""
         wrapper = DetectorExport(model, nms=self.nms)
         postprocess = dict(nms=self.nms)
         if not wrapper.candidates.clips_boxes:
@@ -279,7 +334,9 @@ class DetectionTask(DeployTask):
             postprocess.update(clip=False)
         if self.nms == 'host':
             postprocess.update(iou_threshold=wrapper.iou_thr,
-                               min_bbox_size=wrapper.min_bbox_size)
+                               min_bbox_size=wrapper.min_bbox_size,
+                               class_agnostic=wrapper.class_agnostic,
+                               offset=wrapper.offset)
         return dict(postprocess=postprocess,
                     score_threshold=wrapper.score_thr,
                     max_per_img=wrapper.max_per_img)
@@ -337,6 +394,14 @@ class DetectionTask(DeployTask):
                                     f"true or false; got {post['clip']!r}")
         if nms != 'host':
             return  # the IR applies them; the schema checks them if set
+        if not isinstance(post.get('class_agnostic', False), bool):
+            raise DeployFormatError(
+                f"{path}: 'postprocess.class_agnostic' must be true or "
+                f"false; got {post['class_agnostic']!r}")
+        if post.get('offset', 0) not in (0, 1) or isinstance(
+                post.get('offset', 0), bool):
+            raise DeployFormatError(f"{path}: 'postprocess.offset' must be "
+                                    f"0 or 1; got {post['offset']!r}")
         for node, key, check, prefix in (
                 (post, 'iou_threshold', FRACTION, 'postprocess.'),
                 (post, 'min_bbox_size', MIN_BBOX_SIZE, 'postprocess.'),
@@ -406,8 +471,51 @@ class DetectionTask(DeployTask):
             dets, labels = select_detections(
                 boxes.float(), scores.float(), labels.long(), REJECTED,
                 post['iou_threshold'], meta['max_per_img'],
-                len(meta['classes']))
+                len(meta['classes']),
+                class_agnostic=post.get('class_agnostic', False),
+                offset=post.get('offset', 0))
         return [dets.numpy(), labels.numpy()]
+
+    def reference_outputs(self, wrapper: nn.Module,
+                          example: Tuple[torch.Tensor, ...]
+                          ) -> List[np.ndarray]:
+        """mmdet's own ``predict`` of the detector on the example input
+        (each image's ``img_shape`` from ``example``, scale 1), as ``dets``
+        and ``labels``: an option of ``test_cfg`` that the export did not
+        follow cannot pass the check."""
+        from mmdet.structures import DetDataSample
+        x, img_shape = example
+        pad = tuple(int(v) for v in x.shape[2:])
+        samples = []
+        for h, w in img_shape.round().long().tolist():
+            samples.append(DetDataSample(metainfo=dict(
+                img_shape=(h, w), ori_shape=(h, w), pad_shape=pad,
+                batch_input_shape=pad, scale_factor=(1.0, 1.0))))
+        with torch.no_grad():
+            results = wrapper.detector.predict(x, samples, rescale=True)
+        rows = max([1] + [len(r.pred_instances) for r in results])
+        dets = np.zeros((len(results), rows, 5), np.float32)
+        labels = np.full((len(results), rows), -1, np.int64)
+        for i, result in enumerate(results):
+            pred = result.pred_instances
+            n = len(pred)
+            dets[i, :n, :4] = pred.bboxes.numpy()
+            dets[i, :n, 4] = pred.scores.numpy()
+            labels[i, :n] = pred.labels.numpy()
+        return [dets, labels]
+
+    def final_outputs(self, wrapper: nn.Module,
+                      out: List[np.ndarray]) -> List[np.ndarray]:
+        """A ``--nms host`` IR's candidates through the host NMS with the
+        wrapper's settings (what the inferencer does); else ``out``."""
+        if self.nms != 'host':
+            return out
+        return self.host_nms(out, dict(
+            postprocess=dict(iou_threshold=wrapper.iou_thr,
+                             class_agnostic=wrapper.class_agnostic,
+                             offset=wrapper.offset),
+            max_per_img=wrapper.max_per_img,
+            classes=[None] * wrapper.num_classes))
 
     def conversion_check(self, ref: List[np.ndarray],
                          out: List[np.ndarray]) -> Dict:
@@ -416,9 +524,9 @@ class DetectionTask(DeployTask):
         not positions. OK when the matched scores are within ``1e-3`` and
         every unmatched row is a tie within that tolerance or what a tie
         suppressed (the NMS, ``nms_pre`` or ``max_per_img`` kept the other
-        of two near-equal scores, :func:`.det_matching.unexplained`)."""
-        if self.nms == 'host':
-            ref, out = (self._host_rows(o) for o in (ref, out))
+        of two near-equal scores, :func:`.det_matching.unexplained`).
+        ``ref``: mmdet's (:meth:`reference_outputs`); ``out``: the IR's
+        final detections (:meth:`final_outputs`)."""
         if not np.isfinite(ref[0]).all():
             # Random weights can overflow a box on the noise input (YOLOX's
             # exp); NMS over infinite boxes is not defined to agree.
@@ -441,19 +549,10 @@ class DetectionTask(DeployTask):
                                                 o['bboxes'][j]).max()))
         return dict(ok=lone == 0 and d_score <= tol,
                     max_abs_diff=max(d_score, d_box), summary=(
-                        f'{total - lone}/{total} detections of the example '
-                        f'input matched or tied (IoU >= 0.99), max |IR - '
-                        f'torch| score {d_score:.3g}, box {d_box:.3g} px'))
-
-    def _host_rows(self, outputs: List[np.ndarray]) -> List[np.ndarray]:
-        """``--nms host`` candidates -> ``dets``, ``labels`` rows."""
-        boxes, scores, labels = (torch.from_numpy(np.ascontiguousarray(o))
-                                 for o in outputs)
-        with torch.no_grad():
-            dets, labels = select_detections(
-                boxes.float(), scores.float(), labels.long(), REJECTED,
-                0.5, MAX_PER_IMG_UNSET, int(labels.max()) + 1)
-        return [dets.numpy(), labels.numpy()]
+                        f'{total - lone}/{total} detections of mmdet\'s '
+                        f'predict on the example input matched or tied '
+                        f'(IoU >= 0.99), max |IR - torch| score '
+                        f'{d_score:.3g}, box {d_box:.3g} px'))
 
     def to_data_sample(self, sample, result: Dict) -> None:
         from mmengine.structures import InstanceData

@@ -2,6 +2,7 @@
 # The network is a port of PaddleClas's ``pp_lcnet_v2.py`` (Apache-2.0,
 # copyright PaddlePaddle Authors); see NOTICE.
 """PP-LCNetV2 backbone, as in PaddleClas's ``pp_lcnet_v2.py``."""
+import logging
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -298,6 +299,14 @@ def _make_se(channels: int, act_cfg: dict) -> nn.Module:
         act_cfg=(act_cfg, dict(type='Sigmoid')))
 
 
+def _has_pretrained(init_cfg) -> bool:
+    """Whether ``init_cfg`` (a dict, a list of them or None) loads weights:
+    has a ``Pretrained`` entry with a checkpoint."""
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return any(isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+               and cfg.get('checkpoint') for cfg in cfgs)
+
+
 @MODELS.register_module()
 class PPLCNetV2(BaseModule):
     """PP-LCNetV2 backbone.
@@ -324,7 +333,10 @@ class PPLCNetV2(BaseModule):
             Defaults to ``(3, )``.
         frozen_stages (int): Stages to freeze (eval mode, no gradients):
             -1 freezes nothing, 0 the stem, ``i`` the stem and stages
-            ``0..i-1``; at most 4. Defaults to -1.
+            ``0..i-1``; at most 4. Only with pretrained weights (a
+            ``Pretrained`` ``init_cfg``): without them it becomes -1, with
+            one logged warning (a random stem that never trains cripples
+            the model). Defaults to -1.
         conv_cfg (dict, optional): Conv layer config. Defaults to None.
         norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation of the stem conv, the pointwise convs,
@@ -333,7 +345,10 @@ class PPLCNetV2(BaseModule):
             0-1 keep ReLU whatever this is, as the reference does.
             Defaults to ``dict(type='ReLU')``.
         norm_eval (bool): Keep norm layers in eval mode while training
-            (freezes running statistics). Defaults to False.
+            (freezes running statistics). Like ``frozen_stages``, only with
+            pretrained weights: without them it becomes False, with the
+            same warning (the statistics would stay 0 and 1).
+            Defaults to False.
         with_cp (bool): Use checkpointing in each block to save memory at
             the cost of speed. Defaults to False.
         deploy (bool): Build the re-parameterized (fused) form directly.
@@ -380,6 +395,8 @@ class PPLCNetV2(BaseModule):
         super().__init__(init_cfg)
         self.check_args(arch, in_channels, out_indices, frozen_stages,
                         norm_eval, with_cp, deploy)
+        frozen_stages, norm_eval = self._trainable_from_scratch(
+            init_cfg, frozen_stages, norm_eval)
         self.arch_settings = self._parse_arch(arch)
         scale = self.arch_settings['scale']
         depths = self.arch_settings['depths']
@@ -470,6 +487,34 @@ class PPLCNetV2(BaseModule):
             if not isinstance(value, bool):
                 raise ValueError(
                     f'{name} must be True or False, got {value!r}')
+
+    @staticmethod
+    def _trainable_from_scratch(init_cfg, frozen_stages: int,
+                                norm_eval: bool) -> Tuple[int, bool]:
+        """``frozen_stages`` and ``norm_eval`` as the backbone uses them:
+        unchanged with pretrained weights (a ``Pretrained`` entry with a
+        checkpoint in ``init_cfg``), else -1 and False, logged in one line.
+
+        Why here: every tool that builds the model (ours, mmdet's, mmseg's
+        and mmpretrain's ``tools/train.py``, the inferencers) builds the
+        backbone, so the rule holds everywhere. A random stem and first
+        stage would never train, and BN statistics frozen at 0 and 1 never
+        fit the data ("from scratch" with a fine-tuning config).
+        """
+        if _has_pretrained(init_cfg) or (frozen_stages < 0
+                                          and not norm_eval):
+            return frozen_stages, norm_eval
+        changed = ([f'frozen_stages={frozen_stages} -> -1']
+                   if frozen_stages >= 0 else []) + (
+                       ['norm_eval=True -> False'] if norm_eval else [])
+        print_log(
+            'PPLCNetV2 has no pretrained weights (init_cfg has no '
+            f'Pretrained checkpoint), so all of it trains: '
+            f'{", ".join(changed)}; to keep stages or BN statistics frozen, '
+            "give the weights as init_cfg=dict(type='Pretrained', "
+            "checkpoint=PATH, prefix='backbone.')",
+            logger='current', level=logging.WARNING)
+        return -1, False
 
     @classmethod
     def _parse_arch(cls, arch: Union[str, dict]) -> dict:
