@@ -60,7 +60,7 @@ def test_demo_runs_and_reruns(tmp_path):
         assert 0.0 <= result['metrics'][key] <= 1.0, key
     for key, value in result['metrics'].items():  # None: no GT that size
         assert value is None or 0.0 <= value <= 1.0, key
-    assert result['train_iters_this_run'] == 1  # 8 images, batch 16
+    assert result['train_iters_this_run'] == 1  # 8 images, batch 8
     assert result['seconds']['train'] > 0
     assert result['seconds']['train_cpu'] > 0
     assert f'[{slug}]({slug}.md)' in (results / 'README.md').read_text()

@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()  # first: before torch starts threads
-    t0 = time.time()
+    t0, load0 = time.time(), os.getloadavg()
     from mmlcnetv2.cli import bad_input
     from mmlcnetv2.errors import UserInputError
     out_dir = results_dir(args)
@@ -230,8 +230,10 @@ def main(argv=None) -> int:
     metrics_file = osp.join(args.work_dir, 'demo_metrics.json')
     write_json(metrics_file, summary)
     cli_args = sys.argv[1:] if argv is None else list(argv)
+    load = dict(start=[round(x, 2) for x in load0],
+                end=[round(x, 2) for x in os.getloadavg()])
     written = save_results(args, cli_args, runner, metrics, seconds,
-                           counter.iters, out_dir)
+                           counter.iters, load, out_dir)
 
     n_pics = len(os.listdir(pictures)) if osp.isdir(pictures) else 0
     print('\n[demo] PicoDet-style PP-LCNetV2-small, shapes val '
@@ -249,7 +251,7 @@ def main(argv=None) -> int:
 
 
 def save_results(args: argparse.Namespace, cli_args: list, runner,
-                 metrics: dict, seconds: dict, iters: int,
+                 metrics: dict, seconds: dict, iters: int, load: dict,
                  folder: str) -> list:
     """This machine's results file (``folder/<machine>.json`` + ``.md``)
     and the index of all machines there; returns the files written."""
@@ -266,7 +268,7 @@ def save_results(args: argparse.Namespace, cli_args: list, runner,
                   f'{runner.iter} iterations in all, seed '
                   f'{cfg.randomness.seed}'),
         num_train=args.num_train, num_val=args.num_val,
-        train_iters_this_run=iters, seconds=seconds)
+        train_iters_this_run=iters, seconds=seconds, load_average=load)
     return save_demo_result(result, folder)
 
 
