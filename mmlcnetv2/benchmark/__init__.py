@@ -1,7 +1,8 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """CPU latency/throughput benchmark (``tools/benchmark.py``): the model zoo
 (:mod:`.zoo`), timing (:mod:`.timing`), machine info (:mod:`.machine`),
-statistics/report/plot (:mod:`.report`) and the run (:mod:`.runner`).
+statistics/report/plot (:mod:`.report`) and the run (:mod:`.runner`);
+and the demo's results per machine class (:mod:`.demo_results`).
 
 Why it is part of the package and not of ``tools/``: it builds its models
 from our configs the way a user's code does, by the ``mmlcnetv2::`` names
