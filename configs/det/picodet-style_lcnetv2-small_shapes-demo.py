@@ -18,6 +18,7 @@
 #   python tools/train.py configs/det/picodet-style_lcnetv2-small_shapes-demo.py
 _base_ = './picodet-style_lcnetv2-small_320_coco.py'
 
+dataset_type = 'CocoDataset'
 data_root = 'data/shapes/'
 classes = ('circle', 'square', 'triangle', 'star')  # make_shapes.CLASSES
 metainfo = dict(
@@ -58,7 +59,7 @@ train_dataloader = dict(
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type='CocoDataset',
+        type=dataset_type,
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_train.json',
@@ -74,7 +75,7 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='CocoDataset',
+        type=dataset_type,
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',
