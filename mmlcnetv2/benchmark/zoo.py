@@ -13,6 +13,8 @@ the values) and wraps it as ``tensor -> tensors``:
   anchors); unavailable without ``paddle2onnx``;
 * detection entries: the network up to the head outputs; ``<det>-nms``:
   with decoding and NMS in the graph, as ``tools/deploy.py`` exports it;
+  ``<det>-nms-c100``/``-c1000`` (:data:`LIKE_FOR_LIKE`): the same with 100
+  or 1,000 candidates planted to enter the NMS, ours and the anchors alike;
 * the anchors a user would pick instead (:mod:`.anchors`): timm
   classifiers, YOLO11n (ultralytics, optional), RTMDet-tiny (mmdet);
 * ``<model>-e2e-{file,array,network}`` (:data:`END_TO_END_MODELS`): the
@@ -31,12 +33,14 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from ..names import check_task
 from ..utils.batchnorm import reset_bn
-from .anchors import (ANCHORS, OURS_PUBLISHED, Published, mmdet_cls_convs,
+from .anchors import (ANCHORS, OURS_PUBLISHED, PLANTED_CANDIDATES,
+                      Published, logit, mmdet_cls_convs, plant_candidates,
                       plant_score_prior, timm_classifier,
                       ultralytics_detector)
 
@@ -201,12 +205,34 @@ def _cls_model(arch: str, fused: bool) -> nn.Module:
     return ClassifierExport(prepare_for_export(model)).eval()
 
 
-def _det_model(config: str, fused: bool = True,
-               nms: bool = False) -> nn.Module:
+def random_image(size: Tuple[int, int]) -> np.ndarray:
+    """The benchmark's input of a ``size`` (h, w) model: a seeded random
+    normal batch of one, ``float32 [1, 3, h, w]``."""
+    return np.random.default_rng(0).standard_normal(
+        [1, 3, *size]).astype(np.float32)
+
+
+def mmdet_candidates(detector: nn.Module, x: torch.Tensor) -> int:
+    """The candidates an mmdet detector's exported graph lets into NMS on
+    ``x``: the valid ones of its ``--nms host`` form (the same graph up to
+    the NMS), i.e. the ``nms_pre`` best per level above ``score_thr``."""
+    from ..deploy.tasks.detection import REJECTED, DetectorExport
+    img_shape = torch.tensor([list(x.shape[2:])], dtype=torch.float32)
+    with torch.no_grad():
+        _, scores, _ = DetectorExport(detector, nms='host')(x, img_shape)
+    return int((scores > REJECTED).sum())
+
+
+def _det_model(config: str, fused: bool = True, nms: bool = False,
+               size: Optional[Tuple[int, int]] = None,
+               candidates: Optional[int] = None) -> nn.Module:
     """A zoo config's detector: up to its raw head outputs
     (:class:`DetNetwork`), or (``nms``) with decoding and NMS as
     ``tools/deploy.py`` exports it (``DetectorExport``: inputs ``x`` and
-    ``img_shape``), its scores' prior planted (:func:`.plant_score_prior`).
+    ``img_shape``), its scores' prior planted (:func:`.plant_score_prior`)
+    or, with ``candidates``, its score bias planted so that that many enter
+    the NMS on the ``size`` benchmark input (:func:`.plant_candidates`; the
+    module's ``planted_candidates`` says how many did).
     """
     from ..apis.build import prepare_for_export
     from ..deploy.tasks.detection import DetectorExport
@@ -217,7 +243,26 @@ def _det_model(config: str, fused: bool = True,
         model = prepare_for_export(model)
     if not nms:
         return DetNetwork(model).eval()
-    return DetectorExport(model.eval()).eval()
+    model = model.eval()
+    planted = None
+    if candidates is not None:
+        x = torch.from_numpy(random_image(size))
+        cfg = model.bbox_head.test_cfg
+        nms_pre = int(cfg.get('nms_pre', -1))
+        thr = logit(float(cfg.get('score_thr', 0.0)))
+
+        def count(logits: List[torch.Tensor]) -> int:
+            # per level the nms_pre best (prior, class) above score_thr
+            return sum(min(n, nms_pre) if nms_pre > 0 else n
+                       for n in (int((o > thr).sum()) for o in logits))
+
+        plant_candidates(mmdet_cls_convs(model.bbox_head),
+                         lambda: model.bbox_head(model.extract_feat(x)),
+                         count, candidates)
+        planted = mmdet_candidates(model, x)
+    wrapper = DetectorExport(model).eval()
+    wrapper.planted_candidates = planted
+    return wrapper
 
 
 def paddle2onnx_available() -> bool:
@@ -267,12 +312,15 @@ def _paddle_onnx(factory: str, size: Tuple[int, int], out_dir: str) -> str:
 def _detector_entries(name: str, what: str, size: int, build: Callable,
                       tags: List[str], config: Optional[str] = None,
                       published: Optional[Published] = None,
-                      img_shape_input: bool = True) -> List[Entry]:
-    """A detector's two entries at one input size: ``name`` (the network
-    as its export has it before NMS) and ``name-nms`` (with decoding and
-    NMS in the graph, which takes ``img_shape`` too where
-    ``img_shape_input``); int8 for both."""
-    return [
+                      img_shape_input: bool = True,
+                      like_for_like: bool = False) -> List[Entry]:
+    """A detector's entries at one input size: ``name`` (the network as
+    its export has it before NMS) and ``name-nms`` (with decoding and NMS
+    in the graph, which takes ``img_shape`` too where
+    ``img_shape_input``), int8 for both; with ``like_for_like``, also
+    ``name-nms-c<N>`` for each of :data:`.PLANTED_CANDIDATES`: the same
+    graph with N candidates planted to enter its NMS (f32/bf16)."""
+    entries = [
         Entry(name, 'detection', lambda sz: build(sz, False),
               f'{what}, {size}x{size}, network only', size=(size, size),
               int8=True, tags=tags, config=config, published=published),
@@ -281,6 +329,21 @@ def _detector_entries(name: str, what: str, size: int, build: Callable,
               size=(size, size), int8=True, tags=tags + ['nms'],
               published=published, counts_detections=True,
               img_shape_input=img_shape_input)]
+    if like_for_like:
+        entries += [
+            Entry(f'{name}-nms-c{n}', 'detection',
+                  lambda sz, n=n: build(sz, True, n),
+                  f'{what}, {size}x{size}, with decoding + NMS in the graph, '
+                  f'{n} candidates planted to enter the NMS',
+                  size=(size, size), tags=tags + ['nms', 'like-for-like'],
+                  counts_detections=True, img_shape_input=img_shape_input)
+            for n in PLANTED_CANDIDATES]
+    return entries
+
+
+#: The detectors (and size) of the like-for-like rows: ours and the
+#: anchors, each with the same candidates entering NMS.
+LIKE_FOR_LIKE = ('picodet-small-320', 'yolo11n-320', 'rtmdet-tiny-320')
 
 
 def _anchor_entries() -> List[Entry]:
@@ -306,15 +369,17 @@ def _anchor_entries() -> List[Entry]:
             continue
         for s in a.sizes:
             if a.family == 'ultralytics':
-                build = (lambda size, nms, yaml=a.model:
-                         ultralytics_detector(yaml, size, nms))
+                build = (lambda size, nms, n=None, yaml=a.model:
+                         ultralytics_detector(yaml, size, nms, n))
             else:
-                build = (lambda size, nms, config=a.model:
-                         _det_model(config, nms=nms))
+                build = (lambda size, nms, n=None, config=a.model:
+                         _det_model(config, nms=nms, size=size,
+                                    candidates=n))
             entries += _detector_entries(
                 f'{a.name}-{s}', f'{a.description} (anchor)', s, build,
                 tags, published=a.published if a.published.size == s
-                else None, img_shape_input=a.family == 'mmdet')
+                else None, img_shape_input=a.family == 'mmdet',
+                like_for_like=f'{a.name}-{s}' in LIKE_FOR_LIKE)
     return entries
 
 
@@ -360,8 +425,10 @@ def _entries() -> Dict[str, Entry]:
         config = f'mmlcnetv2::det/picodet-style_lcnetv2-{arch}_{s}_coco.py'
         entries += _detector_entries(
             f'picodet-{arch}-{s}', f'PicoDet-style PPLCNetV2-{arch}', s,
-            lambda size, nms, config=config: _det_model(config, nms=nms),
-            tags=['ours'], config=config if arch == 'small' else None)
+            lambda size, nms, n=None, config=config: _det_model(
+                config, nms=nms, size=size, candidates=n),
+            tags=['ours'], config=config if arch == 'small' else None,
+            like_for_like=f'picodet-{arch}-{s}' in LIKE_FOR_LIKE)
     entries += _anchor_entries()
     by_name = {e.name: e for e in entries}
     for name in END_TO_END_MODELS:
