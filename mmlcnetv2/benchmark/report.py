@@ -707,14 +707,22 @@ def tradeoff_points(result: Dict) -> List[Dict]:
             and r['input_shape'][2] == r['published']['size']]
 
 
+def is_ours(row: Dict) -> bool:
+    """A row of one of our models (results written before rows said so:
+    by its name)."""
+    return bool(row.get('ours')) or row['model'].startswith(
+        ('lcnetv2-', 'picodet-', 'retinanet-lcnetv2-'))
+
+
 def _drawn_as_lines(result: Dict, task: str) -> List[Dict]:
-    """Our detector rows without a published mAP: the trade-off plot draws
-    them as dotted lines at their f32 latency."""
+    """Our detector networks without a published mAP: the trade-off plot
+    draws them as dotted lines at their f32 latency (their ``-nms`` rows
+    are noted among those left out)."""
     if task != 'detection':
         return []
     return [r for r in result['rows'].values()
             if row_task(r) == task and 'latency' in r and not r.get('mode')
-            and not r.get('anchor') and not r.get('published')
+            and is_ours(r) and not has_nms(r) and not r.get('published')
             and r['precision'] == 'f32']
 
 
@@ -741,16 +749,16 @@ def left_out(result: Dict, task: str) -> List[str]:
 def _point_label(r: Dict) -> str:
     pub = r['published']
     weights = f", {pub['weights']}" if pub.get('weights') else ''
-    return (f"{r['model']} @{r['precision']}\n"
+    return (f"{r['model']}\n"
             f"{pub['value']}{weights} ({_source_label(pub['source'])})")
 
 
 def plot_tradeoff(result: Dict, path: str) -> None:
     """Latency (median, x) against published accuracy (y), one panel per
-    task, every point labelled with its model, precision and source (each
-    model at its best published accuracy); our detectors, which have no
-    published mAP, as dotted lines at their f32 latency; under each panel,
-    the measured models it leaves out and why.
+    task measured, each model at its best published accuracy, labelled
+    once (model, accuracy, source) beside its first point; our detectors,
+    which have no published mAP, as dotted lines at their f32 latency;
+    under each panel, the measured models it leaves out and why.
 
     Raises:
         ValueError: Nothing to place (no measured row has a published
@@ -760,26 +768,33 @@ def plot_tradeoff(result: Dict, path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     points = tradeoff_points(result)
-    tasks = [t for t in TASKS if any(row_task(r) == t for r in points)]
-    if not tasks:
+    if not points:
         raise ValueError('No measured row has a published accuracy at its '
                          'input size: no trade-off plot')
+    tasks = [t for t in TASKS if any(
+        row_task(r) == t and 'latency' in r and not r.get('mode')
+        for r in result['rows'].values())]
     notes = {t: left_out(result, t) for t in tasks}
-    fig, axes = plt.subplots(
-        len(tasks), 1, squeeze=False,
-        figsize=(9, sum(4.5 + 0.12 * len(notes[t]) for t in tasks)),
-        gridspec_kw=dict(height_ratios=[4.5 + 0.12 * len(notes[t])
-                                        for t in tasks]))
+    heights = [3.0 + 1.5 * any(row_task(r) == t for r in points)
+               + 0.12 * len(notes[t]) for t in tasks]
+    fig, axes = plt.subplots(len(tasks), 1, squeeze=False,
+                             figsize=(9, sum(heights)),
+                             gridspec_kw=dict(height_ratios=heights))
     for ax, task in zip(axes[:, 0], tasks):
+        labelled = set()
         for r in (r for r in points if row_task(r) == task):
             pub = r['published']
-            ax.scatter(r['latency']['median_ms'], pub['value'],
+            x = r['latency']['median_ms']
+            ax.scatter(x, pub['value'],
                        marker=PRECISION_MARKERS.get(r['precision'], 'x'),
                        color='tab:gray' if r.get('anchor') else 'tab:red')
-            ax.annotate(_point_label(r),
-                        (r['latency']['median_ms'], pub['value']),
-                        fontsize=6, xytext=(4, 2),
-                        textcoords='offset points')
+            if r['model'] not in labelled:  # one label per model
+                # above and below by turns: neighbours (a detector and its
+                # -nms row) do not print over each other
+                dy = 3 if len(labelled) % 2 == 0 else -14
+                labelled.add(r['model'])
+                ax.annotate(_point_label(r), (x, pub['value']), fontsize=6,
+                            xytext=(4, dy), textcoords='offset points')
         for r in _drawn_as_lines(result, task):
             ax.axvline(r['latency']['median_ms'], color='tab:red',
                        linestyle=':', linewidth=0.8)
@@ -787,16 +802,22 @@ def plot_tradeoff(result: Dict, path: str) -> None:
                         (r['latency']['median_ms'], 0.02),
                         xycoords=('data', 'axes fraction'), rotation=90,
                         fontsize=6, va='bottom')
-        metric = next(r['published']['metric'] for r in points
-                      if row_task(r) == task)
+        metrics = [r['published']['metric'] for r in points
+                   if row_task(r) == task]
+        if not metrics:
+            ax.text(0.5, 0.5, 'no model of this task was run at the size '
+                    'of its published accuracy', transform=ax.transAxes,
+                    ha='center', fontsize=8)
         ax.set_xscale('log')
+        ax.margins(x=0.2, y=0.1)  # room for the labels right of a point
         ax.set_xlabel('latency, ms (batch 1, median; log scale)')
-        ax.set_ylabel(f'published {metric}')
+        ax.set_ylabel(f"published {metrics[0] if metrics else 'accuracy'}")
         ax.set_title(f'{task}: red = ours, grey = anchors; '
-                     'o f32, s bf16, ^ int8', fontsize=9)
+                     'o f32, s bf16, ^ int8; each model labelled once',
+                     fontsize=9)
         if notes[task]:
             ax.annotate('Not plotted (measured):\n' + '\n'.join(notes[task]),
-                        (0, -0.14), xycoords='axes fraction', va='top',
+                        (0, -0.16), xycoords='axes fraction', va='top',
                         fontsize=6)
     _save_figure(fig, result, path,
                  '; accuracy as published by each source')

@@ -223,6 +223,8 @@ def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
             rows[key]['published'] = asdict(entry.published)
         if 'anchor' in entry.tags:
             rows[key]['anchor'] = True
+        if 'ours' in entry.tags:
+            rows[key]['ours'] = True
         if entry.counts_detections:
             rows[key]['nms'] = True  # the graph ends in NMS
         if planted is not None:  # entering NMS, in torch f32
