@@ -21,7 +21,12 @@ conf 0.25, IoU 0.7, 300 boxes). NMS costs what the scores let through, so
 every ``-nms`` detector gets one rule, :func:`plant_score_prior` (the final
 classification convs' bias at the prior probability 0.01 that RTMDet's and
 PicoDet's own ``init_weights`` use), and each row records how many
-detections its graph returned on the benchmark input.
+detections its graph returned on the benchmark input. With each exporter's
+own threshold that rule still lets different numbers through (YOLO11n's
+conf 0.25: none; RTMDet's 0.001: all), so the like-for-like rows
+``<det>-nms-c100``/``-c1000`` (:data:`PLANTED_CANDIDATES`) plant the bias
+per detector instead (:func:`plant_candidates`): exactly N candidates
+enter each one's NMS.
 """
 import importlib
 import math
