@@ -668,3 +668,9 @@ def test_like_for_like_rows_plant_the_candidates_entering_nms(name,
             *detector.bbox_head(detector.extract_feat(x)),
             batch_img_metas=[meta], rescale=False)
     assert seen == [wanted]
+
+
+def test_max_rounds_below_rounds_is_refused_in_one_line():
+    proc = _tool('--rounds', '5', '--max-rounds', '3', '--list')
+    assert proc.returncode == 2
+    assert '--max-rounds 3: must be at least --rounds (5)' in proc.stderr
