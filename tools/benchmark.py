@@ -12,6 +12,9 @@ the usual detectors, with OpenVINO (and torch eager), in one command.
         lcnetv2-base-fused-e2e-network --precisions f32  # end to end
     python tools/benchmark.py --models picodet-small-320 yolo11n-320 \
         rtmdet-tiny-320 --tradeoff t.png  # against the anchors
+    python tools/benchmark.py --models picodet-small-320 \
+        picodet-small-320-nms-c1000 yolo11n-320 yolo11n-320-nms-c1000 \
+        --precisions f32  # like for like: 1,000 candidates into each NMS
 """
 import argparse
 import json
