@@ -489,14 +489,16 @@ def _ratio_cell(g: Optional[Dict], goal: Optional[float],
                 parity: Optional[float] = None) -> str:
     """A measured ratio, checked against ``goal`` (or the ``parity`` band)
     of today's table (not the goal the run was made with: a changed goal
-    shows in the index); ``≈`` inside a parity band."""
+    shows in the index); ``≈`` inside a parity band, ``outside ±N %``
+    beyond it."""
     if g is None:
         return '–'
     if 'missing' in g:
         return 'not measured'
-    if parity is not None:
-        met = ' ≈' if abs(g['median'] - 1) <= parity else (
-            ' ✓' if g['median'] < 1 else ' ✗')
+    if parity is not None:  # neither a win nor a loss: in the band or not
+        met = ' ≈' if abs(g['median'] - 1) <= parity else \
+            f' (outside ±{100 * parity:.0f} %)'
+
     else:
         met = '' if goal is None else (' ✓' if g['median'] <= goal else
                                        ' ✗')
