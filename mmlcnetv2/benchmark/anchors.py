@@ -33,8 +33,8 @@ import math
 import os
 from dataclasses import dataclass
 from itertools import product
-from typing import (Any, Callable, Dict, Iterable, List, Optional,
-                    Sequence, Tuple)
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
 
 import torch
 import torch.nn as nn
@@ -186,16 +186,13 @@ def plant_score_prior(convs: Iterable[nn.Conv2d],
         nn.init.constant_(conv.bias, bias)
 
 
-def plant_candidates(convs: Sequence[nn.Conv2d], run: Callable[[], Any],
-                     count: Callable[[List[torch.Tensor]], int],
+def plant_candidates(convs: Sequence[nn.Conv2d], count: Callable[[], int],
                      target: int, span: float = 40.0,
-                     steps: int = 50) -> None:
+                     steps: int = 40) -> None:
     """Shift the bias of a detector's final classification convs (all by
     one amount) so that ``target`` candidates enter its NMS on the
-    benchmark input: the convs' outputs are recorded once (``run()``, a
-    forward on that input), then the shift is found by bisection on
-    ``count(outputs + shift)``, the detector's own rule for what enters
-    its NMS, which never falls as the shift rises.
+    benchmark input: bisection on the shift, ``count()`` (the detector's
+    own rule, run with the biases as they are) never falling as it rises.
 
     Every detector then gives NMS the same work, whatever its score
     threshold, ``nms_pre`` or random weights (one prior planted for all
@@ -204,8 +201,7 @@ def plant_candidates(convs: Sequence[nn.Conv2d], run: Callable[[], Any],
 
     Args:
         convs: The final classification convs (their bias is changed).
-        run: One forward of the detector on the benchmark input.
-        count: Candidates entering NMS given the convs' outputs (logits).
+        count: Candidates entering NMS on the benchmark input.
         target: How many should.
         span: The shift is searched in ``[-span, span]``.
         steps: Bisection steps.
@@ -213,36 +209,29 @@ def plant_candidates(convs: Sequence[nn.Conv2d], run: Callable[[], Any],
     Example:
         >>> conv = nn.Conv2d(1, 2, 1)
         >>> x = torch.randn(1, 1, 8, 8)
-        >>> plant_candidates([conv], lambda: conv(x),
-        ...                  lambda outs: int((outs[0] > 0).sum()), 10)
-        >>> int((conv(x) > 0).sum())
+        >>> def count():
+        ...     with torch.no_grad():
+        ...         return int((conv(x) > 0).sum())
+        >>> plant_candidates([conv], count, 10)
+        >>> count()
         10
     """
-    outs: List[torch.Tensor] = []
-    hooks = [conv.register_forward_hook(
-        lambda module, args, out: outs.append(out.detach()))
-        for conv in convs]
-    try:
+    base = [conv.bias.detach().clone() for conv in convs]
+
+    def shift_to(shift: float) -> None:
         with torch.no_grad():
-            run()
-    finally:
-        for hook in hooks:
-            hook.remove()
+            for conv, bias in zip(convs, base):
+                conv.bias.copy_(bias + shift)
+
     lo, hi = -span, span
     for _ in range(steps):
         mid = (lo + hi) / 2
-        if count([o + mid for o in outs]) >= target:
+        shift_to(mid)
+        if count() >= target:
             hi = mid
         else:
             lo = mid
-    with torch.no_grad():
-        for conv in convs:
-            conv.bias += hi
-
-
-def logit(p: float) -> float:
-    """The logit a sigmoid score ``p`` comes from."""
-    return math.log(p / (1 - p))
+    shift_to(hi)
 
 
 def timm_classifier(name: str) -> nn.Module:
@@ -280,12 +269,6 @@ def yolo_candidates(model: nn.Module, x: torch.Tensor) -> int:
         pred = model(x)
     pred = pred[0] if isinstance(pred, (tuple, list)) else pred
     return int((pred[:, 4:].amax(1) > YOLO_NMS_ARGS['conf']).sum())
-
-
-def _yolo_count(logits: List[torch.Tensor]) -> int:
-    """:func:`yolo_candidates` from the class logits of each level."""
-    best = torch.cat([o.amax(1).flatten() for o in logits])
-    return int((best > logit(YOLO_NMS_ARGS['conf'])).sum())
 
 
 def ultralytics_detector(yaml: str, size: Tuple[int, int], nms: bool,
@@ -335,7 +318,7 @@ def ultralytics_detector(yaml: str, size: Tuple[int, int], nms: bool,
         from .zoo import random_image
         x = torch.from_numpy(random_image(size))
         plant_candidates([b[-1] for d in detect for b in d.cv3],
-                         lambda: model(x), _yolo_count, candidates)
+                         lambda: yolo_candidates(model, x), candidates)
         planted = yolo_candidates(model, x)
     if nms:
         model = NMSModel(model, SimpleNamespace(**YOLO_NMS_ARGS)).eval()

@@ -40,7 +40,7 @@ import torch.nn as nn
 from ..names import check_task
 from ..utils.batchnorm import reset_bn
 from .anchors import (ANCHORS, OURS_PUBLISHED, PLANTED_CANDIDATES,
-                      Published, logit, mmdet_cls_convs, plant_candidates,
+                      Published, mmdet_cls_convs, plant_candidates,
                       plant_score_prior, timm_classifier,
                       ultralytics_detector)
 
@@ -212,15 +212,27 @@ def random_image(size: Tuple[int, int]) -> np.ndarray:
         [1, 3, *size]).astype(np.float32)
 
 
-def mmdet_candidates(detector: nn.Module, x: torch.Tensor) -> int:
-    """The candidates an mmdet detector's exported graph lets into NMS on
-    ``x``: the valid ones of its ``--nms host`` form (the same graph up to
-    the NMS), i.e. the ``nms_pre`` best per level above ``score_thr``."""
-    from ..deploy.tasks.detection import REJECTED, DetectorExport
+def mmdet_counter(detector: nn.Module,
+                  x: torch.Tensor) -> Callable[[], int]:
+    """Counts the candidates an mmdet detector's exported graph lets into
+    NMS on ``x``, as its ``--nms host`` form (the same graph up to the NMS)
+    keeps them: per level the ``nms_pre`` best above ``score_thr``, boxes
+    of no size dropped. The features are computed once: a planted bias
+    changes only the head."""
+    from ..deploy.tasks.detection import DetectorExport, candidate_mask
+    host = DetectorExport(detector, nms='host')
     img_shape = torch.tensor([list(x.shape[2:])], dtype=torch.float32)
     with torch.no_grad():
-        _, scores, _ = DetectorExport(detector, nms='host')(x, img_shape)
-    return int((scores > REJECTED).sum())
+        feats = detector.extract_feat(x)
+
+    def count() -> int:
+        with torch.no_grad():
+            boxes, scores, _, valid = host.candidates(feats, img_shape)
+        valid = valid & candidate_mask(boxes, scores, -1.0,
+                                       host.min_bbox_size)
+        return int(valid.sum())
+
+    return count
 
 
 def _det_model(config: str, fused: bool = True, nms: bool = False,
@@ -246,20 +258,9 @@ def _det_model(config: str, fused: bool = True, nms: bool = False,
     model = model.eval()
     planted = None
     if candidates is not None:
-        x = torch.from_numpy(random_image(size))
-        cfg = model.bbox_head.test_cfg
-        nms_pre = int(cfg.get('nms_pre', -1))
-        thr = logit(float(cfg.get('score_thr', 0.0)))
-
-        def count(logits: List[torch.Tensor]) -> int:
-            # per level the nms_pre best (prior, class) above score_thr
-            return sum(min(n, nms_pre) if nms_pre > 0 else n
-                       for n in (int((o > thr).sum()) for o in logits))
-
-        plant_candidates(mmdet_cls_convs(model.bbox_head),
-                         lambda: model.bbox_head(model.extract_feat(x)),
-                         count, candidates)
-        planted = mmdet_candidates(model, x)
+        count = mmdet_counter(model, torch.from_numpy(random_image(size)))
+        plant_candidates(mmdet_cls_convs(model.bbox_head), count, candidates)
+        planted = count()
     wrapper = DetectorExport(model).eval()
     wrapper.planted_candidates = planted
     return wrapper
