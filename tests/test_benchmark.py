@@ -491,3 +491,191 @@ def test_missing_optional_anchor_package_skips_its_rows_and_says_so():
                                'yolo11n-320-nms@int8']
     assert '| yolo11n-320 | f32 | skipped: ultralytics not installed' in \
         out['md']
+
+
+def _lat(medians):
+    """A row's latency stats from its per-round medians."""
+    return dict(median_ms=float(sorted(medians)[len(medians) // 2]),
+                p90_ms=float(max(medians)), samples=len(medians),
+                round_medians_ms=list(medians))
+
+
+def test_same_graph_pair_is_parity_within_its_band(monkeypatch):
+    """Ours / PaddleClas PP-LCNetV2-base run one graph: a ratio within
+    ±3 % reads 'parity' (not 'no' at 1.02, nor a win at 0.98), beyond the
+    band it says so; other goals keep yes/no."""
+    from mmlcnetv2.benchmark import report
+    pair = ('lcnetv2-base-fused@f32', 'paddle-pplcnetv2-base@f32')
+    goal = [g for g in report.GOALS if (g.numerator, g.denominator) == pair]
+    assert goal and goal[0].parity == 0.03
+    for ratio, verdict, mark in ((1.02, 'parity', '≈'), (0.98, 'parity', '≈'),
+                                 (1.05, 'outside ±3 %', '(outside ±3 %)'),
+                                 (0.95, 'outside ±3 %', '(outside ±3 %)')):
+        rows = {pair[0]: dict(latency=_lat([ratio * 10] * 3)),
+                pair[1]: dict(latency=_lat([10.0] * 3))}
+        g = [g for g in report.goal_ratios(rows)
+             if (g['numerator'], g['denominator']) == pair][0]
+        assert g['parity'] == 0.03 and g['met'] == (ratio <= 1.03)
+        assert report.verdict(g['median'], g['goal'], g['parity']) == verdict
+        monkeypatch.setattr(report, 'GOALS', goal)
+        line = [ln for ln in report.to_index(
+            {'m': dict(machine=dict(cpu='c', isa=[], openvino='x'),
+                       ratios=[g], rows={})}).splitlines()
+                if ln.startswith(f'| `{pair[0]}`')][0]
+        assert line.endswith(f'{mark} |') and '(parity ±3 %)' in line, line
+        monkeypatch.undo()
+    assert report.verdict(1.02, 1.0, None) == 'no'
+
+
+def test_each_ratio_shows_its_iqr_and_noisy_ones_are_flagged():
+    from mmlcnetv2.benchmark import report
+    steady = report.pair_ratio(_lat([10, 10.1, 9.9, 10, 10.2]),
+                               _lat([10] * 5))
+    wild = report.pair_ratio(_lat([8, 12, 10, 9, 11]), _lat([10] * 5))
+    assert steady['iqr_pct'] <= 5 and not report.noisy(steady)
+    assert wild['iqr_pct'] == 10.0 and report.noisy(wild)
+    assert '(beyond ±5 %)' in report._iqr_cell(wild)
+    assert '±10.0 %' in report._iqr_cell(wild)
+    assert 'beyond' not in report._iqr_cell(steady)
+
+
+class _Steadying:
+    """A row whose latency is noisy for ``noisy_rounds`` rounds, then
+    steady: what extra rounds are for."""
+
+    def __init__(self, noisy_rounds):
+        self.calls = 0
+        self.noisy_rounds = noisy_rounds
+
+    def latencies(self, iters, max_time):
+        self.calls += 1
+        if self.calls <= self.noisy_rounds:
+            return [10.0 + 3 * (-1) ** self.calls] * iters
+        return [10.0] * iters
+
+
+@pytest.mark.parametrize('max_rounds, noisy_rounds, expected', [
+    (3, 3, 3),     # no extra rounds asked: stays noisy, says so
+    (12, 3, 9),    # 3 wild rounds (x1.3, x0.7, x1.3) outvoted by 6 steady
+    (6, 3, 6),     # not enough rounds allowed: stops at the most
+    (12, 0, 3),    # steady from the start: no extra round
+])
+def test_extra_rounds_run_while_a_ratio_is_noisy(max_rounds, noisy_rounds,
+                                                 expected):
+    from tqdm import tqdm
+
+    from mmlcnetv2.benchmark.runner import _time_latency, noisy_ratios
+    num, den = 'lcnetv2-base-fused@int8', 'lcnetv2-base-fused@f32'
+    timed = {num: _Steadying(noisy_rounds), den: _Steadying(0)}
+    rows = {k: {} for k in timed}
+    with tqdm(disable=True) as bar:
+        run = _time_latency(timed, rows, 3, max_rounds, ['f32', 'int8'], 2,
+                            1.0, bar)
+    assert run == expected
+    assert len(rows[num]['latency']['round_medians_ms']) == expected
+    still = noisy_ratios(rows, ['f32', 'int8'])
+    assert still == ([f'{num} / {den}'] if expected == max_rounds
+                     and noisy_rounds else [])
+
+
+def _row(model, task='detection', side=320, median=10.0, **extra):
+    return dict(model=model, precision='f32', task=task,
+                input_shape=[1, 3, side, side],
+                latency=_lat([median, median * 1.2, median * 0.9]), **extra)
+
+
+def test_plot_panels_hold_what_their_titles_say(tmp_path):
+    """'network only' never holds a row with NMS in its graph (nor, in
+    results written before rows said so, one named -nms or with counted
+    detections)."""
+    from mmlcnetv2.benchmark.report import PLOT_PANELS, plot, plot_panel
+    rows = {'c': _row('lcnetv2-small-fused', 'classification', 224),
+            'd': _row('picodet-small-320'),
+            'n': _row('picodet-small-320-nms', nms=True),
+            'old': _row('yolo11n-320-nms', detections=0),
+            'll': _row('rtmdet-tiny-320-nms-c100', candidates=100),
+            'e': _row('picodet-small-320-e2e-array', mode='array')}
+    panels = {k: plot_panel(r) for k, r in rows.items()}
+    assert panels == dict(c='classification', d='detection',
+                          n='detection-nms', old='detection-nms',
+                          ll='detection-nms', e='end to end')
+    assert 'network only' in PLOT_PANELS['detection']
+    assert 'NMS' in PLOT_PANELS['detection-nms']
+    result = dict(rows=rows, settings=dict(threads=2),
+                  machine=dict(cpu='c', isa=['avx2']))
+    plot(result, str(tmp_path / 'p.png'))
+    assert (tmp_path / 'p.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_tradeoff_plot_notes_every_model_it_leaves_out():
+    """Models measured but not placed are named with the reason; ours is
+    placed at its best published accuracy (PP-LCNetV2-base: SSLD's
+    80.07, the README's weights table)."""
+    from dataclasses import asdict
+
+    from mmlcnetv2.benchmark.anchors import OURS_PUBLISHED
+    from mmlcnetv2.benchmark.report import left_out, tradeoff_points
+    base = OURS_PUBLISHED['lcnetv2-base-fused']
+    assert (base.value, base.weights) == (80.07, 'SSLD')
+    yolo = dict(metric='mAP', value=39.5, size=640, source='u')
+    rows = {'b': _row('lcnetv2-base-fused', 'classification', 224,
+                      published=asdict(base)),
+            'u': _row('lcnetv2-base-unfused', 'classification', 224),
+            'y': _row('yolo11n-320', published=yolo, anchor=True),
+            'y6': _row('yolo11n-640', side=640, published=yolo,
+                       anchor=True),
+            'p': _row('picodet-small-320'),
+            'e': _row('picodet-small-320-e2e-array', mode='array')}
+    result = dict(rows=rows)
+    assert [r['model'] for r in tradeoff_points(result)] == [
+        'lcnetv2-base-fused', 'yolo11n-640']
+    assert left_out(result, 'classification') == [
+        'lcnetv2-base-unfused: no published accuracy']
+    # ours without a published mAP is drawn as a line, not left out
+    assert left_out(result, 'detection') == [
+        'yolo11n-320: run at 320, its published mAP 39.5 is at 640']
+
+
+@pytest.mark.slow  # ~40 s (minutes on a loaded machine): two detectors
+@pytest.mark.parametrize('name', ['picodet-small-320-nms-c100',
+                                  'rtmdet-tiny-320-nms-c1000'])
+def test_like_for_like_rows_plant_the_candidates_entering_nms(name,
+                                                              monkeypatch):
+    """The planted bias lets N candidates into NMS on the benchmark input,
+    counted where mmdet's own post-processing hands them to its NMS
+    (``batched_nms`` in ``BaseDenseHead._bbox_post_process``)."""
+    import torch
+    from mmdet.models.dense_heads import base_dense_head
+
+    from mmlcnetv2.benchmark.zoo import random_image
+    entry = get_entries([name])[0]
+    wanted = int(name.rsplit('-c', 1)[1])
+    torch.manual_seed(0)  # as the benchmark builds it
+    module = entry.build(entry.size)
+    planted = module.planted_candidates
+    # the least count at or above N the bisection reaches (scores that
+    # cross the threshold together may add one or two)
+    assert wanted <= planted <= wanted * 1.01
+    seen = []
+    nms = base_dense_head.batched_nms
+
+    def counting_nms(boxes, scores, *args, **kwargs):
+        seen.append(len(boxes))
+        return nms(boxes, scores, *args, **kwargs)
+
+    monkeypatch.setattr(base_dense_head, 'batched_nms', counting_nms)
+    detector = module.detector
+    x = torch.from_numpy(random_image(entry.size))
+    meta = dict(img_shape=entry.size, ori_shape=entry.size,
+                scale_factor=(1.0, 1.0), pad_shape=entry.size)
+    with torch.no_grad():
+        detector.bbox_head.predict_by_feat(
+            *detector.bbox_head(detector.extract_feat(x)),
+            batch_img_metas=[meta], rescale=False)
+    assert seen == [planted]
+
+
+def test_max_rounds_below_rounds_is_refused_in_one_line():
+    proc = _tool('--rounds', '5', '--max-rounds', '3', '--list')
+    assert proc.returncode == 2
+    assert '--max-rounds 3: must be at least --rounds (5)' in proc.stderr

@@ -21,14 +21,20 @@ conf 0.25, IoU 0.7, 300 boxes). NMS costs what the scores let through, so
 every ``-nms`` detector gets one rule, :func:`plant_score_prior` (the final
 classification convs' bias at the prior probability 0.01 that RTMDet's and
 PicoDet's own ``init_weights`` use), and each row records how many
-detections its graph returned on the benchmark input.
+detections its graph returned on the benchmark input. With each exporter's
+own threshold that rule still lets different numbers through (YOLO11n's
+conf 0.25: none; RTMDet's 0.001: all), so the like-for-like rows
+``<det>-nms-c100``/``-c1000`` (:data:`PLANTED_CANDIDATES`) plant the bias
+per detector instead (:func:`plant_candidates`): exactly N candidates
+enter each one's NMS.
 """
 import importlib
 import math
 import os
 from dataclasses import dataclass
 from itertools import product
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
 
 import torch
 import torch.nn as nn
@@ -40,12 +46,14 @@ ANCHOR_REQUIREMENTS = 'requirements/anchors.txt'
 @dataclass(frozen=True)
 class Published:
     """A published accuracy: ``metric`` (``'top-1 %'``, ``'mAP'``),
-    ``value``, the ``size`` (input side) it was measured at, and the
-    ``source`` that says so (URL)."""
+    ``value``, the ``size`` (input side) it was measured at, the
+    ``source`` that says so (URL) and, where the model has several
+    published weights, which ones (``weights``: the best published)."""
     metric: str
     value: float
     size: int
     source: str
+    weights: str = ''
 
 
 TIMM_CARD = 'https://huggingface.co/timm/{}'
@@ -55,13 +63,18 @@ YOLO11_DOCS = 'https://docs.ultralytics.com/models/yolo11/'
 RTMDET_README = ('https://github.com/open-mmlab/mmdetection/tree/main/'
                  'configs/rtmdet')
 
-#: Published accuracies of ours (PaddleClas's ImageNet-1k top-1 of the
-#: PP-LCNetV2 weights our converter loads).
+PADDLEX_MODELS = ('https://github.com/PaddlePaddle/PaddleX/blob/develop/'
+                  'docs/support_list/models_list.en.md')
+
+#: Published accuracies of ours: the best ImageNet-1k top-1 of the
+#: PP-LCNetV2 weights our converter loads (README, "Weights"): base with
+#: PaddleClas's SSLD-distilled weights; small and large as PaddleX lists
+#: them (PaddleClas publishes no figure for those two).
 OURS_PUBLISHED: Dict[str, Published] = {
-    'lcnetv2-small-fused': Published('top-1 %', 73.97, 224,
-                                     PADDLECLAS_PPLCNETV2),
-    'lcnetv2-base-fused': Published('top-1 %', 77.04, 224,
-                                    PADDLECLAS_PPLCNETV2),
+    'lcnetv2-small-fused': Published('top-1 %', 73.97, 224, PADDLEX_MODELS),
+    'lcnetv2-base-fused': Published('top-1 %', 80.07, 224,
+                                    PADDLECLAS_PPLCNETV2, 'SSLD'),
+    'lcnetv2-large-fused': Published('top-1 %', 78.51, 224, PADDLEX_MODELS),
 }
 
 
@@ -120,6 +133,11 @@ ANCHORS: Tuple[Anchor, ...] = (
            Published('mAP', 41.1, 640, RTMDET_README), (320, 416, 640)),
 )
 
+#: The like-for-like detection rows: every detector's score bias planted
+#: so that this many candidates enter its NMS on the benchmark input.
+PLANTED_CANDIDATES: Tuple[int, ...] = (100, 1000)
+
+
 #: Ours against the anchors: (ours, anchors); every pair is a ratio of
 #: latencies at each precision. Detectors pair at the same input size.
 ANCHOR_PAIRS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
@@ -132,6 +150,9 @@ ANCHOR_PAIRS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
                             'timm-efficientnet-b0')),
     ('picodet-small-320', ('yolo11n-320', 'rtmdet-tiny-320')),
     ('picodet-small-320-nms', ('yolo11n-320-nms', 'rtmdet-tiny-320-nms')),
+    *((f'picodet-small-320-nms-c{n}', (f'yolo11n-320-nms-c{n}',
+                                       f'rtmdet-tiny-320-nms-c{n}'))
+      for n in PLANTED_CANDIDATES),
     ('picodet-base-416', ('yolo11n-416', 'rtmdet-tiny-416')),
     ('picodet-base-416-nms', ('yolo11n-416-nms', 'rtmdet-tiny-416-nms')),
 )
@@ -165,6 +186,54 @@ def plant_score_prior(convs: Iterable[nn.Conv2d],
         nn.init.constant_(conv.bias, bias)
 
 
+def plant_candidates(convs: Sequence[nn.Conv2d], count: Callable[[], int],
+                     target: int, span: float = 40.0,
+                     steps: int = 40) -> None:
+    """Shift the bias of a detector's final classification convs (all by
+    one amount) so that ``target`` candidates enter its NMS on the
+    benchmark input: bisection on the shift, ``count()`` (the detector's
+    own rule, run with the biases as they are) never falling as it rises.
+
+    Every detector then gives NMS the same work, whatever its score
+    threshold, ``nms_pre`` or random weights (one prior planted for all
+    does not: on the same input YOLO11n then keeps no candidate, RTMDet
+    thousands).
+
+    Args:
+        convs: The final classification convs (their bias is changed).
+        count: Candidates entering NMS on the benchmark input.
+        target: How many should.
+        span: The shift is searched in ``[-span, span]``.
+        steps: Bisection steps.
+
+    Example:
+        >>> conv = nn.Conv2d(1, 2, 1)
+        >>> x = torch.randn(1, 1, 8, 8)
+        >>> def count():
+        ...     with torch.no_grad():
+        ...         return int((conv(x) > 0).sum())
+        >>> plant_candidates([conv], count, 10)
+        >>> count()
+        10
+    """
+    base = [conv.bias.detach().clone() for conv in convs]
+
+    def shift_to(shift: float) -> None:
+        with torch.no_grad():
+            for conv, bias in zip(convs, base):
+                conv.bias.copy_(bias + shift)
+
+    lo, hi = -span, span
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        shift_to(mid)
+        if count() >= target:
+            hi = mid
+        else:
+            lo = mid
+    shift_to(hi)
+
+
 def timm_classifier(name: str) -> nn.Module:
     """timm's ``name`` with random weights (:func:`.zoo.realistic_random_init`),
     nothing downloaded."""
@@ -193,12 +262,24 @@ YOLO_NMS_ARGS = dict(format='openvino', dynamic=False, batch=1, max_det=300,
                      quantize=None, nms=True)
 
 
-def ultralytics_detector(yaml: str, size: Tuple[int, int],
-                         nms: bool) -> nn.Module:
+def yolo_candidates(model: nn.Module, x: torch.Tensor) -> int:
+    """The candidates ultralytics' ``NMSModel`` lets into NMS on ``x``:
+    the priors whose best class score is above ``conf``."""
+    with torch.no_grad():
+        pred = model(x)
+    pred = pred[0] if isinstance(pred, (tuple, list)) else pred
+    return int((pred[:, 4:].amax(1) > YOLO_NMS_ARGS['conf']).sum())
+
+
+def ultralytics_detector(yaml: str, size: Tuple[int, int], nms: bool,
+                         candidates: Optional[int] = None) -> nn.Module:
     """ultralytics' detector from its ``yaml`` (random weights, nothing
     downloaded), prepared as its exporter prepares a model for OpenVINO:
     BN fused, ``Detect`` in export mode; with ``nms``, wrapped in its
-    ``NMSModel`` as ``export(format='openvino', nms=True)`` does."""
+    ``NMSModel`` as ``export(format='openvino', nms=True)`` does, and with
+    ``candidates``, its score bias planted so that that many enter the NMS
+    on the benchmark input (:func:`plant_candidates`; the module's
+    ``planted_candidates`` says how many did)."""
     # Read when ultralytics is imported: no connectivity check (so no
     # downloads or analytics), no pip installs of "missing" packages, quiet.
     for var, value in (('YOLO_OFFLINE', 'True'), ('YOLO_AUTOINSTALL', 'False'),
@@ -228,12 +309,20 @@ def ultralytics_detector(yaml: str, size: Tuple[int, int],
             m.shape = None
         elif isinstance(m, C2f):
             m.forward = m.forward_split
-    if nms:
-        model = NMSModel(model, SimpleNamespace(**YOLO_NMS_ARGS)).eval()
     with torch.no_grad():
         # The exporter's dry run: Detect caches its anchors for this size,
         # which the trace then takes as constants.
         model(torch.zeros(1, 3, *size))
+    planted = None
+    if candidates is not None:
+        from .zoo import random_image
+        x = torch.from_numpy(random_image(size))
+        plant_candidates([b[-1] for d in detect for b in d.cv3],
+                         lambda: yolo_candidates(model, x), candidates)
+        planted = yolo_candidates(model, x)
+    if nms:
+        model = NMSModel(model, SimpleNamespace(**YOLO_NMS_ARGS)).eval()
+    model.planted_candidates = planted
     return model
 
 

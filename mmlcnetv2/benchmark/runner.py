@@ -21,12 +21,13 @@ import torch
 
 from .anchors import anchor_ratios
 from .machine import machine_info
-from .report import goal_ratios, latency_stats, throughput_stats
+from .report import (IQR_LIMIT, goal_ratios, latency_stats, noisy,
+                     throughput_stats)
 from .timing import (Inputs, async_throughput, compile_model, conv_kernels,
                      ov_inputs, runtime_ops, sync_latencies, torch_latencies,
                      used_precision)
 from .end_to_end import EndToEndBuilder
-from .zoo import Entry, get_entries
+from .zoo import Entry, get_entries, random_image
 
 from . import PRECISIONS  # noqa: E402  (one definition, torch-free)
 
@@ -88,8 +89,7 @@ def entry_inputs(entry: Entry, size: Tuple[int, int]) -> Inputs:
     """What a row feeds its model: a seeded random normal image batch of
     one, and for an entry with an ``img_shape`` input (a detector as
     ``tools/deploy.py`` exports it) the image's size."""
-    x = np.random.default_rng(0).standard_normal(
-        [1, 3, *size]).astype(np.float32)
+    x = random_image(size)
     if entry.img_shape_input:
         return [x, np.array([size], np.float32)]
     return x
@@ -138,13 +138,16 @@ class Timed:
 
 
 def _check_args(precisions: Sequence[str], threads: int, rounds: int,
-                iters: int) -> None:
+                iters: int, max_rounds: int) -> None:
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad:
         raise ValueError(f'Unknown precision(s) {bad}; allowed {PRECISIONS}')
     if threads < 1 or rounds < 1 or iters < 1:
         raise ValueError(f'threads, rounds and iters must be >= 1, got '
                          f'{threads}, {rounds}, {iters}')
+    if max_rounds < rounds:
+        raise ValueError(f'max_rounds must be >= rounds ({rounds}), got '
+                         f'{max_rounds}')
 
 
 def _compile_row(core, ov_model, row: Dict, threads: int,
@@ -207,6 +210,7 @@ def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
                 model=entry.name, precision=p, task=entry.task,
                 input_shape=shape, skipped=str(e).split('\n')[0])
         return
+    planted = getattr(module, 'planted_candidates', None)
     if module is not None:
         tensors = [torch.from_numpy(a) for a in (
             inputs if isinstance(inputs, list) else [inputs])]
@@ -219,6 +223,12 @@ def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
             rows[key]['published'] = asdict(entry.published)
         if 'anchor' in entry.tags:
             rows[key]['anchor'] = True
+        if 'ours' in entry.tags:
+            rows[key]['ours'] = True
+        if entry.counts_detections:
+            rows[key]['nms'] = True  # the graph ends in NMS
+        if planted is not None:  # entering NMS, in torch f32
+            rows[key]['candidates'] = planted
         if p == 'bf16' and not bf16:
             rows[key]['skipped'] = 'CPU has no BF16'
             continue
@@ -256,27 +266,54 @@ def _build_rows(entries: List[Entry], precisions: Sequence[str],
 
 
 def _in_rounds(keys: List[str], rounds: int, measure: Callable[[str], Any],
-               label: str, bar) -> Dict[str, List]:
+               label: str, bar, first: int = 0) -> Dict[str, List]:
     """``measure(key)`` for every key in every round, the order rotated per
-    round: a busy moment of the machine hits every row alike."""
+    round (rounds numbered from ``first``): a busy moment of the machine
+    hits every row alike."""
     out: Dict[str, List] = {k: [] for k in keys}
-    for r in range(rounds):
+    for r in range(first, first + rounds):
         shift = r % max(len(keys), 1)
         for key in keys[shift:] + keys[:shift]:
-            bar.set_description(f'{label} {r + 1}/{rounds} {key}')
+            bar.set_description(f'{label} {r + 1} {key}')
             out[key].append(measure(key))
             bar.update(1)
     return out
 
 
+def noisy_ratios(rows: Dict[str, Dict],
+                 precisions: Sequence[str]) -> List[str]:
+    """The goal and anchor ratios of ``rows`` whose IQR over rounds reaches
+    beyond ``± IQR_LIMIT`` (:func:`.report.noisy`), as ``num / den``."""
+    ratios = goal_ratios(rows) + anchor_ratios(rows, precisions)
+    return [f"{g['numerator']} / {g['denominator']}" for g in ratios
+            if noisy(g)]
+
+
 def _time_latency(timed: Dict[str, Any], rows: Dict[str, Dict],
-                  rounds: int, iters: int, round_time: float, bar) -> None:
-    """Phase 2: sync latency, all rows in every round."""
-    samples = _in_rounds(
-        list(timed), rounds,
-        lambda key: timed[key].latencies(iters, round_time), 'round', bar)
-    for key, per_round in samples.items():
-        rows[key]['latency'] = latency_stats(per_round)
+                  rounds: int, max_rounds: int, precisions: Sequence[str],
+                  iters: int, round_time: float, bar) -> int:
+    """Phase 2: sync latency, all rows in every round; after ``rounds``,
+    one more round at a time while a ratio is noisy
+    (:func:`noisy_ratios`), up to ``max_rounds``. Returns the rounds run.
+    """
+    def measure(key):
+        return timed[key].latencies(iters, round_time)
+
+    def store():
+        for key, per_round in samples.items():
+            rows[key]['latency'] = latency_stats(per_round)
+
+    samples = _in_rounds(list(timed), rounds, measure, 'round', bar)
+    store()
+    done = rounds
+    while done < max_rounds and noisy_ratios(rows, precisions):
+        extra = _in_rounds(list(timed), 1, measure, 'extra round', bar,
+                           first=done)
+        for key, per_round in extra.items():
+            samples[key] += per_round
+        store()
+        done += 1
+    return done
 
 
 def _network_rows(timed: Dict[str, Any]) -> Dict[str, Timed]:
@@ -318,6 +355,19 @@ def _time_torch(modules: Dict[str, Tuple], rows: Dict[str, Dict],
         bar.update(1)
 
 
+def _noise_note(result: Dict) -> str:
+    """Which reported ratios stayed noisy after the rounds run."""
+    names = [f"{g['numerator']} / {g['denominator']}"
+             for g in result['ratios'] + result['anchor_ratios']
+             if noisy(g)]
+    if not names:
+        return ''
+    s = result['settings']
+    return (f"{len(names)} ratio(s) with an IQR beyond "
+            f"±{100 * IQR_LIMIT:.0f} % after {s['rounds_run']} rounds "
+            f"(--max-rounds {s['max_rounds']}): {', '.join(names)}.")
+
+
 def _result(machine: Dict, settings: Dict, rows: Dict[str, Dict],
             notes: List[str]) -> Dict:
     """The result dict: machine (with the load at the end), settings, rows,
@@ -330,9 +380,10 @@ def _result(machine: Dict, settings: Dict, rows: Dict[str, Dict],
     result = dict(machine=machine, settings=settings, rows=rows, notes=notes)
     result['ratios'] = goal_ratios(rows)
     result['anchor_ratios'] = anchor_ratios(rows, settings['precisions'])
-    note = _int8_note(rows, machine.get('isa') or [])
-    if note:
-        result['notes'].append(note)
+    for note in (_int8_note(rows, machine.get('isa') or []),
+                 _noise_note(result)):
+        if note:
+            result['notes'].append(note)
     skipped = {r['skipped'] for r in rows.values() if 'skipped' in r}
     for s in sorted(skipped):
         if 'BF16' not in s:
@@ -345,13 +396,15 @@ def run_benchmark(names: Optional[List[str]] = None,
                   threads: int = 2, rounds: int = 5, iters: int = 20,
                   round_time: float = 1.0, tput_time: float = 1.0,
                   cls_size: int = 224, torch_eager: bool = True,
-                  progress: bool = True) -> Dict:
+                  progress: bool = True,
+                  max_rounds: Optional[int] = None) -> Dict:
     """Run the benchmark; see ``tools/benchmark.py`` for the options.
 
     Four phases: build every row (:func:`_build_rows`), then sync latency
-    (:func:`_time_latency`) and async throughput (:func:`_time_throughput`),
-    each with all rows interleaved in rounds, then torch eager
-    (:func:`_time_torch`).
+    (:func:`_time_latency`: ``rounds``, then more while a reported ratio's
+    IQR reaches beyond ``± IQR_LIMIT``, up to ``max_rounds``, default
+    ``rounds``) and async throughput (:func:`_time_throughput`), each with
+    all rows interleaved in rounds, then torch eager (:func:`_time_torch`).
 
     Example:
         >>> result = run_benchmark(['lcnetv2-small-fused'], ['f32'],
@@ -363,7 +416,8 @@ def run_benchmark(names: Optional[List[str]] = None,
         ``ratios`` (the goal pairs) and ``notes``.
     """
     import openvino as ov
-    _check_args(precisions, threads, rounds, iters)
+    max_rounds = rounds if max_rounds is None else max_rounds
+    _check_args(precisions, threads, rounds, iters, max_rounds)
     entries = get_entries(names)
     machine = machine_info()
     notes: List[str] = []
@@ -380,14 +434,16 @@ def run_benchmark(names: Optional[List[str]] = None,
             machine['bf16_supported'], work, bar)
         bar.reset(total=rounds * (len(timed) + len(_network_rows(timed)))
                   + len(modules))
-        _time_latency(timed, rows, rounds, iters, round_time, bar)
+        rounds_run = _time_latency(timed, rows, rounds, max_rounds,
+                                   precisions, iters, round_time, bar)
         _time_throughput(core, timed, rows, rounds, threads, tput_time, bar)
         _time_torch(modules, rows, threads, iters, round_time, torch_eager,
                     bar)
     finally:
         bar.close()
         shutil.rmtree(work, ignore_errors=True)
-    settings = dict(threads=threads, rounds=rounds, iters=iters,
+    settings = dict(threads=threads, rounds=rounds, max_rounds=max_rounds,
+                    rounds_run=rounds_run, iters=iters,
                     round_time=round_time, tput_time=tput_time,
                     cls_size=cls_size, precisions=list(precisions))
     return _result(machine, settings, rows, notes)

@@ -13,6 +13,8 @@ the values) and wraps it as ``tensor -> tensors``:
   anchors); unavailable without ``paddle2onnx``;
 * detection entries: the network up to the head outputs; ``<det>-nms``:
   with decoding and NMS in the graph, as ``tools/deploy.py`` exports it;
+  ``<det>-nms-c100``/``-c1000`` (:data:`LIKE_FOR_LIKE`): the same with 100
+  or 1,000 candidates planted to enter the NMS, ours and the anchors alike;
 * the anchors a user would pick instead (:mod:`.anchors`): timm
   classifiers, YOLO11n (ultralytics, optional), RTMDet-tiny (mmdet);
 * ``<model>-e2e-{file,array,network}`` (:data:`END_TO_END_MODELS`): the
@@ -31,12 +33,14 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from ..names import check_task
 from ..utils.batchnorm import reset_bn
-from .anchors import (ANCHORS, OURS_PUBLISHED, Published, mmdet_cls_convs,
+from .anchors import (ANCHORS, OURS_PUBLISHED, PLANTED_CANDIDATES,
+                      Published, mmdet_cls_convs, plant_candidates,
                       plant_score_prior, timm_classifier,
                       ultralytics_detector)
 
@@ -201,12 +205,46 @@ def _cls_model(arch: str, fused: bool) -> nn.Module:
     return ClassifierExport(prepare_for_export(model)).eval()
 
 
-def _det_model(config: str, fused: bool = True,
-               nms: bool = False) -> nn.Module:
+def random_image(size: Tuple[int, int]) -> np.ndarray:
+    """The benchmark's input of a ``size`` (h, w) model: a seeded random
+    normal batch of one, ``float32 [1, 3, h, w]``."""
+    return np.random.default_rng(0).standard_normal(
+        [1, 3, *size]).astype(np.float32)
+
+
+def mmdet_counter(detector: nn.Module,
+                  x: torch.Tensor) -> Callable[[], int]:
+    """Counts the candidates an mmdet detector's exported graph lets into
+    NMS on ``x``, as its ``--nms host`` form (the same graph up to the NMS)
+    keeps them: per level the ``nms_pre`` best above ``score_thr``, boxes
+    of no size dropped. The features are computed once: a planted bias
+    changes only the head."""
+    from ..deploy.tasks.detection import DetectorExport, candidate_mask
+    host = DetectorExport(detector, nms='host')
+    img_shape = torch.tensor([list(x.shape[2:])], dtype=torch.float32)
+    with torch.no_grad():
+        feats = detector.extract_feat(x)
+
+    def count() -> int:
+        with torch.no_grad():
+            boxes, scores, _, valid = host.candidates(feats, img_shape)
+        valid = valid & candidate_mask(boxes, scores, -1.0,
+                                       host.min_bbox_size)
+        return int(valid.sum())
+
+    return count
+
+
+def _det_model(config: str, fused: bool = True, nms: bool = False,
+               size: Optional[Tuple[int, int]] = None,
+               candidates: Optional[int] = None) -> nn.Module:
     """A zoo config's detector: up to its raw head outputs
     (:class:`DetNetwork`), or (``nms``) with decoding and NMS as
     ``tools/deploy.py`` exports it (``DetectorExport``: inputs ``x`` and
-    ``img_shape``), its scores' prior planted (:func:`.plant_score_prior`).
+    ``img_shape``), its scores' prior planted (:func:`.plant_score_prior`)
+    or, with ``candidates``, its score bias planted so that that many enter
+    the NMS on the ``size`` benchmark input (:func:`.plant_candidates`; the
+    module's ``planted_candidates`` says how many did).
     """
     from ..apis.build import prepare_for_export
     from ..deploy.tasks.detection import DetectorExport
@@ -217,7 +255,15 @@ def _det_model(config: str, fused: bool = True,
         model = prepare_for_export(model)
     if not nms:
         return DetNetwork(model).eval()
-    return DetectorExport(model.eval()).eval()
+    model = model.eval()
+    planted = None
+    if candidates is not None:
+        count = mmdet_counter(model, torch.from_numpy(random_image(size)))
+        plant_candidates(mmdet_cls_convs(model.bbox_head), count, candidates)
+        planted = count()
+    wrapper = DetectorExport(model).eval()
+    wrapper.planted_candidates = planted
+    return wrapper
 
 
 def paddle2onnx_available() -> bool:
@@ -267,12 +313,15 @@ def _paddle_onnx(factory: str, size: Tuple[int, int], out_dir: str) -> str:
 def _detector_entries(name: str, what: str, size: int, build: Callable,
                       tags: List[str], config: Optional[str] = None,
                       published: Optional[Published] = None,
-                      img_shape_input: bool = True) -> List[Entry]:
-    """A detector's two entries at one input size: ``name`` (the network
-    as its export has it before NMS) and ``name-nms`` (with decoding and
-    NMS in the graph, which takes ``img_shape`` too where
-    ``img_shape_input``); int8 for both."""
-    return [
+                      img_shape_input: bool = True,
+                      like_for_like: bool = False) -> List[Entry]:
+    """A detector's entries at one input size: ``name`` (the network as
+    its export has it before NMS) and ``name-nms`` (with decoding and NMS
+    in the graph, which takes ``img_shape`` too where
+    ``img_shape_input``), int8 for both; with ``like_for_like``, also
+    ``name-nms-c<N>`` for each of :data:`.PLANTED_CANDIDATES`: the same
+    graph with N candidates planted to enter its NMS (f32/bf16)."""
+    entries = [
         Entry(name, 'detection', lambda sz: build(sz, False),
               f'{what}, {size}x{size}, network only', size=(size, size),
               int8=True, tags=tags, config=config, published=published),
@@ -281,6 +330,21 @@ def _detector_entries(name: str, what: str, size: int, build: Callable,
               size=(size, size), int8=True, tags=tags + ['nms'],
               published=published, counts_detections=True,
               img_shape_input=img_shape_input)]
+    if like_for_like:
+        entries += [
+            Entry(f'{name}-nms-c{n}', 'detection',
+                  lambda sz, n=n: build(sz, True, n),
+                  f'{what}, {size}x{size}, with decoding + NMS in the graph, '
+                  f'{n} candidates planted to enter the NMS',
+                  size=(size, size), tags=tags + ['nms', 'like-for-like'],
+                  counts_detections=True, img_shape_input=img_shape_input)
+            for n in PLANTED_CANDIDATES]
+    return entries
+
+
+#: The detectors (and size) of the like-for-like rows: ours and the
+#: anchors, each with the same candidates entering NMS.
+LIKE_FOR_LIKE = ('picodet-small-320', 'yolo11n-320', 'rtmdet-tiny-320')
 
 
 def _anchor_entries() -> List[Entry]:
@@ -292,10 +356,11 @@ def _anchor_entries() -> List[Entry]:
         tags = ['anchor'] + ([a.requires] if a.requires else [])
         if a.family == 'timm':
             build = (lambda size, model=a.model: timm_classifier(model))
+            # published at another size: the row says so, and the plot
+            # notes it among those it leaves out
             entries.append(Entry(
                 a.name, a.task, build, f'{a.description} (anchor)',
-                int8=True, tags=tags,
-                published=a.published if a.published.size == 224 else None))
+                int8=True, tags=tags, published=a.published))
             if a.published.size != 224:
                 s = a.published.size
                 entries.append(Entry(
@@ -306,15 +371,17 @@ def _anchor_entries() -> List[Entry]:
             continue
         for s in a.sizes:
             if a.family == 'ultralytics':
-                build = (lambda size, nms, yaml=a.model:
-                         ultralytics_detector(yaml, size, nms))
+                build = (lambda size, nms, n=None, yaml=a.model:
+                         ultralytics_detector(yaml, size, nms, n))
             else:
-                build = (lambda size, nms, config=a.model:
-                         _det_model(config, nms=nms))
+                build = (lambda size, nms, n=None, config=a.model:
+                         _det_model(config, nms=nms, size=size,
+                                    candidates=n))
             entries += _detector_entries(
                 f'{a.name}-{s}', f'{a.description} (anchor)', s, build,
-                tags, published=a.published if a.published.size == s
-                else None, img_shape_input=a.family == 'mmdet')
+                tags, published=a.published,
+                img_shape_input=a.family == 'mmdet',
+                like_for_like=f'{a.name}-{s}' in LIKE_FOR_LIKE)
     return entries
 
 
@@ -349,7 +416,7 @@ def _entries() -> Dict[str, Entry]:
             f'retinanet-lcnetv2-{s}', 'detection',
             lambda size: _det_model('mmlcnetv2::det/retinanet_lcnetv2.py'),
             f'RetinaNet + PPLCNetV2-base (mmlcnetv2::det/retinanet_lcnetv2.py)'
-            f', {s}x{s}, network only', size=(s, s)))
+            f', {s}x{s}, network only', size=(s, s), tags=['ours']))
         entries.append(Entry(
             f'retinanet-r50-{s}', 'detection',
             lambda size: _det_model(
@@ -360,8 +427,10 @@ def _entries() -> Dict[str, Entry]:
         config = f'mmlcnetv2::det/picodet-style_lcnetv2-{arch}_{s}_coco.py'
         entries += _detector_entries(
             f'picodet-{arch}-{s}', f'PicoDet-style PPLCNetV2-{arch}', s,
-            lambda size, nms, config=config: _det_model(config, nms=nms),
-            tags=['ours'], config=config if arch == 'small' else None)
+            lambda size, nms, n=None, config=config: _det_model(
+                config, nms=nms, size=size, candidates=n),
+            tags=['ours'], config=config if arch == 'small' else None,
+            like_for_like=f'picodet-{arch}-{s}' in LIKE_FOR_LIKE)
     entries += _anchor_entries()
     by_name = {e.name: e for e in entries}
     for name in END_TO_END_MODELS:

@@ -74,6 +74,53 @@ def clip_to(boxes: torch.Tensor, img_shape: torch.Tensor) -> torch.Tensor:
     ], dim=-1)
 
 
+def top_above(scores: torch.Tensor, thr: float, k: int
+              ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per row, the ``k`` best of the scores above ``thr``, by decreasing
+    score, padded with -1 (index 0): mmdet's ``filter_scores_and_topk``
+    order (threshold, then top-k) as a graph.
+
+    The same valid candidates as ``topk(k)`` then the threshold, but the
+    sort only sees the scores above ``thr`` (for a trained detector, a few
+    hundred of a level's ``H * W * classes``): a ``TopK`` of ``nms_pre``
+    over all of them was most of what decoding and NMS cost in the graph
+    (``docs/benchmarks.md``, like-for-like rows).
+
+    Args:
+        scores: ``[B, L]`` scores in ``[0, 1]``.
+        thr: Scores at or below it are dropped.
+        k: Slots per row.
+
+    Returns:
+        ``[B, k]`` scores and their ``[B, k]`` indices into ``L``.
+
+    Example:
+        >>> s = torch.tensor([[0.1, 0.9, 0.5, 0.7], [0.6, 0.0, 0.8, 0.2]])
+        >>> top_above(s, 0.3, 2)
+        (tensor([[0.9000, 0.7000],
+                [0.8000, 0.6000]]), tensor([[1, 3],
+                [2, 0]]))
+    """
+    batch, length = scores.shape
+    flat = scores.reshape(-1)
+    pos = (flat > thr).nonzero().squeeze(1)
+    vals = flat[pos]
+    order = torch.argsort(vals, descending=True)
+    pos, vals = pos[order], vals[order]
+    row = torch.div(pos, length, rounding_mode='floor')
+    # Rank of each score within its row (all rows in one sort).
+    onehot = (row.unsqueeze(1) == torch.arange(
+        batch, device=row.device).unsqueeze(0)).long()
+    rank = (onehot.cumsum(0) * onehot).sum(1) - 1
+    keep = rank < k
+    slot = row[keep] * k + rank[keep]
+    # scatter, not index_put: OpenVINO converts aten::scatter.
+    out = scores.new_full((batch * k, ), -1.0).scatter(0, slot, vals[keep])
+    idx = pos.new_zeros((batch * k, )).scatter(
+        0, slot, pos[keep] - row[keep] * length)
+    return out.reshape(batch, k), idx.reshape(batch, k)
+
+
 class DenseCandidates(nn.Module):
     """``BaseDenseHead._predict_by_feat_single`` up to the NMS, batched.
 
@@ -87,14 +134,19 @@ class DenseCandidates(nn.Module):
     Args:
         head: The detector's ``bbox_head`` (checked by
             :func:`head_candidates`).
+        fixed_count: Keep ``levels * nms_pre`` candidates whatever the
+            scores (a graph without ``NonZero``, for ``--nms host``);
+            False: per level only the scores above ``score_thr`` are
+            ranked (:func:`top_above`), the rest padded with -1.
     """
 
     clips_boxes = True
 
-    def __init__(self, head: nn.Module) -> None:
+    def __init__(self, head: nn.Module, fixed_count: bool = True) -> None:
         super().__init__()
         from mmdet.models.dense_heads import GFLHead
         self.head = head
+        self.fixed_count = fixed_count
         cfg = head.test_cfg
         self.nms_pre = int(cfg.get('nms_pre', -1))
         self.score_thr = float(cfg.get('score_thr', 0.0))
@@ -135,7 +187,9 @@ class DenseCandidates(nn.Module):
         # Padding with -1 scores (never above a threshold) keeps k fixed
         # whatever the input size, so a dynamic-shape IR never asks for
         # k > length.
-        if self.nms_pre > 0:
+        if self.nms_pre > 0 and not self.fixed_count:
+            flat, idx = top_above(flat, self.score_thr, self.nms_pre)
+        elif self.nms_pre > 0:
             pad = flat.new_full((batch, self.nms_pre), -1.0)
             flat, idx = torch.cat([flat, pad], dim=1).topk(
                 self.nms_pre, dim=1)
@@ -214,8 +268,10 @@ def _overrides(head: nn.Module, base: type) -> List[str]:
             if getattr(type(head), name, None) is not getattr(base, name)]
 
 
-def head_candidates(detector: nn.Module) -> nn.Module:
-    """The candidates module of ``detector``'s head.
+def head_candidates(detector: nn.Module,
+                    fixed_count: bool = True) -> nn.Module:
+    """The candidates module of ``detector``'s head (``fixed_count``: see
+    :class:`DenseCandidates`; YOLOX keeps every prior anyway).
 
     Raises:
         UnsupportedModelError: the detector or its head does not export
@@ -254,4 +310,4 @@ def head_candidates(detector: nn.Module) -> nn.Module:
         raise UnsupportedModelError(
             f'{where} does not export (custom_cls_channels); exports: '
             f'{EXPORTABLE}')
-    return DenseCandidates(head)
+    return DenseCandidates(head, fixed_count)

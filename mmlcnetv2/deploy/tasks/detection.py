@@ -117,7 +117,10 @@ class DetectorExport(nn.Module):
             raise ValueError(f'nms must be one of {list(NMS_PLACES)}, got '
                              f'{nms!r}')
         self.nms = nms
-        self.candidates = head_candidates(detector)
+        # The graph form ranks only the scores above the threshold; the
+        # host form keeps a fixed count (no NonZero before the host NMS).
+        self.candidates = head_candidates(detector,
+                                          fixed_count=self.nms == 'host')
         head = detector.bbox_head
         cfg = head.test_cfg
         nms = nms_settings(type(head).__name__, cfg.get('nms', None))

@@ -1,0 +1,63 @@
+# Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
+"""The graph form's candidate selection (threshold, then the ``nms_pre``
+best: :func:`~mmlcnetv2.deploy.tasks.dense_heads.top_above`) selects what
+the fixed-count form (``topk(nms_pre)``, then the threshold; ``--nms
+host``) does, so both NMS places keep giving mmdet's detections."""
+import pytest
+import torch
+
+from mmlcnetv2.deploy.tasks.dense_heads import DenseCandidates, top_above
+
+
+def _topk_then_threshold(scores, thr, k):
+    vals, idx = scores.topk(k, dim=1)
+    valid = vals > thr
+    return (torch.where(valid, vals, torch.full_like(vals, -1.0)),
+            torch.where(valid, idx, torch.zeros_like(idx)))
+
+
+@pytest.mark.parametrize('batch', [1, 3])
+def test_top_above_equals_topk_then_threshold(batch):
+    g = torch.Generator().manual_seed(0)
+    scores = torch.rand(batch, 4000, generator=g)
+    scores[0, 10:17] = 0.97  # ties
+    scores[-1, :] *= 0.5     # a row with fewer than k above thr
+    scores[-1, :5] = 0.95
+    for thr, k in ((0.9, 300), (0.9, 1000), (0.999, 50), (0.2, 100)):
+        vals, idx = top_above(scores, thr, k)
+        want_vals, want_idx = _topk_then_threshold(scores, thr, k)
+        assert torch.equal(vals, want_vals), (thr, k)
+        valid = want_vals > thr
+        # tied scores may come in another order: the scores they point at
+        # are the same
+        assert torch.equal(torch.gather(scores, 1, idx)[valid],
+                           want_vals[valid])
+        assert torch.equal(idx[~valid], torch.zeros_like(idx[~valid]))
+
+
+@pytest.mark.slow  # a detector built (~20 s on 2 idle cores)
+def test_graph_and_host_candidates_are_the_same_set():
+    """On the PicoDet-style small head (random weights, a prior that lets
+    a few hundred candidates through), both forms give the same valid
+    (box, score, label) candidates."""
+    from mmlcnetv2.apis.build import prepare_for_export
+    from mmlcnetv2.benchmark.anchors import mmdet_cls_convs, \
+        plant_score_prior
+    from mmlcnetv2.benchmark.zoo import random_image, random_model
+    model = prepare_for_export(random_model(
+        'mmlcnetv2::det/picodet-style_lcnetv2-small_320_coco.py'))
+    plant_score_prior(mmdet_cls_convs(model.bbox_head), 0.02)
+    x = torch.from_numpy(random_image((320, 320)))
+    img_shape = torch.tensor([[320., 300.]])
+    out = {}
+    with torch.no_grad():
+        feats = model.extract_feat(x)
+        for fixed in (True, False):
+            boxes, scores, labels, valid = DenseCandidates(
+                model.bbox_head, fixed_count=fixed)(feats, img_shape)
+            keep = valid[0]
+            out[fixed] = sorted(zip(scores[0, keep].tolist(),
+                                    labels[0, keep].tolist(),
+                                    map(tuple, boxes[0, keep].tolist())))
+    assert 50 < len(out[True]) < 4000  # the selection matters
+    assert out[True] == out[False]
