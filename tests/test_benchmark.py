@@ -441,8 +441,11 @@ def test_anchor_rows_ratios_and_tradeoff_plot(tmp_path):
     g = ratios[('picodet-small-320-nms@f32', 'rtmdet-tiny-320-nms@f32')]
     line = [ln for ln in section.splitlines()
             if ln.startswith('| picodet-small-320-nms | rtmdet-tiny-320-nms')]
+    from mmlcnetv2.benchmark.report import iqr_pct, noisy
+    spread = f", IQR ±{iqr_pct(g):.1f} %" + (' (noisy)' if noisy(g) else '')
     assert line == [f"| picodet-small-320-nms | rtmdet-tiny-320-nms | "
-                    f"{g['median']:.3f} [{g['min']:.3f}, {g['max']:.3f}] |"]
+                    f"{g['median']:.3f} [{g['min']:.3f}, {g['max']:.3f}]"
+                    f"{spread} |"]
     assert f"rtmdet-tiny-320-nms@f32 {rows['rtmdet-tiny-320-nms@f32']['detections']}" in section
     assert 'https://docs.ultralytics.com' not in section  # not run
     assert '| timm-efficientnet-b0 |' not in section  # no row measured

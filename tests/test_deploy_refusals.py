@@ -14,20 +14,9 @@ import warnings
 import pytest
 import torch
 
+from test_deploy_upstream import HEADER, SWAP
 from test_train_helpers import ROOT
 
-HEADER = """
-custom_imports = dict(imports=['mmlcnetv2'], allow_failed_imports=False)
-"""
-#: Our backbone and a thin FPN and head, in place of a ResNet-50 one.
-SWAP = """
-model = dict(
-    backbone=dict(_delete_=True, type='PPLCNetV2',
-                  arch=dict(scale=0.25, depths=[1, 1, 1, 1]),
-                  out_indices=(1, 2, 3)),
-    neck=dict(in_channels=[64, 128, 256], out_channels=32),
-    bbox_head=dict(in_channels=32, feat_channels=32, stacked_convs=1))
-"""
 #: name -> (config, the words the refusal must have).
 REFUSED = {
     'vfnet': ("_base_ = 'mmdet::vfnet/vfnet_r50_fpn_1x_coco.py'" + SWAP,
