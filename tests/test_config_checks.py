@@ -121,3 +121,16 @@ def test_unknown_arguments_are_reported_not_guessed():
     with pytest.raises(UserInputError, match="did you mean 'a'"):
         from mmlcnetv2.cli.checks import _check_args
         _check_args({'type': 'Takes', 'aa': 1}, Takes, 'x')
+
+
+def test_arguments_passed_past_the_next_base_are_accepted():
+    """mmdet's VFNetHead(ATSSHead, FCOSHead) calls
+    ``super(FCOSHead, self).__init__(**kwargs)``: ``strides`` reaches
+    AnchorFreeHead past ATSSHead, whose ``__init__`` has no such argument.
+    The upstream VFNet config's head was refused (``VFNetHead has no
+    argument 'strides'``) once the check ran in deploy.py too."""
+    from mmdet.models.dense_heads import VFNetHead
+
+    from mmlcnetv2.cli.checks import _accepted_args
+    assert {'strides', 'use_atss', 'pred_kernel_size'} <= _accepted_args(
+        VFNetHead)

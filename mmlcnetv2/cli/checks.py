@@ -369,8 +369,10 @@ def _accepted_args(obj) -> Optional[Set[str]]:
     """The keyword arguments ``obj`` (a class or function) accepts.
 
     ``**kwargs`` are followed up the MRO (a head passing them on to its base
-    class), until an ``__init__`` without them or ``nn.Module``'s, which
-    accepts none; a class without any ``__init__`` accepts none either.
+    class): then every ``__init__`` there up to ``nn.Module``'s counts, as
+    ``super(Base, self).__init__`` may skip the next class in the MRO
+    (mmdet's ``VFNetHead`` passes ``strides`` past ``ATSSHead`` to
+    ``AnchorFreeHead``). A class without any ``__init__`` accepts none.
     None when that cannot be known: ``**kwargs`` that end at ``object`` or
     in a function, or an ``__init__`` not written in Python.
     """
@@ -384,21 +386,22 @@ def _accepted_args(obj) -> Optional[Set[str]]:
         return {p.name for p in params
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     names: Set[str] = set()
-    followed = False  # passed **kwargs on to a base class
+    passing_on = False  # the last __init__ seen passes **kwargs on
     for klass in obj.__mro__:
         init = vars(klass).get('__init__')
         if init is None:
             continue
-        if klass is torch.nn.Module or (klass is object and not followed):
+        if klass is torch.nn.Module or (klass is object and not passing_on):
             return names
         if klass is object or not inspect.isfunction(init):
             return None
         params = list(inspect.signature(init).parameters.values())[1:]
         names.update(p.name for p in params
                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
+        kwargs = any(p.kind == p.VAR_KEYWORD for p in params)
+        if klass is obj and not kwargs:
             return names
-        followed = True
+        passing_on = kwargs
     return None
 
 
