@@ -91,7 +91,7 @@ mmcv_wheel_dir() {
     return 0
   fi
   if [ "$mmcv_device" = cuda ]; then
-    log "building mmcv $MMCV_VERSION with CUDA $torch_cuda ops for sm ${cuda_archs} with $CUDA_HOME/bin/nvcc (about 30 minutes on 2 cores; cached in $wheel_dir)"
+    log "building mmcv $MMCV_VERSION with CUDA $torch_cuda ops for sm ${cuda_archs} with $CUDA_HOME/bin/nvcc (an hour or more on 2 cores; cached in $wheel_dir)"
   else
     log "building mmcv $MMCV_VERSION with CPU ops (about 6 minutes on 2 cores; cached in $wheel_dir)"
   fi
