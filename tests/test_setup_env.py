@@ -89,3 +89,24 @@ def test_a_failing_step_names_itself_and_the_log(fake_venv):
     assert all(line.startswith('[setup] ')
                for line in (out.stdout + out.stderr).splitlines())
     assert _stamps(fake_venv) == []  # the next run tries again
+
+
+@pytest.mark.parametrize('env, words', [
+    ({'MMLCNETV2_CUDA': 'yes'}, "MMLCNETV2_CUDA='yes' (allowed: 1"),
+    ({'MMLCNETV2_CUDA': '1', 'TORCH_CUDA_ARCH_LIST': 'sm90'},
+     "TORCH_CUDA_ARCH_LIST='sm90' (allowed: compute capabilities"),
+])
+def test_bad_cuda_build_settings_are_one_line(env, words):
+    """The CUDA build's settings, read against this environment's torch:
+    a value outside what is allowed stops the set-up in one line, exit 2,
+    before anything is built."""
+    import sys
+    venv = os.path.dirname(os.path.dirname(sys.executable))
+    script = ('log() { printf "[setup] %s\\n" "$*"; }; '
+              'TORCH_VERSION=x; . tools/mmcv_build.sh; decide_mmcv_device')
+    proc = subprocess.run(['bash', '-c', script], cwd=ROOT,
+                          env=dict(os.environ, VENV=venv, **env),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines

@@ -14,13 +14,17 @@ print(torch.version.cuda or "none", ";".join(caps) or "none")' 2>/dev/null)
   [ -n "${torch_cuda:-}" ] || { log "cannot import torch from $VENV"; exit 1; }
 }
 
+valid_archs() {  # $1 is a list of compute capabilities: 9.0 or 8.0;9.0+PTX
+  [[ "$1" =~ ^[0-9]+\.[0-9]+(\+PTX)?([\;\ ][0-9]+\.[0-9]+(\+PTX)?)*$ ]]
+}
+
 # Sets mmcv_device (cpu|cuda) and, for cuda, cuda_archs.
 decide_mmcv_device() {
   read_torch_cuda
   case "${MMLCNETV2_CUDA:-}" in
     0) mmcv_device=cpu ;;
     1) mmcv_device=cuda ;;
-    '') if [ "$gpu_archs" != none ]; then mmcv_device=cuda; else mmcv_device=cpu; fi ;;
+    '') if valid_archs "$gpu_archs"; then mmcv_device=cuda; else mmcv_device=cpu; fi ;;
     *) log "MMLCNETV2_CUDA='$MMLCNETV2_CUDA' (allowed: 1 to build mmcv's CUDA ops, 0 for CPU ops only, unset to follow torch.cuda.is_available())"
        exit 2 ;;
   esac
@@ -33,7 +37,7 @@ decide_mmcv_device() {
     log "no GPU is visible to torch, so the CUDA architectures are unknown: set TORCH_CUDA_ARCH_LIST, e.g. '9.0' (H100/H200), '8.0' (A100), '8.9' (L4, RTX 40xx), '9.0;8.0' for both"
     exit 2
   fi
-  if ! [[ "$cuda_archs" =~ ^[0-9]+\.[0-9]+(\+PTX)?([\;\ ][0-9]+\.[0-9]+(\+PTX)?)*$ ]]; then
+  if ! valid_archs "$cuda_archs"; then
     log "TORCH_CUDA_ARCH_LIST='$cuda_archs' (allowed: compute capabilities like '9.0' or '8.0;9.0+PTX')"
     exit 2
   fi
