@@ -36,10 +36,11 @@ def test_top_above_equals_topk_then_threshold(batch):
 
 
 @pytest.mark.slow  # a detector built (~20 s on 2 idle cores)
-def test_graph_and_host_candidates_are_the_same_set():
+def test_graph_and_host_candidates_are_the_same_set(seed):
     """On the PicoDet-style small head (random weights, a prior that lets
     a few hundred candidates through), both forms give the same valid
-    (box, score, label) candidates."""
+    (box, score, label) candidates. Seeded: the weights come from torch's
+    global generator, whatever the tests before left in it."""
     from mmlcnetv2.apis.build import prepare_for_export
     from mmlcnetv2.benchmark.anchors import mmdet_cls_convs, \
         plant_score_prior
