@@ -170,3 +170,16 @@ def test_train_applies_data_root_and_pretrained(capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert '\n' not in err and missing in err, err
     assert 'bcebos' not in err
+
+
+def test_a_runner_key_is_a_setting_not_a_variable():
+    """``--cfg-options val_dataloader=None`` turns validation off and
+    nothing else: mmdet's base says ``test_dataloader = val_dataloader``,
+    and following that assignment (as for a variable) left the Runner a
+    test_cfg without a test_dataloader."""
+    cfg = load_config(_config('det/retinanet_lcnetv2.py'),
+                      {'val_dataloader': None, 'val_evaluator': None,
+                       'val_cfg': None})
+    assert cfg.val_dataloader is None and cfg.val_evaluator is None
+    assert cfg.test_dataloader is not None
+    assert cfg.test_evaluator is not None

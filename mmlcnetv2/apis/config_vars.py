@@ -108,8 +108,11 @@ def variables_set(values: Dict[str, object]) -> Iterator[Set[str]]:
 
 
 def variable_options(options: Optional[dict]) -> Dict[str, object]:
-    """The ``--cfg-options`` entries that name a top-level key (no dot)."""
-    return {k: v for k, v in (options or {}).items() if '.' not in k}
+    """The ``--cfg-options`` entries that name a top-level variable (no dot,
+    not a key the Runner reads: ``val_dataloader=None`` turns validation
+    off and must not reach ``test_dataloader = val_dataloader``)."""
+    return {k: v for k, v in (options or {}).items()
+            if '.' not in k and _is_variable(k)}
 
 
 def _is_variable(name: str) -> bool:
