@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmlcnetv2 import names
-from mmlcnetv2.deploy.schema import validate_meta
+from mmlcnetv2.deploy.manifest.schema import validate_meta
 from mmlcnetv2.deploy.tasks import TASKS, DeployTask, get_task, task_of
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'tools'))

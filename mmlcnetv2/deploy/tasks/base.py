@@ -8,9 +8,10 @@ requested input size rescales the test pipeline, how the IR's outputs
 become results, the OpenMMLab data sample the config's evaluator takes,
 how two exports' results agree, and how a result is summarized and drawn.
 The orchestration (:mod:`~mmlcnetv2.deploy.export`,
-:mod:`~mmlcnetv2.deploy.inferencer`, :mod:`~mmlcnetv2.deploy.evaluate`,
-:mod:`~mmlcnetv2.deploy.quantize`, ``tools/infer.py``) asks the task object
-and never switches on the task's name.
+:mod:`~mmlcnetv2.deploy.runtime.inferencer`,
+:mod:`~mmlcnetv2.deploy.runtime.evaluate`,
+:mod:`~mmlcnetv2.deploy.export.quantize`, ``tools/infer.py``) asks the task
+object and never switches on the task's name.
 """
 from abc import ABC, abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import pipeline
+from ..preprocess import spec
 
 
 class DeployTask(ABC):
@@ -53,7 +54,7 @@ class DeployTask(ABC):
             (``rt_info['model_info']['model_type']``).
         int8_float_from (tuple): Modules of the export wrapper (``wrap``)
             that int8 keeps float, with every op after them
-            (:func:`mmlcnetv2.deploy.quantize.float_tail`).
+            (:func:`mmlcnetv2.deploy.export.quantize.float_tail`).
         export_options (dict): The task's own export options
             (``tools/deploy.py`` flags): name -> allowed values, the
             default first; :meth:`with_options` applies them.
@@ -82,6 +83,18 @@ class DeployTask(ABC):
         """Every output-name list a ``deploy.json`` of this task may have."""
         return [list(o) for o in self.legacy_outputs] + [
             list(self.output_names)]
+
+    def matches(self, cfg) -> bool:
+        """Whether ``cfg`` (an mmengine ``Config``) is a config of this
+        task: here, its ``default_scope`` is :attr:`scope`.
+
+        :func:`~mmlcnetv2.deploy.tasks.task_of` asks the tasks of
+        :data:`~mmlcnetv2.deploy.tasks.TASKS` in order; a task that shares
+        a scope with another (instance segmentation and detection both live
+        in mmdet) narrows this, e.g. by the model's heads, and comes before
+        the broader one in the table.
+        """
+        return cfg.get('default_scope', None) == self.scope
 
     # ---- export -----------------------------------------------------------
     def with_options(self, **options: str) -> 'DeployTask':
@@ -137,7 +150,7 @@ class DeployTask(ABC):
                       shape: Tuple[int, int]) -> List[dict]:
         """The test-pipeline steps for a requested input ``shape`` (h, w):
         resizes fit the image into it."""
-        return pipeline.rescale_fit(steps, shape)
+        return spec.rescale_fit(steps, shape)
 
     def example_inputs(self, shape: Tuple[int, int],
                        batch: int) -> Tuple[torch.Tensor, ...]:
@@ -182,14 +195,14 @@ class DeployTask(ABC):
         the task's own ``deploy.json`` fields are bad; called when the file
         is read, after the common fields are checked."""
 
-    # ---- OpenVINO Model API (mmlcnetv2.deploy.model_info) ------------------
+    # ---- OpenVINO Model API (mmlcnetv2.deploy.model_api) -------------------
     def model_api_fields(self, meta: Dict) -> Dict[str, str]:
         """The task's own ``rt_info['model_info']`` keys (strings)."""
         return {}
 
     def model_api_unsupported(self, meta: Dict) -> str:
         """Why the export ``meta`` has no self-contained Model API form
-        (:mod:`~mmlcnetv2.deploy.self_contained`), or ``''``."""
+        (:mod:`~mmlcnetv2.deploy.model_api.self_contained`), or ``''``."""
         return ''
 
     def model_api_outputs(self, outputs: list, resized_hw, image_hw,
@@ -210,7 +223,8 @@ class DeployTask(ABC):
     # ---- inference --------------------------------------------------------
     def ir_num_classes(self, compiled) -> Optional[int]:
         """The class count the IR's output shapes give (an IR without the
-        count :func:`~mmlcnetv2.deploy.schema.mark_num_classes` records:
+        count :func:`~mmlcnetv2.deploy.manifest.schema.mark_num_classes`
+        records:
         exports before it), or None where they do not give it."""
         return None
 
@@ -222,7 +236,8 @@ class DeployTask(ABC):
 
         Args:
             outputs: The IR's outputs, batched.
-            info: The image's :func:`pipeline.prepare` result.
+            info: The image's :func:`~mmlcnetv2.deploy.preprocess.host.
+                prepare` result.
             index: The image's index in the batch.
             meta: ``deploy.json``.
             path: ``deploy.json``'s path, for messages.

@@ -27,8 +27,8 @@ import torch
 import torch.nn as nn
 
 from ...names import NMS_PLACES
-from ..schema import FRACTION, POSITIVE_INT, Check, DeployFormatError, \
-    _check
+from ..field_checks import (FRACTION, POSITIVE_INT, Check, DeployFormatError,
+                            check_field)
 from ...errors import UnsupportedModelError
 from .base import DeployTask, palette
 from .dense_heads import head_candidates
@@ -266,7 +266,7 @@ def nms_place(meta: Dict) -> str:
     return (meta.get('postprocess', None) or {}).get('nms', 'graph')
 
 
-def _rows(dets: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
+def real_rows(dets: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
     """An image's ``dets [K, 5]``, ``labels [K]`` (padded with label -1)
     as the real rows' ``bboxes``, ``scores``, ``labels``."""
     real = labels >= 0
@@ -410,7 +410,7 @@ class DetectionTask(DeployTask):
                 (post, 'min_bbox_size', MIN_BBOX_SIZE, 'postprocess.'),
                 (meta, 'score_threshold', FRACTION, ''),
                 (meta, 'max_per_img', POSITIVE_INT, '')):
-            _check(node, key, check, path, prefix)
+            check_field(node, key, check, path, prefix)
 
     def example_inputs(self, shape: Tuple[int, int],
                        batch: int) -> Tuple[torch.Tensor, ...]:
@@ -540,7 +540,7 @@ class DetectionTask(DeployTask):
         lone = total = 0
         d_score = d_box = 0.0
         for image in range(ref[0].shape[0]):
-            r, o = (_rows(dets[image], labels[image])
+            r, o = (real_rows(dets[image], labels[image])
                     for dets, labels in (ref, out))
             pairs, lone_r, lone_o = match_detections(r, o)
             total += max(len(r['scores']), len(o['scores']))
