@@ -357,7 +357,7 @@ def test_fp16_and_int8(tiny, static_ir, static_float_ir, precision,
 
 def test_unsupported_op_is_named():
     """An op OpenVINO cannot convert: a RuntimeError naming it."""
-    from mmlcnetv2.deploy.export import convert
+    from mmlcnetv2.deploy.exporting import convert
 
     class IndexPut(torch.nn.Module):
 

@@ -131,7 +131,7 @@ def test_max_drop_holds_and_is_recorded(tiny):
     # Layers went back to float (this random model is so fragile that NNCF
     # may need all of them); the record names them and covers every layer.
     import openvino as ov
-    from mmlcnetv2.deploy.export.accuracy_control import quantized_layers
+    from mmlcnetv2.deploy.exporting.accuracy_control import quantized_layers
     core = ov.Core()
     plain_int8, plain_float = quantized_layers(
         core.read_model(osp.join(plain, 'model.xml')))

@@ -93,7 +93,7 @@ def test_circle_finder_finds_a_circle():
 def test_deploy_parts_import_without_circles():
     graph = _part_graph()
     # the parts the docs name are all there
-    assert {'export', 'preprocess', 'manifest', 'model_api', 'runtime',
+    assert {'exporting', 'preprocess', 'manifest', 'model_api', 'runtime',
             'tasks'} <= set(graph)
     assert _circle(graph) == [], graph
 

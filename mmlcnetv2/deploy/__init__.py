@@ -4,8 +4,8 @@
 
 Grouped by when the code runs (docs/architecture.md):
 
-- :mod:`.export`: config + checkpoint -> export folder, in the named
-  phases of :meth:`.export.Exporter.__call__` (int8 included);
+- :mod:`.exporting`: config + checkpoint -> export folder, in the named
+  phases of :meth:`.exporting.Exporter.__call__` (int8 included);
 - :mod:`.preprocess`: ``deploy.json``'s preprocessing steps, one class per
   ``op`` (:mod:`.preprocess.steps`), written at export, replayed at
   inference and calibration;
@@ -16,7 +16,7 @@ Grouped by when the code runs (docs/architecture.md):
   predicate on the config.
 """
 from ..apis.build import GlobalMean, use_mean_pooling
-from .export import (PRECISIONS, Exporter, ExportOptions, export,
+from .exporting import (PRECISIONS, Exporter, ExportOptions, export,
                      load_for_export)
 from .manifest.schema import DeployFormatError, read_meta
 from .runtime.inferencer import OpenVINOInferencer

@@ -7,10 +7,10 @@ input and output names, the ``deploy.json`` fields the task adds, how a
 requested input size rescales the test pipeline, how the IR's outputs
 become results, the OpenMMLab data sample the config's evaluator takes,
 how two exports' results agree, and how a result is summarized and drawn.
-The orchestration (:mod:`~mmlcnetv2.deploy.export`,
+The orchestration (:mod:`~mmlcnetv2.deploy.exporting`,
 :mod:`~mmlcnetv2.deploy.runtime.inferencer`,
 :mod:`~mmlcnetv2.deploy.runtime.evaluate`,
-:mod:`~mmlcnetv2.deploy.export.quantize`, ``tools/infer.py``) asks the task
+:mod:`~mmlcnetv2.deploy.exporting.quantize`, ``tools/infer.py``) asks the task
 object and never switches on the task's name.
 """
 from abc import ABC, abstractmethod
@@ -54,7 +54,7 @@ class DeployTask(ABC):
             (``rt_info['model_info']['model_type']``).
         int8_float_from (tuple): Modules of the export wrapper (``wrap``)
             that int8 keeps float, with every op after them
-            (:func:`mmlcnetv2.deploy.export.quantize.float_tail`).
+            (:func:`mmlcnetv2.deploy.exporting.quantize.float_tail`).
         export_options (dict): The task's own export options
             (``tools/deploy.py`` flags): name -> allowed values, the
             default first; :meth:`with_options` applies them.
@@ -160,29 +160,20 @@ class DeployTask(ABC):
                         generator=torch.Generator().manual_seed(0))
         return (x, )
 
-    def reference_outputs(self, wrapper: nn.Module,
-                          example: Tuple[torch.Tensor, ...]
-                          ) -> List[np.ndarray]:
-        """What the IR must give on ``example``: here the torch wrapper's
-        outputs (a task whose wrapper re-implements a library's
-        post-processing returns the library's own, e.g. detection)."""
+    def conversion_check(self, wrapper: nn.Module,
+                         example: Tuple[torch.Tensor, ...],
+                         out: List[np.ndarray]) -> Dict:
+        """The IR's outputs ``out`` on the tracing input ``example``
+        against what they must be: ``ok``, ``max_abs_diff`` and a one-line
+        ``summary``. Here: against the torch ``wrapper``'s outputs, every
+        output within ``1e-3`` of its largest magnitude (at least 1); f32
+        OpenVINO vs torch is ~1e-5. (A task whose wrapper re-implements a
+        library's post-processing compares with the library's own, e.g.
+        detection.)"""
         with torch.no_grad():
             ref = wrapper(*example)
-        return [r.numpy() for r in (ref if isinstance(ref, tuple) else
-                                    (ref, ))]
-
-    def final_outputs(self, wrapper: nn.Module,
-                      out: List[np.ndarray]) -> List[np.ndarray]:
-        """The IR's outputs ``out`` as :meth:`conversion_check` compares
-        them with :meth:`reference_outputs` (here: unchanged)."""
-        return out
-
-    def conversion_check(self, ref: List[np.ndarray],
-                         out: List[np.ndarray]) -> Dict:
-        """The IR's outputs ``out`` against the torch wrapper's ``ref`` on
-        the example input: ``ok``, ``max_abs_diff`` and a one-line
-        ``summary``. Here: every output within ``1e-3`` of its largest
-        magnitude (at least 1); f32 OpenVINO vs torch is ~1e-5."""
+        ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else
+                                   (ref, ))]
         diff = max(float(np.abs(o.astype(np.float64) - r).max())
                    for o, r in zip(out, ref))
         scale = max([1.0] + [float(np.abs(r).max()) for r in ref])

@@ -18,7 +18,7 @@ class ExportOptions:
 
     Values that are wrong whatever the config are refused here, when the
     options are made; what depends on the config is checked by the
-    :class:`~mmlcnetv2.deploy.export.Exporter`'s phases.
+    :class:`~mmlcnetv2.deploy.exporting.Exporter`'s phases.
 
     Attributes:
         shape (tuple, optional): The input size ``(H, W)``, both >= 8; the
@@ -39,7 +39,7 @@ class ExportOptions:
         max_drop (float, optional): int8 only: quantize with NNCF's accuracy
             control so that the headline metric on the val set drops by at
             most this fraction
-            (:mod:`~mmlcnetv2.deploy.export.accuracy_control`);
+            (:mod:`~mmlcnetv2.deploy.exporting.accuracy_control`);
             None: plain post-training quantization.
         nms (str, optional): Detection only: ``'graph'`` (what None gives)
             ends the IR in NMS; ``'host'`` ends it at the decoded
@@ -62,7 +62,7 @@ class ExportOptions:
             it, False leaves it out.
         int8_options (dict, optional): int8 without ``max_drop``: keyword
             arguments of
-            :func:`~mmlcnetv2.deploy.export.quantize.quantize_with_calibration`
+            :func:`~mmlcnetv2.deploy.exporting.quantize.quantize_with_calibration`
             (``keep_float``, ``preset``) other than the task's defaults.
 
     Raises:

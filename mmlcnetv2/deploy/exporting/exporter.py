@@ -33,7 +33,7 @@ class Exporter:
     """Exports a config + checkpoint to a folder (``tools/deploy.py``).
 
     The folder must be missing, empty or a previous export (see
-    :func:`~mmlcnetv2.deploy.export.folder.files_to_replace`); of a
+    :func:`~mmlcnetv2.deploy.exporting.folder.files_to_replace`); of a
     previous export only the files it lists in ``deploy.json`` are
     replaced, other files stay. Everything is written into a temporary
     folder first and moved into place at the end, so a failed export leaves

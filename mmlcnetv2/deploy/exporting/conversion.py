@@ -50,10 +50,9 @@ def convert_checked(wrapper: torch.nn.Module,
     warns (``TracerWarning``, e.g. "Tensor-likes are not close!") on
     differences that say nothing about the IR: a detector's NMS on a noise
     input reorders near-equal boxes. Those warnings are held back; what
-    counts is the IR against the task's reference on the example input
-    (:meth:`DeployTask.reference_outputs`: the wrapper in torch, or for a
-    detector mmdet's own ``predict``), measured by the task
-    (:meth:`DeployTask.conversion_check`).
+    counts is the IR against the task's reference on the example input,
+    measured by the task (:meth:`DeployTask.conversion_check`: against the
+    wrapper in torch, or for a detector mmdet's own ``predict``).
 
     Returns:
         The converted model and ``deploy.json``'s ``conversion_check``
@@ -75,10 +74,8 @@ def convert_checked(wrapper: torch.nn.Module,
     compiled = ov.Core().compile_model(
         ov_model, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
     result = compiled([t.numpy() for t in example])
-    out = task.final_outputs(wrapper,
-                             [result[o] for o in compiled.outputs])
-    ref = task.reference_outputs(wrapper, example)
-    check = task.conversion_check(ref, out)
+    check = task.conversion_check(wrapper, example,
+                                  [result[o] for o in compiled.outputs])
     # The other warnings are not ours to hide. The tracer's are noise when
     # the check passed, and when it failed hundreds of them would bury the
     # reason: the one line counts them and quotes the first.

@@ -3,7 +3,7 @@
 
 NNCF's accuracy-controlled quantization (``nncf.quantize_with_accuracy_control``)
 quantizes like
-:func:`~mmlcnetv2.deploy.export.quantize.quantize_with_calibration` (the
+:func:`~mmlcnetv2.deploy.exporting.quantize.quantize_with_calibration` (the
 task's
 float modules kept float), scores the float and the int8 model on the
 config's val set, and while the drop is too large, returns the layers
@@ -133,7 +133,7 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
     """INT8 whose headline metric on the val set drops by at most
     ``max_drop`` (absolute, as a fraction) from the float model's.
 
-    Calibration as :func:`~mmlcnetv2.deploy.export.quantize.
+    Calibration as :func:`~mmlcnetv2.deploy.exporting.quantize.
     quantize_with_calibration` (``count``
     train images, same preset and bias correction); validation on the whole
     val set (else test set) with its evaluator: top-1 (``Accuracy``), bbox
