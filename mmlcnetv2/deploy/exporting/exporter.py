@@ -7,7 +7,7 @@ fields) is asked of the task object (:mod:`mmlcnetv2.deploy.tasks`); the
 preprocessing part of ``deploy.json`` is :mod:`mmlcnetv2.deploy.preprocess`'s.
 """
 import os.path as osp
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -135,9 +135,8 @@ class Exporter:
                  task: DeployTask, shape: Tuple[int, int], dynamic: bool,
                  preprocess: dict, input_form: str) -> dict:
         """Phase 5: ``deploy.json`` as known before the conversion
-        (:func:`~mmlcnetv2.deploy.manifest.build.build_meta`), refused now if
-        the
-        inferencer would refuse it (e.g. a config's scale of -5)."""
+        (:func:`~mmlcnetv2.deploy.manifest.build.build_meta`), refused now
+        if the inferencer would refuse it (e.g. a config's scale of -5)."""
         opts = self.options
         config, checkpoint = source
         meta = build_meta(cfg, model, task, shape, dynamic, opts.precision,
@@ -164,7 +163,7 @@ class Exporter:
         return quantize_with_calibration(ov_model, cfg, meta, opts.calib,
                                          **(opts.int8_options or {}))
 
-    def write(self, out_dir: str, replaces, ov_model, meta: dict,
+    def write(self, out_dir: str, replaces: List[str], ov_model, meta: dict,
               traced: Tuple[torch.nn.Module, Tuple[torch.Tensor, ...]],
               **measured) -> dict:
         """Phase 9: ``model.xml``/``.bin`` with Model API's ``model_info``,
