@@ -1,14 +1,14 @@
-"""Reduced-size JPEG decoding (mmlcnetv2/deploy/decode.py): the factor
+"""Reduced-size JPEG decoding (mmlcnetv2/deploy/preprocess/jpeg.py): the factor
 choice, the mapping back to original coordinates, and the files it must
 leave to the full decode (PNGs, small JPEGs, corrupt files)."""
 import cv2
 import numpy as np
 import pytest
 
-from mmlcnetv2.deploy.decode import (decode_for_steps, jpeg_size,
+from mmlcnetv2.deploy.preprocess.jpeg import (decode_for_steps, jpeg_size,
                                      reduction_factor, resize_size)
-from mmlcnetv2.deploy.pipeline import apply_steps, load_image
-from mmlcnetv2.deploy.pipeline import prepare_image
+from mmlcnetv2.deploy.preprocess.host import apply_steps, load_image
+from mmlcnetv2.deploy.preprocess.host import prepare_image
 
 CLS_STEPS = [dict(op='resize_edge', scale=256, edge='short',
                   interpolation='bilinear'),

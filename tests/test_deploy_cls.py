@@ -170,7 +170,7 @@ def test_fast_decode_large_jpeg(static_ir, tmp_path):
     """fast_decode=True: a 1600x1200 JPEG (resize-short 73) is decoded at
     1/8, with the full decode's scale, crop and original shape; the default
     is the full decode, and arrays are never affected."""
-    from mmlcnetv2.deploy import inferencer as inferencer_module
+    from mmlcnetv2.deploy.runtime import inferencer as inferencer_module
     path = str(tmp_path / 'large.jpg')
     img = cv2.resize(_random_image(np.random.default_rng(3), 150, 200),
                      (1600, 1200), interpolation=cv2.INTER_CUBIC)
@@ -357,7 +357,7 @@ def test_fp16_and_int8(tiny, static_ir, static_float_ir, precision,
 
 def test_unsupported_op_is_named():
     """An op OpenVINO cannot convert: a RuntimeError naming it."""
-    from mmlcnetv2.deploy.export import convert
+    from mmlcnetv2.deploy.exporting import convert
 
     class IndexPut(torch.nn.Module):
 

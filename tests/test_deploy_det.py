@@ -594,7 +594,7 @@ def test_bad_host_nms_deploy_json_is_named(trained, tmp_path, case):
     field of its NMS is named, not a KeyError after inference."""
     import shutil
 
-    from mmlcnetv2.deploy.schema import DeployFormatError
+    from mmlcnetv2.deploy.manifest.schema import DeployFormatError
     edit, message = HOST_META_BROKEN[case]
     ir = tmp_path / 'ir'
     shutil.copytree(_host_dir(trained), ir)
@@ -688,9 +688,12 @@ def _graph_preprocessor(pre: dict):
     (compiled once)."""
     import openvino.opset13 as ops
 
-    from mmlcnetv2.deploy.graph_preprocess import add_preprocessing
+    from mmlcnetv2.deploy.preprocess.graph import add_preprocessing
     x = ops.parameter([-1, 3, -1, -1], np.float32)
     img_shape = ops.parameter([-1, 2], np.float32)
+    # named as every export names them (mmlcnetv2.deploy.ir_inputs)
+    x.output(0).get_tensor().set_names({'input'})
+    img_shape.output(0).get_tensor().set_names({'img_shape'})
     identity = ov.Model([ops.result(x), ops.result(img_shape)],
                         [x, img_shape])
     compiled = ov.Core().compile_model(
@@ -711,7 +714,7 @@ def test_graph_resize_within_one_grey_level_of_cv2(hw):
     import mmcv
     from sklearn.datasets import load_sample_image
 
-    from mmlcnetv2.deploy.pipeline import normalize, resized_shape
+    from mmlcnetv2.deploy.preprocess.host import normalize, resized_shape
     pre = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                color_order='RGB', pad_size_divisor=32, pad_value=0.0,
                steps=[dict(op='resize', keep_ratio=True, scale=[SIZE, SIZE],
@@ -741,7 +744,7 @@ def test_image_input_detects_as_the_default_export(trained, tmp_path):
     ``resize`` runs in the graph."""
     from mmlcnetv2.deploy.tasks.det_matching import (match_detections,
                                                      unexplained)
-    from mmlcnetv2.deploy.tasks.detection import _rows
+    from mmlcnetv2.deploy.tasks.detection import real_rows
     out = tmp_path / 'image'
     meta = export(trained['config'], trained['checkpoint'], str(out),
                   input_form='image')
@@ -757,7 +760,7 @@ def test_image_input_detects_as_the_default_export(trained, tmp_path):
         got = image.infer_tensor(info['input'], [info['img_shape']])
         x = graph_preprocessed(info['input'][0], info['img_shape'])
         ref = floats.infer_tensor(x, [info['img_shape']])
-        a, b = (_rows(dets[0], labels[0]) for dets, labels in (ref, got))
+        a, b = (real_rows(dets[0], labels[0]) for dets, labels in (ref, got))
         pairs, lone_a, lone_b = match_detections(a, b, 0.99, 1e-4)
         assert unexplained(a, b, lone_a, lone_b, 1e-4) == 0, name
         rows += len(pairs)

@@ -15,7 +15,7 @@ import torch
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config
 from mmlcnetv2.deploy import OpenVINOInferencer, export
-from mmlcnetv2.deploy.evaluate import evaluate_ir
+from mmlcnetv2.deploy.runtime.evaluate import evaluate_ir
 from helpers import CLASSIFIER, randomize_weights
 
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'tools'))
@@ -131,7 +131,7 @@ def test_max_drop_holds_and_is_recorded(tiny):
     # Layers went back to float (this random model is so fragile that NNCF
     # may need all of them); the record names them and covers every layer.
     import openvino as ov
-    from mmlcnetv2.deploy.accuracy_control import quantized_layers
+    from mmlcnetv2.deploy.exporting.accuracy_control import quantized_layers
     core = ov.Core()
     plain_int8, plain_float = quantized_layers(
         core.read_model(osp.join(plain, 'model.xml')))

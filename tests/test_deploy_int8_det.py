@@ -16,7 +16,7 @@ pytest.importorskip('nncf')
 def _head_and_backbone(model) -> tuple:
     """The int8 and the float convolutions of the head
     (``detector.bbox_head``) and of the backbone + neck."""
-    from mmlcnetv2.deploy.accuracy_control import quantized_layers
+    from mmlcnetv2.deploy.exporting.accuracy_control import quantized_layers
     int8, float_ = quantized_layers(model)
     head = [n for n in int8 + float_ if '.bbox_head.' in n]
     rest = [n for n in int8 + float_ if '.backbone.' in n or '.neck.' in n]

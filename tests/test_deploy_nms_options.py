@@ -88,7 +88,7 @@ def test_self_check_compares_with_mmdet_not_the_wrapper(planted):
     """A wrapper that ignores class_agnostic (as the export did before)
     fails the export's self-check."""
     from mmlcnetv2.apis.build import build_model, load_config
-    from mmlcnetv2.deploy.export import convert_checked
+    from mmlcnetv2.deploy.exporting import convert_checked
     from mmlcnetv2.deploy.tasks import get_task
     from mmlcnetv2.errors import UnsupportedModelError
     from mmengine.runner import load_checkpoint

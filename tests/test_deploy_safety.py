@@ -17,10 +17,10 @@ import torch
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config
 from mmlcnetv2.deploy import OpenVINOInferencer, export
-from mmlcnetv2.deploy.export import files_to_replace
-from mmlcnetv2.deploy.meta import class_names
-from mmlcnetv2.deploy.model_info import MODEL_API_FILES
-from mmlcnetv2.deploy.schema import DeployFormatError, read_meta
+from mmlcnetv2.deploy.exporting import files_to_replace
+from mmlcnetv2.deploy.manifest.build import class_names
+from mmlcnetv2.deploy.model_api.rt_info import MODEL_API_FILES
+from mmlcnetv2.deploy.manifest.schema import DeployFormatError, read_meta
 from helpers import CLASSIFIER, RETINANET, snapshot  # noqa: E402
 
 pytest.importorskip('openvino')
@@ -191,7 +191,8 @@ def test_export_whose_file_went_missing_is_not_reported_written(
     place: deploy.py checks before it reports, and says so in one line."""
     import contextlib
     import importlib
-    export_module = importlib.import_module('mmlcnetv2.deploy.export')
+    export_module = importlib.import_module(
+        'mmlcnetv2.deploy.exporting.exporter')
     real = export_module.atomic_update
 
     @contextlib.contextmanager

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmlcnetv2 import names
-from mmlcnetv2.deploy.schema import validate_meta
+from mmlcnetv2.deploy.manifest.schema import validate_meta
 from mmlcnetv2.deploy.tasks import TASKS, DeployTask, get_task, task_of
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'tools'))
@@ -71,3 +71,32 @@ def test_deploy_refuses_an_unknown_precision(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "'bf16'" in err and "'f32', 'f16', 'int8'" in err
+
+
+def test_task_is_the_first_whose_predicate_matches(monkeypatch):
+    """A config's task is asked of each task in turn (``matches``), so a
+    second task of one scope (say, instance segmentation in mmdet) goes
+    before the broader one and takes only its own configs."""
+    from mmengine.config import Config
+
+    from mmlcnetv2.deploy import tasks
+    from mmlcnetv2.deploy.tasks.detection import DetectionTask
+
+    class MaskTask(DetectionTask):
+        name = 'instance_segmentation'
+
+        def matches(self, cfg) -> bool:
+            return super().matches(cfg) and 'mask_head' in (
+                cfg.model.get('roi_head', None) or {})
+
+    monkeypatch.setattr(tasks, 'TASKS', dict(
+        instance_segmentation=MaskTask(), **TASKS))
+    masks = Config(dict(default_scope='mmdet', model=dict(
+        roi_head=dict(mask_head=dict(type='FCNMaskHead')))))
+    boxes = Config(dict(default_scope='mmdet', model=dict(
+        roi_head=dict(bbox_head=dict(type='Shared2FCBBoxHead')))))
+    assert task_of(masks) == 'instance_segmentation'
+    assert task_of(boxes) == 'detection'
+    for name, task in TASKS.items():
+        assert task_of(Config(dict(default_scope=task.scope,
+                                   model=dict()))) == name

@@ -228,8 +228,8 @@ def test_huge_png_refused_from_its_header(tmp_path):
     """30000x30000 in a ~110 KB PNG took 6.3 GB and 36 s to decode; the
     header says so, the default limit (Pillow's ~179 M pixels) refuses it
     before decoding, naming the size and the limit."""
-    from mmlcnetv2.deploy.image_file import ImageTooLargeError
-    from mmlcnetv2.deploy.pipeline import load_image
+    from mmlcnetv2.deploy.preprocess.image_file import ImageTooLargeError
+    from mmlcnetv2.deploy.preprocess.host import load_image
     path = tmp_path / 'bomb.png'
     huge_png(path, 30000, 30000)
     assert osp.getsize(path) < 200_000
@@ -272,7 +272,7 @@ def test_parallel_decodes_stay_within_the_pixel_budget():
     100 run one at a time, 40-pixel ones two at a time."""
     import threading
     import time
-    from mmlcnetv2.deploy.image_file import PixelBudget
+    from mmlcnetv2.deploy.preprocess.image_file import PixelBudget
     budget = PixelBudget(lambda: 100)
     lock = threading.Lock()
     held, peak = [0], [0]

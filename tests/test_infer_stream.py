@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mmlcnetv2.deploy import OpenVINOInferencer, export
-from mmlcnetv2.deploy.stream import default_jobs
+from mmlcnetv2.deploy.runtime.stream import default_jobs
 from test_deploy_cls import static_ir, tiny  # noqa: F401  (fixtures)
 from helpers import randomize_weights
 

@@ -20,7 +20,7 @@ import torch
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config, register_scope
 from mmlcnetv2.deploy import OpenVINOInferencer, export
-from mmlcnetv2.deploy.model_info import class_names, label_string
+from mmlcnetv2.deploy.model_api.rt_info import class_names, label_string
 from helpers import one_thread  # noqa: F401  (fixture)
 from helpers import (CLASSIFIER, RETINANET, SEGMENTOR, bn_statistics_of,
                      randomize_weights, snapshot)
@@ -505,7 +505,7 @@ def test_export_says_why_no_model_api_xml(det, tmp_path, capsys):
     assert record['file'] is None
     assert 'uint8 input form' in record['why_not']
     assert not osp.exists(out / 'model_api.xml')
-    from mmlcnetv2.deploy.self_contained import unsupported
+    from mmlcnetv2.deploy.model_api.self_contained import unsupported
     meta = OpenVINOInferencer(det['default']).meta
     meta['preprocess']['steps'][0]['interpolation'] = 'bicubic'
     assert unsupported(meta) == ("bilinear resizes only, got resize with "

@@ -42,11 +42,11 @@ def main(argv=None) -> int:
     configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.apis.build import load_config
     from mmlcnetv2.cli import bad_input
-    from mmlcnetv2.deploy.evaluate import evaluate_ir
-    from mmlcnetv2.deploy.schema import DeployFormatError
+    from mmlcnetv2.deploy.runtime.evaluate import evaluate_ir
+    from mmlcnetv2.deploy.manifest.schema import DeployFormatError
     if args.limit is not None and args.limit < 1:
         return bad_input(f'--limit must be >= 1, got {args.limit}')
-    from mmlcnetv2.deploy.schema import owned_files
+    from mmlcnetv2.deploy.manifest.schema import owned_files
     from mmlcnetv2.utils.outputs import check_output_file
     try:
         if args.out:  # before minutes of evaluation

@@ -272,8 +272,8 @@ def main(argv=None) -> int:
     configure_denormals_or_exit()  # first: before torch starts threads
     from mmlcnetv2.cli import BAD_INPUT, OK, bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
-    from mmlcnetv2.deploy.image_file import max_pixels
-    from mmlcnetv2.deploy.schema import owned_files
+    from mmlcnetv2.deploy.preprocess.image_file import max_pixels
+    from mmlcnetv2.deploy.manifest.schema import owned_files
     from mmlcnetv2.utils.written import WrittenFiles
     from mmlcnetv2.utils.disk_full import NoSpaceError
     out_dir = args.out_dir or osp.join(args.model_dir, 'vis')

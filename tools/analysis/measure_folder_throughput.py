@@ -13,7 +13,7 @@ one made here with random weights: speed does not depend on them) on them:
 1. one by one: ``[inferencer(path) for path in paths]``, one synchronous
    request of the LATENCY-hinted model at a time;
 2. ``inferencer.map(paths)``: the async queue of the THROUGHPUT-hinted
-   model, decoding and preprocessing overlapped (``deploy/stream.py``);
+   model, decoding and preprocessing overlapped (``deploy/runtime/stream.py``);
 3. ``inferencer.map(arrays)``: the same on images decoded beforehand
    (what decoding costs);
 4. ``tools/infer.py MODEL_DIR FOLDER``: the above plus drawing and writing
@@ -146,8 +146,8 @@ def main(argv=None) -> int:
     from mmlcnetv2.benchmark.timing import async_throughput
     from mmlcnetv2.cli import bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
-    from mmlcnetv2.deploy.pipeline import load_image
-    from mmlcnetv2.deploy.stream import default_jobs
+    from mmlcnetv2.deploy.preprocess.host import load_image
+    from mmlcnetv2.deploy.runtime.stream import default_jobs
     from tools import infer as infer_tool
     for name in ('num', 'rounds'):
         if getattr(args, name) < 1:

@@ -108,8 +108,8 @@ def measure_model(args, config: str, checkpoint: str, work_dir: str
     """Export, score and time the variants of one model; its rows."""
     from mmlcnetv2.apis.build import load_config
     from mmlcnetv2.deploy import OpenVINOInferencer, export
-    from mmlcnetv2.deploy.accuracy_control import headline
-    from mmlcnetv2.deploy.evaluate import evaluate_ir
+    from mmlcnetv2.deploy.exporting.accuracy_control import headline
+    from mmlcnetv2.deploy.runtime.evaluate import evaluate_ir
     from mmlcnetv2.deploy.tasks import get_task
     from mmengine.registry import DATASETS
     cfg = load_config(config)

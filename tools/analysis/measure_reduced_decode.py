@@ -9,7 +9,7 @@ half of them with sensor-like grain) from random crops, flips and upscales
 of scikit-learn's two sample photos, plus fixed 4000x3000, 3000x4000,
 4001x2999 and 1999x1501 ones, in a temporary folder that is deleted at the
 end. For each image it compares ``OpenVINOInferencer(fast_decode=True)``'s
-preprocessing (:mod:`mmlcnetv2.deploy.decode`) with the full decode:
+preprocessing (:mod:`mmlcnetv2.deploy.preprocess.jpeg`) with the full decode:
 
 1. the normalized network input, max/mean abs difference, for the test
    pipelines of the base classifier (resize short 256, crop 224), the
@@ -127,10 +127,10 @@ def classifier(folder, images, checkpoint=None):
     import torch
     from mmlcnetv2.apis import build_model, load_config
     from mmlcnetv2.deploy import export
-    from mmlcnetv2.deploy.pipeline import preprocess_spec
+    from mmlcnetv2.deploy.preprocess.spec import preprocess_spec
     from mmlcnetv2.deploy.tasks import get_task
-    from mmlcnetv2.deploy.pipeline import load_image
-    from mmlcnetv2.deploy.pipeline import prepare_image
+    from mmlcnetv2.deploy.preprocess.host import load_image
+    from mmlcnetv2.deploy.preprocess.host import prepare_image
     out = osp.join(folder, 'cls_ir')
     if checkpoint:
         export(osp.join(ROOT, CLS_DEPLOY), checkpoint, out,
@@ -160,9 +160,9 @@ def classifier(folder, images, checkpoint=None):
 
 def inputs(path, pre, fit, margin):
     """Network inputs: full decode, reduced decode, full decode + area."""
-    from mmlcnetv2.deploy.decode import decode_for_steps
-    from mmlcnetv2.deploy.pipeline import load_image
-    from mmlcnetv2.deploy.pipeline import prepare_image
+    from mmlcnetv2.deploy.preprocess.jpeg import decode_for_steps
+    from mmlcnetv2.deploy.preprocess.host import load_image
+    from mmlcnetv2.deploy.preprocess.host import prepare_image
     img = load_image(path)
     full = prepare_image(img, pre, fit)['input']
     dec = decode_for_steps(path, pre['steps'], fit, margin)
@@ -216,10 +216,11 @@ def main(argv=None):
     cv2.setNumThreads(1)
     from mmlcnetv2.apis import load_config
     from mmlcnetv2.deploy import OpenVINOInferencer
-    from mmlcnetv2.deploy.decode import DEFAULT_MARGIN, decode_for_steps
+    from mmlcnetv2.deploy.preprocess.jpeg import (DEFAULT_MARGIN,
+                                                  decode_for_steps)
     from mmlcnetv2.cli import bad_input
-    from mmlcnetv2.deploy.pipeline import (load_image, prepare_image,
-                                           preprocess_spec)
+    from mmlcnetv2.deploy.preprocess.host import load_image, prepare_image
+    from mmlcnetv2.deploy.preprocess.spec import preprocess_spec
     from mmlcnetv2.deploy.tasks import get_task
     if args.checkpoint and not osp.isfile(args.checkpoint):
         return bad_input(f'--checkpoint {args.checkpoint!r}: no such file')

@@ -11,14 +11,18 @@ leaves no Python-side post-processing but the mapping back to the original
 image; the exception is a detection export with ``nms='host'`` (for
 plugins without ``NonMaxSuppression``), whose NMS the inferencer runs.
 (The default IR puts the normalization in front of the export graph:
-:mod:`~mmlcnetv2.deploy.graph_preprocess`.)
+:mod:`~mmlcnetv2.deploy.preprocess.graph`.)
 
 A task's own export options (:attr:`DeployTask.export_options`, such as
 detection's ``nms``) reach it through :func:`configure_task`.
 
-Adding a task (say, pose): a module with a :class:`DeployTask` subclass,
-its name in :data:`mmlcnetv2.names.TASKS`, and one entry in
-:data:`TASKS` below.
+A config's task is the first of :data:`TASKS` whose
+:meth:`DeployTask.matches` accepts it (:func:`task_of`).
+
+Adding a task (say, instance segmentation): a module with a
+:class:`DeployTask` subclass whose ``matches`` picks its configs, its name
+in :data:`mmlcnetv2.names.TASKS`, and one entry in :data:`TASKS` below,
+before any task that would also match its configs.
 
 Example:
     >>> get_task('detection').input_names
@@ -38,6 +42,7 @@ from .classification import ClassificationTask, ClassifierExport
 from .detection import DetectionTask, DetectorExport
 from .segmentation import SegmentationTask, SegmentorExport
 
+#: name -> task, in the order :func:`task_of` asks them.
 TASKS: Dict[str, DeployTask] = {
     task.name: task
     for task in (ClassificationTask(), DetectionTask(), SegmentationTask())
@@ -92,7 +97,8 @@ config is a classification one (an mmpretrain classifier)
 
 
 def task_of(cfg: Config) -> str:
-    """The task of a config, from its ``default_scope``.
+    """The task of a config: the first task of :data:`TASKS` that
+    :meth:`~DeployTask.matches` it (by its ``default_scope``).
 
     Example:
         >>> task_of(Config(dict(default_scope='mmdet')))
@@ -101,10 +107,10 @@ def task_of(cfg: Config) -> str:
     Raises:
         ValueError: the scope is not one of the tasks' (names it).
     """
-    scope = cfg.get('default_scope', None)
     for task in TASKS.values():
-        if task.scope == scope:
+        if task.matches(cfg):
             return task.name
+    scope = cfg.get('default_scope', None)
     kinds = ', '.join(f'{t.scope} {t.model_kind}' for t in TASKS.values())
     raise ValueError(
         f'Cannot tell the task of a config with default_scope={scope!r}; '

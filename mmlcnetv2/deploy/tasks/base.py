@@ -7,10 +7,11 @@ input and output names, the ``deploy.json`` fields the task adds, how a
 requested input size rescales the test pipeline, how the IR's outputs
 become results, the OpenMMLab data sample the config's evaluator takes,
 how two exports' results agree, and how a result is summarized and drawn.
-The orchestration (:mod:`~mmlcnetv2.deploy.export`,
-:mod:`~mmlcnetv2.deploy.inferencer`, :mod:`~mmlcnetv2.deploy.evaluate`,
-:mod:`~mmlcnetv2.deploy.quantize`, ``tools/infer.py``) asks the task object
-and never switches on the task's name.
+The orchestration (:mod:`~mmlcnetv2.deploy.exporting`,
+:mod:`~mmlcnetv2.deploy.runtime.inferencer`,
+:mod:`~mmlcnetv2.deploy.runtime.evaluate`,
+:mod:`~mmlcnetv2.deploy.exporting.quantize`, ``tools/infer.py``) asks the task
+object and never switches on the task's name.
 """
 from abc import ABC, abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import pipeline
+from ..preprocess import spec
 
 
 class DeployTask(ABC):
@@ -53,7 +54,7 @@ class DeployTask(ABC):
             (``rt_info['model_info']['model_type']``).
         int8_float_from (tuple): Modules of the export wrapper (``wrap``)
             that int8 keeps float, with every op after them
-            (:func:`mmlcnetv2.deploy.quantize.float_tail`).
+            (:func:`mmlcnetv2.deploy.exporting.quantize.float_tail`).
         export_options (dict): The task's own export options
             (``tools/deploy.py`` flags): name -> allowed values, the
             default first; :meth:`with_options` applies them.
@@ -82,6 +83,18 @@ class DeployTask(ABC):
         """Every output-name list a ``deploy.json`` of this task may have."""
         return [list(o) for o in self.legacy_outputs] + [
             list(self.output_names)]
+
+    def matches(self, cfg) -> bool:
+        """Whether ``cfg`` (an mmengine ``Config``) is a config of this
+        task: here, its ``default_scope`` is :attr:`scope`.
+
+        :func:`~mmlcnetv2.deploy.tasks.task_of` asks the tasks of
+        :data:`~mmlcnetv2.deploy.tasks.TASKS` in order; a task that shares
+        a scope with another (instance segmentation and detection both live
+        in mmdet) narrows this, e.g. by the model's heads, and comes before
+        the broader one in the table.
+        """
+        return cfg.get('default_scope', None) == self.scope
 
     # ---- export -----------------------------------------------------------
     def with_options(self, **options: str) -> 'DeployTask':
@@ -137,7 +150,7 @@ class DeployTask(ABC):
                       shape: Tuple[int, int]) -> List[dict]:
         """The test-pipeline steps for a requested input ``shape`` (h, w):
         resizes fit the image into it."""
-        return pipeline.rescale_fit(steps, shape)
+        return spec.rescale_fit(steps, shape)
 
     def example_inputs(self, shape: Tuple[int, int],
                        batch: int) -> Tuple[torch.Tensor, ...]:
@@ -147,29 +160,20 @@ class DeployTask(ABC):
                         generator=torch.Generator().manual_seed(0))
         return (x, )
 
-    def reference_outputs(self, wrapper: nn.Module,
-                          example: Tuple[torch.Tensor, ...]
-                          ) -> List[np.ndarray]:
-        """What the IR must give on ``example``: here the torch wrapper's
-        outputs (a task whose wrapper re-implements a library's
-        post-processing returns the library's own, e.g. detection)."""
+    def conversion_check(self, wrapper: nn.Module,
+                         example: Tuple[torch.Tensor, ...],
+                         out: List[np.ndarray]) -> Dict:
+        """The IR's outputs ``out`` on the tracing input ``example``
+        against what they must be: ``ok``, ``max_abs_diff`` and a one-line
+        ``summary``. Here: against the torch ``wrapper``'s outputs, every
+        output within ``1e-3`` of its largest magnitude (at least 1); f32
+        OpenVINO vs torch is ~1e-5. (A task whose wrapper re-implements a
+        library's post-processing compares with the library's own, e.g.
+        detection.)"""
         with torch.no_grad():
             ref = wrapper(*example)
-        return [r.numpy() for r in (ref if isinstance(ref, tuple) else
-                                    (ref, ))]
-
-    def final_outputs(self, wrapper: nn.Module,
-                      out: List[np.ndarray]) -> List[np.ndarray]:
-        """The IR's outputs ``out`` as :meth:`conversion_check` compares
-        them with :meth:`reference_outputs` (here: unchanged)."""
-        return out
-
-    def conversion_check(self, ref: List[np.ndarray],
-                         out: List[np.ndarray]) -> Dict:
-        """The IR's outputs ``out`` against the torch wrapper's ``ref`` on
-        the example input: ``ok``, ``max_abs_diff`` and a one-line
-        ``summary``. Here: every output within ``1e-3`` of its largest
-        magnitude (at least 1); f32 OpenVINO vs torch is ~1e-5."""
+        ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else
+                                   (ref, ))]
         diff = max(float(np.abs(o.astype(np.float64) - r).max())
                    for o, r in zip(out, ref))
         scale = max([1.0] + [float(np.abs(r).max()) for r in ref])
@@ -182,14 +186,14 @@ class DeployTask(ABC):
         the task's own ``deploy.json`` fields are bad; called when the file
         is read, after the common fields are checked."""
 
-    # ---- OpenVINO Model API (mmlcnetv2.deploy.model_info) ------------------
+    # ---- OpenVINO Model API (mmlcnetv2.deploy.model_api) -------------------
     def model_api_fields(self, meta: Dict) -> Dict[str, str]:
         """The task's own ``rt_info['model_info']`` keys (strings)."""
         return {}
 
     def model_api_unsupported(self, meta: Dict) -> str:
         """Why the export ``meta`` has no self-contained Model API form
-        (:mod:`~mmlcnetv2.deploy.self_contained`), or ``''``."""
+        (:mod:`~mmlcnetv2.deploy.model_api.self_contained`), or ``''``."""
         return ''
 
     def model_api_outputs(self, outputs: list, resized_hw, image_hw,
@@ -210,7 +214,8 @@ class DeployTask(ABC):
     # ---- inference --------------------------------------------------------
     def ir_num_classes(self, compiled) -> Optional[int]:
         """The class count the IR's output shapes give (an IR without the
-        count :func:`~mmlcnetv2.deploy.schema.mark_num_classes` records:
+        count :func:`~mmlcnetv2.deploy.manifest.schema.mark_num_classes`
+        records:
         exports before it), or None where they do not give it."""
         return None
 
@@ -222,7 +227,8 @@ class DeployTask(ABC):
 
         Args:
             outputs: The IR's outputs, batched.
-            info: The image's :func:`pipeline.prepare` result.
+            info: The image's :func:`~mmlcnetv2.deploy.preprocess.host.
+                prepare` result.
             index: The image's index in the batch.
             meta: ``deploy.json``.
             path: ``deploy.json``'s path, for messages.

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from ...apis.build import GlobalMean
-from .. import pipeline
+from ..preprocess import spec
 from .base import DeployTask
 
 
@@ -116,7 +116,7 @@ class ClassificationTask(DeployTask):
     def rescale_steps(self, steps: List[dict],
                       shape: Tuple[int, int]) -> List[dict]:
         """The centre crop becomes ``shape``, the resize grows with it."""
-        return pipeline.rescale_crop(steps, shape)
+        return spec.rescale_crop(steps, shape)
 
     def model_api_fields(self, meta: Dict) -> Dict[str, str]:
         """``topk``: the five best classes, as ``tools/infer.py`` prints."""

@@ -27,8 +27,8 @@ import torch
 import torch.nn as nn
 
 from ...names import NMS_PLACES
-from ..schema import FRACTION, POSITIVE_INT, Check, DeployFormatError, \
-    _check
+from ..field_checks import (FRACTION, POSITIVE_INT, Check, DeployFormatError,
+                            check_field)
 from ...errors import UnsupportedModelError
 from .base import DeployTask, palette
 from .dense_heads import head_candidates
@@ -91,7 +91,7 @@ class DetectorExport(nn.Module):
     padding, as mmdet's ``max_shape``), NMS (torchvision's, which converts
     to OpenVINO's ``NonMaxSuppression``), then the ``max_per_img`` best per
     image. The export's self-check compares the IR with mmdet's own
-    ``predict`` (:meth:`DetectionTask.reference_outputs`), not with this
+    ``predict`` (:meth:`DetectionTask.conversion_check`), not with this
     wrapper.
 
     Args:
@@ -266,7 +266,7 @@ def nms_place(meta: Dict) -> str:
     return (meta.get('postprocess', None) or {}).get('nms', 'graph')
 
 
-def _rows(dets: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
+def real_rows(dets: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
     """An image's ``dets [K, 5]``, ``labels [K]`` (padded with label -1)
     as the real rows' ``bboxes``, ``scores``, ``labels``."""
     real = labels >= 0
@@ -410,7 +410,7 @@ class DetectionTask(DeployTask):
                 (post, 'min_bbox_size', MIN_BBOX_SIZE, 'postprocess.'),
                 (meta, 'score_threshold', FRACTION, ''),
                 (meta, 'max_per_img', POSITIVE_INT, '')):
-            _check(node, key, check, path, prefix)
+            check_field(node, key, check, path, prefix)
 
     def example_inputs(self, shape: Tuple[int, int],
                        batch: int) -> Tuple[torch.Tensor, ...]:
@@ -479,9 +479,9 @@ class DetectionTask(DeployTask):
                 offset=post.get('offset', 0))
         return [dets.numpy(), labels.numpy()]
 
-    def reference_outputs(self, wrapper: nn.Module,
-                          example: Tuple[torch.Tensor, ...]
-                          ) -> List[np.ndarray]:
+    @staticmethod
+    def _mmdet_predict(wrapper: nn.Module,
+                       example: Tuple[torch.Tensor, ...]) -> List[np.ndarray]:
         """mmdet's own ``predict`` of the detector on the example input
         (each image's ``img_shape`` from ``example``, scale 1), as ``dets``
         and ``labels``: an option of ``test_cfg`` that the export did not
@@ -507,8 +507,8 @@ class DetectionTask(DeployTask):
             labels[i, :n] = pred.labels.numpy()
         return [dets, labels]
 
-    def final_outputs(self, wrapper: nn.Module,
-                      out: List[np.ndarray]) -> List[np.ndarray]:
+    def _final_outputs(self, wrapper: nn.Module,
+                       out: List[np.ndarray]) -> List[np.ndarray]:
         """A ``--nms host`` IR's candidates through the host NMS with the
         wrapper's settings (what the inferencer does); else ``out``."""
         if self.nms != 'host':
@@ -520,7 +520,8 @@ class DetectionTask(DeployTask):
             max_per_img=wrapper.max_per_img,
             classes=[None] * wrapper.num_classes))
 
-    def conversion_check(self, ref: List[np.ndarray],
+    def conversion_check(self, wrapper: nn.Module,
+                         example: Tuple[torch.Tensor, ...],
                          out: List[np.ndarray]) -> Dict:
         """Detections matched one to one (same image and class, IoU >=
         0.99, :func:`.det_matching.match_detections`): rows are compared,
@@ -528,8 +529,11 @@ class DetectionTask(DeployTask):
         every unmatched row is a tie within that tolerance or what a tie
         suppressed (the NMS, ``nms_pre`` or ``max_per_img`` kept the other
         of two near-equal scores, :func:`.det_matching.unexplained`).
-        ``ref``: mmdet's (:meth:`reference_outputs`); ``out``: the IR's
-        final detections (:meth:`final_outputs`)."""
+        Compared: mmdet's ``predict`` of the detector on ``example``
+        (:meth:`_mmdet_predict`) and the IR's final detections (a host-NMS
+        IR's candidates through the host NMS, :meth:`_final_outputs`)."""
+        ref = self._mmdet_predict(wrapper, example)
+        out = self._final_outputs(wrapper, out)
         if not np.isfinite(ref[0]).all():
             # Random weights can overflow a box on the noise input (YOLOX's
             # exp); NMS over infinite boxes is not defined to agree.
@@ -540,7 +544,7 @@ class DetectionTask(DeployTask):
         lone = total = 0
         d_score = d_box = 0.0
         for image in range(ref[0].shape[0]):
-            r, o = (_rows(dets[image], labels[image])
+            r, o = (real_rows(dets[image], labels[image])
                     for dets, labels in (ref, out))
             pairs, lone_r, lone_o = match_detections(r, o)
             total += max(len(r['scores']), len(o['scores']))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..schema import FRACTION, DeployFormatError, _check
+from ..field_checks import FRACTION, DeployFormatError, check_field
 from .base import DeployTask, palette
 
 
@@ -106,13 +106,18 @@ class SegmentationTask(DeployTask):
         if not isinstance(post, dict):
             raise DeployFormatError(f"{path}: 'postprocess' must be a JSON "
                                     f'object or null; got {post!r}')
-        _check(post, 'align_corners',
-               (lambda v: isinstance(v, bool), 'true or false'), path,
-               'postprocess.', required=False)
-        _check(post, 'threshold',
-               (lambda v: v is None or FRACTION[0](v),
-                f'{FRACTION[1]} or null'), path, 'postprocess.',
-               required=False)
+        check_field(post,
+                    'align_corners',
+                    (lambda v: isinstance(v, bool), 'true or false'),
+                    path,
+                    'postprocess.',
+                    required=False)
+        check_field(post,
+                    'threshold', (lambda v: v is None or FRACTION[0]
+                                  (v), f'{FRACTION[1]} or null'),
+                    path,
+                    'postprocess.',
+                    required=False)
 
     def ir_num_classes(self, compiled) -> Optional[int]:
         """One logit channel per class; one channel is a two-class

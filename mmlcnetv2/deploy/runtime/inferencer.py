@@ -8,12 +8,13 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..names import COMPUTE_PRECISIONS
-from .pipeline import ImageLike, load_image, prepare
-from .schema import DeployFormatError, read_meta  # noqa: F401  (re-export)
-from .schema import check_num_classes
+from ...names import COMPUTE_PRECISIONS
+from ..field_checks import DeployFormatError
+from ..ir_inputs import IMAGE_INPUT, ir_feed, port_index
+from ..manifest.schema import check_num_classes, read_meta
+from ..preprocess.host import ImageLike, load_image, prepare
+from ..tasks import get_task
 from .stream import DEFAULT_WORKERS, Streamed, stream
-from .tasks import get_task
 
 PRECISION_HINTS = (None, ) + COMPUTE_PRECISIONS
 
@@ -130,7 +131,8 @@ class OpenVINOInferencer:
     several threads: each call takes its own infer request from a pool.
     Many images (a list, or :meth:`map` on any iterable) run at the
     device's throughput: an async queue of a THROUGHPUT-hinted compile of
-    the same IR, decoding overlapped (:mod:`mmlcnetv2.deploy.stream`), with
+    the same IR, decoding overlapped
+    (:mod:`mmlcnetv2.deploy.runtime.stream`), with
     the same results as one by one.
 
     Args:
@@ -144,7 +146,8 @@ class OpenVINOInferencer:
             ``{'INFERENCE_NUM_THREADS': 2}``).
         fast_decode (bool): Decode JPEG files much larger than the input at
             1/2, 1/4 or 1/8 size (libjpeg DCT scaling, see
-            :mod:`mmlcnetv2.deploy.decode`); results stay in original-image
+            :mod:`mmlcnetv2.deploy.preprocess.jpeg`); results stay in
+            original-image
             coordinates. False decodes at full size as the OpenMMLab test
             pipelines do. Arrays are never affected. Defaults to FAST_DECODE.
 
@@ -221,7 +224,8 @@ class OpenVINOInferencer:
         self.compiled = compiled
         self._requests: 'queue.SimpleQueue' = queue.SimpleQueue()
         # The IR's own input type: preprocess() makes what the IR takes.
-        self._input_dtype = compiled.inputs[0].get_element_type().to_dtype()
+        self._input_dtype = compiled.inputs[port_index(
+            compiled.inputs, IMAGE_INPUT)].get_element_type().to_dtype()
         self._source = None  # from_compiled: map() uses ``compiled``
         self._throughput = None
         self._throughput_lock = threading.Lock()
@@ -265,27 +269,28 @@ class OpenVINOInferencer:
     def ir_inputs(self, x: np.ndarray, img_shape=None
                   ) -> Dict[int, np.ndarray]:
         """The IR's inputs for a batch: ``x`` as :meth:`preprocess` made it
-        (``info['input']``), and for an IR with a second input (detection)
-        the ``[B, 2]`` (h, w) of each image before padding (``img_shape``;
-        default: the whole input, in the IR's layout).
+        (``info['input']``), and for an IR with an ``img_shape`` input
+        (detection, ``--input image``) the ``[B, 2]`` (h, w) of each image
+        before padding (``img_shape``; default: the whole input, in the
+        IR's layout); keyed by the inputs' indices, found by name
+        (:func:`~mmlcnetv2.deploy.ir_inputs.ir_feed`).
 
         Example:
             >>> info = inferencer.preprocess('demo.jpg')  # doctest: +SKIP
             >>> inferencer.ir_inputs(info['input'], [info['img_shape']])
         """
-        inputs = {0: np.ascontiguousarray(x, dtype=self._input_dtype)}
-        if len(self.compiled.inputs) > 1:
-            if img_shape is None:
-                nhwc = self.meta['input'].get('layout', 'NCHW') == 'NHWC'
-                img_shape = [x.shape[1:3] if nhwc else x.shape[2:4]] * len(x)
-            inputs[1] = np.asarray(img_shape, np.float32).reshape(len(x), 2)
-        return inputs
+        if img_shape is None:
+            nhwc = self.meta['input'].get('layout', 'NCHW') == 'NHWC'
+            img_shape = [x.shape[1:3] if nhwc else x.shape[2:4]] * len(x)
+        return ir_feed(self.compiled.inputs,
+                       np.ascontiguousarray(x, dtype=self._input_dtype),
+                       img_shape)
 
     def preprocess(self, image: ImageLike) -> Dict:
         """Image -> ``input`` (what the IR takes: ``uint8 [1, H, W, 3]``,
         or ``float32 [1, 3, H, W]`` for a float-input export), ``img_shape``,
         ``scale``, ``offset`` and ``ori_shape``
-        (:func:`~mmlcnetv2.deploy.pipeline.prepare`; ``fast_decode``: a
+        (:func:`~mmlcnetv2.deploy.preprocess.host.prepare`; ``fast_decode``: a
         large JPEG path may be decoded at reduced size)."""
         return prepare(image, self.meta, fast_decode=self.fast_decode)
 
@@ -329,7 +334,7 @@ class OpenVINOInferencer:
             workers (int): Decoding/preprocessing threads.
             jobs (int, optional): Requests in flight. Defaults to twice
                 the model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``
-                (:func:`~mmlcnetv2.deploy.stream.default_jobs`).
+                (:func:`~mmlcnetv2.deploy.runtime.stream.default_jobs`).
 
         Yields:
             Streamed: ``index``, ``item``, ``prepared`` (the info of

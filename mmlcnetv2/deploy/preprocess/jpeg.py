@@ -33,6 +33,8 @@ import cv2
 import mmcv
 import numpy as np
 
+from .steps import STEPS
+
 #: Reduction factor -> the OpenCV flag that decodes at 1/factor (colour).
 REDUCED_FLAGS = {
     2: cv2.IMREAD_REDUCED_COLOR_2,
@@ -72,7 +74,8 @@ def resize_size(size: Tuple[int, int], step: dict,
                 ) -> Optional[Tuple[int, int]]:
     """The ``(w, h)`` a resize step makes of an image of ``size`` (w, h).
 
-    Mirrors :func:`mmlcnetv2.deploy.pipeline.apply_steps` (tested equal).
+    The step's own rule (:meth:`.steps.Step.out_size`), which
+    :func:`.host.apply_steps` resizes by.
 
     Args:
         size: ``(w, h)`` of the input image.
@@ -82,21 +85,7 @@ def resize_size(size: Tuple[int, int], step: dict,
     Returns:
         ``(w, h)``, or None for a step that does not resize (a crop).
     """
-    w, h = size
-    op = step['op']
-    if op == 'resize_edge':
-        scale = step['scale']
-        if (step['edge'] == 'short' and w < h) or (
-                step['edge'] == 'long' and w > h) or step['edge'] == 'width':
-            return scale, int(scale * h / w)
-        return int(scale * w / h), scale
-    if op == 'resize' and step['keep_ratio']:
-        if fit is not None:
-            return mmcv.rescale_size((w, h), min(fit[1] / w, fit[0] / h))
-        return mmcv.rescale_size((w, h), tuple(step['scale']))
-    if op == 'resize':
-        return tuple(step['scale'])
-    return None
+    return STEPS[step['op']].out_size(size, step, fit)
 
 
 def reduction_factor(size: Tuple[int, int], target: Tuple[int, int],
@@ -173,7 +162,7 @@ def decode_for_steps(path: str, steps: List[dict],
     """
     from .image_file import (DECODES, check_image_file, decode_failure,
                              is_truncated_jpeg)
-    from .pipeline import load_image
+    from .host import load_image
     check_image_file(path)  # before any read: a FIFO, the pixel limit
     size = jpeg_size(path) if steps else None
     target = resize_size(size, steps[0], fit) if size else None

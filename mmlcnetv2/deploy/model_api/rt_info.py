@@ -12,7 +12,8 @@ with name uknown``).
 
 Only the IR that runs in Model API and gives OpenVINOInferencer's results
 names a wrapper: the self-contained form
-(:mod:`~mmlcnetv2.deploy.self_contained`, ``model_api.xml``). Model API's
+(:mod:`~mmlcnetv2.deploy.model_api.self_contained`, ``model_api.xml``).
+Model API's
 own preprocessing is not OpenMMLab's (it resizes inside OpenVINO, has no
 ResizeEdge-then-CenterCrop, hands a dynamic IR the image unresized, feeds a
 detector's second input ``[h, w, 1]``, on which the SSD wrapper then fails
@@ -35,8 +36,9 @@ import json
 import re
 from typing import Dict, List, Sequence
 
-from .pipeline import in_graph
-from .tasks import get_task
+from ..preprocess.spec import in_graph
+from ..preprocess.steps import STEPS
+from ..tasks import get_task
 
 #: The self-contained Model API IR an export writes with ``model_api=True``
 #: (``tools/deploy.py --model-api``), beside ``model.xml``.
@@ -64,12 +66,13 @@ def _resize_type(steps: List[dict]) -> str:
     """Model API's ``resize_type`` nearest to the test pipeline's resize:
     ``crop`` (a centre square, resized) for a centre crop, ``fit_to_window``
     (keep ratio, pad bottom and right) for a keep-ratio resize, else
-    ``standard`` (stretch to the input size)."""
-    ops = [s['op'] for s in steps]
-    if 'center_crop' in ops:
-        return 'crop'
-    if any(s['op'] == 'resize' and s['keep_ratio'] for s in steps):
-        return 'fit_to_window'
+    ``standard`` (stretch to the input size); each step says which it calls
+    for (:meth:`~mmlcnetv2.deploy.preprocess.steps.Step.
+    model_api_resize_type`)."""
+    kinds = {STEPS[s['op']].model_api_resize_type(s) for s in steps}
+    for kind in ('crop', 'fit_to_window'):  # the first found wins
+        if kind in kinds:
+            return kind
     return 'standard'
 
 

@@ -1,6 +1,7 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
 """INT8 post-training quantization with NNCF on train-set images, each
-prepared as inference prepares it (:func:`mmlcnetv2.deploy.pipeline.prepare`).
+prepared as inference prepares it
+(:func:`mmlcnetv2.deploy.preprocess.host.prepare`).
 
 What stays float is the task's (:attr:`~mmlcnetv2.deploy.tasks.base.
 DeployTask.int8_float_from`): a detector's head and everything after it
@@ -13,7 +14,9 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.config import Config
 
-from .pipeline import prepare
+from ..ir_inputs import ir_feed
+from ..preprocess.host import prepare
+from ..tasks import get_task
 
 
 def calibration_images(cfg: Config, count: int) -> List:
@@ -64,16 +67,18 @@ def _strip_pipelines(dataset_cfg: dict) -> None:
                 _strip_pipelines(d)
 
 
-def _inputs(images: List, meta: dict, ov_model) -> Iterator[object]:
+def calibration_inputs(images: List, meta: dict,
+                       ov_model) -> Iterator[object]:
     """The IR's inputs for ``images``, prepared as inference prepares them
-    and assembled by the inferencer's rule (``OpenVINOInferencer.ir_inputs``):
-    the image, and for an IR with a second input (a detector's, or the one a
-    graph resize adds) its ``img_shape``."""
-    second = len(ov_model.inputs) > 1
+    and assembled by the inferencer's rule (:func:`~mmlcnetv2.deploy.
+    ir_inputs.ir_feed`): the image, and for an IR with an ``img_shape``
+    input (a detector's, or the one a graph resize adds) its ``img_shape``;
+    a list in the IR's input order (the image alone for one input)."""
     for image in images:
         info = prepare(image, meta)
-        yield [info['input'], np.array([info['img_shape']], np.float32)] \
-            if second else info['input']
+        feed = ir_feed(ov_model.inputs, info['input'], [info['img_shape']])
+        ordered = [feed[i] for i in sorted(feed)]
+        yield ordered if len(ordered) > 1 else ordered[0]
 
 
 def float_tail(ov_model, modules: Sequence[str]) -> List[str]:
@@ -155,11 +160,10 @@ def quantize_with_calibration(
         The quantized model and a note for ``deploy.json``.
     """
     import nncf
-    from .tasks import get_task
     if keep_float is None:
         keep_float = get_task(meta['task']).int8_float_from
     images = calibration_images(cfg, count)
-    dataset = nncf.Dataset(list(_inputs(images, meta, ov_model)))
+    dataset = nncf.Dataset(list(calibration_inputs(images, meta, ov_model)))
     full = not any(op.get_type_name() == 'If'
                    for op in ov_model.get_ordered_ops())
     kwargs = dict(ignored_scope=float_scope(ov_model, keep_float)) \

@@ -2,10 +2,12 @@
 """``deploy.json``: what inference needs besides the IR, read from a config
 and the built model.
 
-The preprocessing part is :mod:`mmlcnetv2.deploy.pipeline`'s, the
+The preprocessing part is :mod:`mmlcnetv2.deploy.preprocess.spec`'s, the
 task-dependent fields the task's (:mod:`mmlcnetv2.deploy.tasks`); this
 module puts them together with the class names, input description,
-precision and source, and writes the file.
+precision, source and Model API form (:func:`build_meta`, once, before the
+conversion), and adds what the later phases measured when it writes the
+file (:func:`finish_meta`, once, last).
 """
 import json
 import os
@@ -15,10 +17,12 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.config import Config
 
-from ..apis.build import SCOPES
-from .pipeline import input_spec
-from .schema import FORMAT, FORMAT_VERSION  # noqa: F401  (re-exported)
-from .tasks import DeployTask
+from ...apis.build import SCOPES
+from ..model_api.rt_info import MODEL_API_FILES
+from ..model_api.self_contained import unsupported
+from ..preprocess.spec import input_spec
+from ..tasks import DeployTask
+from .schema import FORMAT, FORMAT_VERSION
 
 # What a static detection/segmentation export gives up, in deploy.json.
 STATIC_TRADE = (
@@ -33,9 +37,10 @@ STATIC_TRADE = (
 def build_meta(cfg: Config, model: torch.nn.Module, task: DeployTask,
                shape: Tuple[int, int], dynamic: bool, precision: str,
                preprocess: dict, config: str,
-               checkpoint: Optional[str], input_form: str = 'uint8') -> dict:
-    """The content of ``deploy.json`` (without ``format`` and ``files``,
-    which :func:`save_meta` adds).
+               checkpoint: Optional[str], input_form: str = 'uint8',
+               model_api: Optional[bool] = None) -> dict:
+    """The content of ``deploy.json`` as it is known before the conversion
+    (:func:`finish_meta` adds the rest when it writes the file).
 
     Args:
         cfg (Config): The model's config (class names).
@@ -44,17 +49,24 @@ def build_meta(cfg: Config, model: torch.nn.Module, task: DeployTask,
         shape (tuple): The input size (h, w).
         dynamic (bool): Dynamic batch, height and width.
         precision (str): One of :data:`mmlcnetv2.names.EXPORT_PRECISIONS`.
-        preprocess (dict): :func:`pipeline.export_preprocess`'s.
+        preprocess (dict): :func:`~mmlcnetv2.deploy.preprocess.spec.
+            export_preprocess`'s.
         config (str): The config file, recorded as ``source``.
         checkpoint (str, optional): The checkpoint, recorded as ``source``.
         input_form (str): ``'uint8'`` (the IR preprocesses) or ``'float'``
-            (:func:`pipeline.input_spec`).
+            (:func:`~mmlcnetv2.deploy.preprocess.spec.input_spec`).
+        model_api (bool, optional): The export's ``model_api`` option
+            (:func:`model_api_record`).
+
+    Raises:
+        ValueError: ``model_api`` is True and the export has no
+            self-contained form.
     """
     fields = task.meta_fields(model)
     inputs = input_spec(preprocess, shape, dynamic, input_form)
     if not dynamic and not task.fixed_input_shape:
         inputs['static_trade'] = STATIC_TRADE.format(h=shape[0], w=shape[1])
-    return dict(
+    meta = dict(
         format_version=FORMAT_VERSION,
         task=task.name,
         input=inputs,
@@ -69,6 +81,32 @@ def build_meta(cfg: Config, model: torch.nn.Module, task: DeployTask,
         source=dict(config=osp.abspath(config),
                     checkpoint=osp.abspath(checkpoint) if checkpoint else None),
     )
+    meta['model_api'] = model_api_record(meta, model_api)
+    return meta
+
+
+def model_api_record(meta: dict, requested: Optional[bool]) -> dict:
+    """``deploy.json``'s ``model_api``: ``file`` (``model_api.xml``, or
+    None where it is not written) and ``why_not`` (one line, or None).
+    By default the self-contained form is written wherever there is one;
+    where it is not, ``deploy.json`` says why.
+
+    Args:
+        meta: The export's ``deploy.json`` content so far.
+        requested: The export's ``model_api`` (None: wherever possible).
+
+    Raises:
+        ValueError: ``requested`` is True and there is no such form.
+    """
+    if requested is False:
+        return dict(file=None, why_not='left out (--no-model-api)')
+    why = unsupported(meta)
+    if why and requested:
+        raise ValueError(f'--model-api: {why}')
+    if why:
+        return dict(file=None, why_not=f'no self-contained form: it takes '
+                    f'{why}')
+    return dict(file=MODEL_API_FILES[0], why_not=None)
 
 
 def _dataset_metainfo(cfg: Config, dataset: dict) -> dict:
@@ -121,15 +159,23 @@ def class_names(cfg: Config, num_classes: int) -> List[str]:
     return [str(i) for i in range(num_classes)]
 
 
-def save_meta(meta: Dict, path: str) -> None:
-    """Write ``deploy.json``, the last file of an export folder.
+def finish_meta(meta: Dict, path: str, **measured) -> Dict:
+    """Finish ``deploy.json`` and write it, the last file of an export
+    folder.
 
-    Adds (also to ``meta``) the format marker and ``files``: the files in
+    Adds to ``meta`` what the later phases measured (``measured``: e.g.
+    ``conversion_check``, ``calibration``, ``onnx_max_abs_diff``; None
+    values are left out), the format marker and ``files``: the files in
     ``path``'s folder plus ``deploy.json``, i.e. what the export owns and a
     later export into the same folder may replace.
+
+    Returns:
+        dict: ``meta``, finished.
     """
     folder = osp.dirname(osp.abspath(path))
+    meta.update((k, v) for k, v in measured.items() if v is not None)
     meta['format'] = FORMAT
     meta['files'] = sorted(set(os.listdir(folder)) | {osp.basename(path)})
     with open(path, 'w') as f:
         json.dump(meta, f, indent=2)
+    return meta

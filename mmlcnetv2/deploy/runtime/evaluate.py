@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from mmengine.config import Config
 
-from ..errors import UserInputError
+from ...errors import UserInputError
 from .inferencer import OpenVINOInferencer
 
 
@@ -150,7 +150,7 @@ class EvalSet:
         return len(self.dataset)
 
     def _item(self, i: int) -> tuple:
-        from .pipeline import load_image
+        from ..preprocess.host import load_image
         if i not in self._items:
             sample = self.dataset[i]['data_samples']
             self._items[i] = sample, load_image(sample.img_path)

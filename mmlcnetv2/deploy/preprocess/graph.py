@@ -9,7 +9,7 @@ mmdet/mmseg pad). The CPU plugin folds mean and scale into the first
 convolution, so this costs about nothing, where the numpy version took
 about half the network's time on a 224x224 classifier.
 
-What stays on the host (:func:`mmlcnetv2.deploy.pipeline.prepare`): the
+What stays on the host (:func:`mmlcnetv2.deploy.preprocess.host.prepare`): the
 resize and the centre crop. Their output size depends on the image's size,
 which a static graph cannot express, and for the dynamic graphs OpenVINO's
 ``Interpolate`` is not OpenCV's ``cv2.resize`` on ``uint8`` (fixed-point
@@ -25,6 +25,9 @@ Example:
     ...                              dynamic=True)  # doctest: +SKIP
 """
 from typing import List
+
+from ..ir_inputs import IMAGE_INPUT, SIZE_INPUT, port_index
+from .steps import STEPS, Pad, graph_resize
 
 #: The steps the graph of a ``uint8``-input IR does, in order, as
 #: ``deploy.json`` records them (``input.preprocess_in_graph``); ``pad``
@@ -46,33 +49,10 @@ def graph_steps(pre: dict, dynamic: bool, resize: bool = False) -> List[str]:
     pad = dynamic and bool(pre.get('pad_size_divisor', 0))
     # The test pipeline's Pad of the uint8 image (mmdet's RTMDet/YOLOX:
     # to 640x640 with 114); a static IR's host pads the uint8 image itself.
-    pad_image = dynamic and any(step['op'] == 'pad'
+    pad_image = dynamic and any(step['op'] == Pad.op
                                 for step in pre.get('steps', ()))
     wanted = dict(pad=pad, resize=resize, pad_image=pad_image)
     return [s for s in GRAPH_STEPS if wanted.get(s, True)]
-
-
-def _resize_to(size_input):
-    """A ``PrePostProcessor`` custom step: bilinear resize of a ``float32
-    NHWC`` image (whole grey levels) to the ``(h, w)`` in the first row of
-    ``size_input`` (the detector's ``img_shape [B, 2]``), rounded back to
-    whole grey levels as OpenCV's ``uint8`` resize rounds."""
-    import numpy as np
-    import openvino.opset11 as ops11
-    import openvino.opset13 as ops
-
-    def resize(node):
-        sizes = ops.convert(ops.round(ops.gather(
-            size_input, ops.constant(np.int64(0)), ops.constant(np.int64(0))),
-            'half_to_even'), 'i64')
-        out = ops11.interpolate(
-            node, sizes, 'linear', 'sizes',
-            coordinate_transformation_mode='half_pixel',
-            axes=ops.constant(np.array([1, 2], np.int64)))
-        return ops.clamp(ops.round(out, 'half_to_even'), 0.0,
-                         255.0).output(0)
-
-    return resize
 
 
 def _pad_to_divisor(divisor: int, value: float):
@@ -97,55 +77,18 @@ def _pad_to_divisor(divisor: int, value: float):
     return pad
 
 
-def _pad_image(step: dict):
-    """A ``PrePostProcessor`` custom step: the test pipeline's ``pad`` step
-    (:func:`mmlcnetv2.deploy.pipeline.pad_target`'s rule) on the ``float32
-    NHWC`` image in grey levels, before the normalization, as mmdet's
-    ``Pad`` pads the ``uint8`` image."""
-    import numpy as np
-    import openvino.opset13 as ops
-
-    def pad(node):
-        hw = ops.gather(ops.shape_of(node, 'i64'),
-                        ops.constant(np.array([1, 2], np.int64)),
-                        ops.constant(np.int64(0)))
-        target = hw
-        if step['square']:
-            target = ops.broadcast(ops.reduce_max(
-                hw, ops.constant(np.int64(0)), keep_dims=True),
-                ops.constant(np.array([2], np.int64)))
-        d = step['size_divisor']
-        if d:
-            dd = ops.constant(np.int64(d))
-            target = ops.add(target, ops.floor_mod(ops.subtract(
-                dd, ops.floor_mod(target, dd)), dd))
-        elif step['size'] is not None:
-            target = ops.constant(np.array(step['size'][::-1], np.int64))
-        zero = ops.constant(np.array([0], np.int64))
-        ends = ops.concat([zero, ops.subtract(target, hw), zero], 0)
-        begins = ops.constant(np.zeros(4, np.int64))
-        # One value per channel: pad x - value with 0, then add it back
-        # (exact: whole grey levels in float32).
-        value = ops.constant(np.asarray(step['value'], np.float32))
-        return ops.add(ops.pad(ops.subtract(node, value), begins, ends,
-                               'constant', ops.constant(np.float32(0))),
-                       value).output(0)
-
-    return pad
-
-
 def _size_input(ov_model):
     """The ``img_shape [B, 2]`` input to resize to: a detector's own
     (it also clips boxes to it), or one added for the resize (segmentation:
     the host crops the logits to it, as before)."""
     import openvino as ov
     import openvino.opset13 as ops
-    params = ov_model.get_parameters()
-    if len(params) > 1:
-        return params[1].output(0)
+    index = port_index(ov_model.inputs, SIZE_INPUT)
+    if index is not None:
+        return ov_model.get_parameters()[index].output(0)
     size = ops.parameter(ov.PartialShape([-1, 2]), ov.Type.f32,
-                         name='img_shape')
-    size.output(0).get_tensor().set_names({'img_shape'})
+                         name=SIZE_INPUT)
+    size.output(0).get_tensor().set_names({SIZE_INPUT})
     ov_model.add_parameters([size])
     return size.output(0)
 
@@ -173,17 +116,18 @@ def add_preprocessing(ov_model, pre: dict, dynamic: bool,
     import openvino as ov
     from openvino.preprocess import ColorFormat, PrePostProcessor
     ppp = PrePostProcessor(ov_model)
-    inp = ppp.input(0)
+    image = port_index(ov_model.inputs, IMAGE_INPUT)
+    inp = ppp.input(image)
     inp.tensor().set_element_type(ov.Type.u8).set_layout(
         ov.Layout('NHWC')).set_color_format(ColorFormat.BGR)
     inp.model().set_layout(ov.Layout('NCHW'))
     steps = inp.preprocess().convert_element_type(ov.Type.f32)
     if resize:
-        steps.custom(_resize_to(_size_input(ov_model)))
+        steps.custom(graph_resize(_size_input(ov_model)))
     if 'pad_image' in graph_steps(pre, dynamic):
         for step in pre['steps']:
-            if step['op'] == 'pad':
-                steps.custom(_pad_image(step))
+            if step['op'] == Pad.op:
+                steps.custom(STEPS[Pad.op].graph_pad_image(step))
     if pre['color_order'] == 'RGB':
         steps.convert_color(ColorFormat.RGB)
     steps.mean([float(v) for v in pre['mean']]).scale(
@@ -192,5 +136,5 @@ def add_preprocessing(ov_model, pre: dict, dynamic: bool,
         steps.custom(_pad_to_divisor(int(pre['pad_size_divisor']),
                                      float(pre.get('pad_value', 0.0))))
     model = ppp.build()
-    model.inputs[0].get_tensor().set_names({'input'})
+    model.inputs[image].get_tensor().set_names({IMAGE_INPUT})
     return model

@@ -3,12 +3,13 @@
 
 NNCF's accuracy-controlled quantization (``nncf.quantize_with_accuracy_control``)
 quantizes like
-:func:`~mmlcnetv2.deploy.quantize.quantize_with_calibration` (the task's
+:func:`~mmlcnetv2.deploy.exporting.quantize.quantize_with_calibration` (the
+task's
 float modules kept float), scores the float and the int8 model on the
 config's val set, and while the drop is too large, returns the layers
 that cost most to float precision, one group of quantizers at a time.
 Its ``validation_fn`` is the deployed path of ``tools/deploy_test.py``
-(:class:`~mmlcnetv2.deploy.evaluate.EvalSet`): original images, the
+(:class:`~mmlcnetv2.deploy.runtime.evaluate.EvalSet`): original images, the
 deployed preprocessing, the candidate IR, mapping back, the config's own
 evaluator. Afterwards the float and the chosen model are
 scored once more, independently of NNCF, and those numbers go into
@@ -21,7 +22,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from .tasks import get_task
+from ..tasks import get_task
 
 #: The ops NNCF quantizes (weights and input activations): the "layers" that
 #: run in int8 or stay float.
@@ -29,19 +30,14 @@ QUANTIZABLE_OPS = ('Convolution', 'GroupConvolution', 'MatMul',
                    'ConvolutionBackpropData', 'GroupConvolutionBackpropData')
 
 
-def check_max_drop(max_drop: Optional[float], precision: str,
-                   cfg: Optional[Config] = None,
-                   task: Optional[str] = None) -> None:
-    """Refuse a ``max_drop`` that cannot be honoured, before any work.
+def check_max_drop_value(max_drop: Optional[float], precision: str) -> None:
+    """Refuse a ``max_drop`` that no config can honour, before any work.
 
     Args:
         max_drop (float, optional): The allowed absolute drop of the
             headline metric as a fraction (0.01: one point of top-1, mAP or
             mIoU). None: no bound (plain post-training quantization).
         precision (str): The export precision; ``max_drop`` needs int8.
-        cfg (Config, optional): The config, checked for a val (or test)
-            dataset and an evaluator of ``task``'s kind.
-        task (str, optional): The config's task.
 
     Raises:
         ValueError: naming the bad value and what is allowed.
@@ -56,9 +52,27 @@ def check_max_drop(max_drop: Optional[float], precision: str,
         raise ValueError(f'--max-drop {max_drop} bounds the drop of int8 '
                          'quantization: it needs --precision int8, got '
                          f'--precision {precision}')
-    if cfg is None:
+
+
+def check_max_drop(max_drop: Optional[float], cfg: Config,
+                   task: str) -> None:
+    """Refuse a ``max_drop`` the config cannot measure, before the
+    conversion: it needs a val (or test) dataset and an evaluator of
+    ``task``'s headline metric. (The value itself:
+    :func:`check_max_drop_value`.)
+
+    Args:
+        max_drop (float, optional): See :func:`check_max_drop_value`;
+            None: nothing to check.
+        cfg (Config): The config.
+        task (str): The config's task.
+
+    Raises:
+        ValueError: naming what is missing and what is allowed.
+    """
+    if max_drop is None:
         return
-    from .evaluate import eval_split
+    from ..runtime.evaluate import eval_split
     split = eval_split(cfg)
     if split is None:
         raise ValueError(f'--max-drop {max_drop} measures the drop on the '
@@ -68,7 +82,7 @@ def check_max_drop(max_drop: Optional[float], precision: str,
     evaluator = cfg[f'{split}_evaluator']
     types = [e.get('type', '') for e in (
         evaluator if isinstance(evaluator, (list, tuple)) else [evaluator])]
-    want, key, _ = get_task(task).metric if task else (None, None, 1.0)
+    want, key, _ = get_task(task).metric
     if want is not None and not any(t.split('.')[-1] == want
                                     for t in types):
         raise ValueError(f'--max-drop {max_drop}: {split}_evaluator is '
@@ -119,7 +133,8 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
     """INT8 whose headline metric on the val set drops by at most
     ``max_drop`` (absolute, as a fraction) from the float model's.
 
-    Calibration as :func:`~mmlcnetv2.deploy.quantize.quantize_with_calibration` (``count``
+    Calibration as :func:`~mmlcnetv2.deploy.exporting.quantize.
+    quantize_with_calibration` (``count``
     train images, same preset and bias correction); validation on the whole
     val set (else test set) with its evaluator: top-1 (``Accuracy``), bbox
     mAP@[.5:.95] (``CocoMetric``) or mIoU (``IoUMetric``). Per-image scores
@@ -131,7 +146,8 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
         cfg (Config): The model's config.
         meta (dict): The export's ``deploy.json`` content so far.
         count (int): Calibration images.
-        max_drop (float): The allowed drop, in [0, 1).
+        max_drop (float): The allowed drop, in [0, 1), for a config
+            :func:`check_max_drop` accepted.
 
     Returns:
         The quantized model and a note for ``deploy.json``: the metric
@@ -142,12 +158,12 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
     """
     import nncf
     import openvino as ov
-    from .evaluate import EvalSet
-    from .inferencer import OpenVINOInferencer
-    from .quantize import _inputs, calibration_images, float_scope
+    from ..runtime.evaluate import EvalSet
+    from ..runtime.inferencer import OpenVINOInferencer
+    from .quantize import (calibration_images, calibration_inputs,
+                           float_scope)
 
-    task = meta['task']
-    check_max_drop(max_drop, 'int8', cfg, task)
+    task = meta['task']  # max_drop checked by the caller: check_max_drop
     images = calibration_images(cfg, count)
     val = EvalSet(cfg)
     n = len(val)
@@ -181,8 +197,8 @@ def quantize_with_max_drop(ov_model, cfg: Config, meta: dict, count: int,
     scope = float_scope(ov_model, keep_float)
     quantized = nncf.quantize_with_accuracy_control(
         ov_model,
-        calibration_dataset=nncf.Dataset(list(_inputs(images, meta,
-                                                      ov_model))),
+        calibration_dataset=nncf.Dataset(list(calibration_inputs(
+            images, meta, ov_model))),
         validation_dataset=nncf.Dataset(list(range(n))),
         validation_fn=validation_fn,
         max_drop=max_drop,

@@ -15,9 +15,16 @@ Versions:
     2: adds ``format`` and ``files``.
 """
 import json
-import math
 import os.path as osp
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
+
+from ..field_checks import (BOOL, FRACTION, MISSING, PAIR, POSITIVE_INT,
+                            Check, DeployFormatError, check_field,
+                            check_object, fail, is_int, is_number,
+                            is_numbers, is_one_of, is_plain_name)
+from ..preprocess.graph import GRAPH_STEPS
+from ..preprocess.steps import STEPS
+from ..tasks import TASKS
 
 FORMAT = 'mmlcnetv2-deploy'
 FORMAT_VERSION = 2
@@ -26,12 +33,6 @@ META_FILE = 'deploy.json'
 # What a version-1 export could have written (it did not list its files).
 V1_FILES = ('deploy.json', 'model.xml', 'model.bin', 'model.onnx')
 REQUIRED_FILES = ('deploy.json', 'model.xml', 'model.bin')
-INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
-EDGES = ('short', 'long', 'width', 'height')
-#: The largest side (pixels) of a network input, a resize or a crop: the
-#: inferencer allocates images and tensors of these sizes (an
-#: ``export_size`` of 100000x100000 asked for 27.9 GiB).
-MAX_SIDE = 8192
 #: How deep a deploy.json may nest (it needs 4 levels); Python's JSON
 #: reader recurses, a file nested 200,000 deep raised RecursionError.
 MAX_DEPTH = 16
@@ -40,138 +41,35 @@ MAX_DEPTH = 16
 #: Where in the IR's ``rt_info`` an export records its class count.
 IR_NUM_CLASSES = ['mmlcnetv2', 'num_classes']
 
-
-class DeployFormatError(ValueError):
-    """A ``deploy.json`` that does not describe an export; names the file
-    and the field."""
-
-
-_MISSING = object()
-Check = Tuple[Callable[[Any], bool], str]
-
-
-def _is_int(value: Any, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and \
-        value >= low
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(
-        value, bool) and math.isfinite(value)
-
-
-def _is_numbers(value: Any, n: int, nonzero: bool = False) -> bool:
-    return isinstance(value, list) and len(value) == n and all(
-        _is_number(v) and (v != 0 or not nonzero) for v in value)
-
-
-def _is_side(value: Any) -> bool:
-    return _is_int(value, 1) and value <= MAX_SIDE
-
-
-def _is_pair(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and all(
-        _is_side(v) for v in value)
-
-
-def _is_one_of(value: Any, allowed) -> bool:
-    # Only strings are looked up: a list or dict is unhashable (TypeError).
-    return isinstance(value, str) and value in allowed
-
-
-def _is_plain_name(value: Any) -> bool:
-    # A file directly in the export folder: no path, nothing hidden.
-    return isinstance(value, str) and value != '' and not value.startswith(
-        '.') and '/' not in value and '\\' not in value
-
-
-POSITIVE_INT: Check = (lambda v: _is_int(v, 1), 'an integer >= 1')
-SIDE: Check = (_is_side, f'an integer in [1, {MAX_SIDE}]')
-PAIR: Check = (_is_pair, f'a list of two integers in [1, {MAX_SIDE}]')
-INTERPOLATION: Check = (lambda v: _is_one_of(v, INTERPOLATIONS),
-                        f'one of {list(INTERPOLATIONS)}')
-# The resize/crop steps the inferencer replays, and their fields.
-STEPS: Dict[str, Dict[str, Check]] = dict(
-    resize_edge=dict(scale=SIDE,
-                     edge=(lambda v: _is_one_of(v, EDGES),
-                           f'one of {list(EDGES)}'),
-                     interpolation=INTERPOLATION),
-    resize=dict(scale=PAIR,
-                keep_ratio=(lambda v: isinstance(v, bool), 'true or false'),
-                interpolation=INTERPOLATION),
-    center_crop=dict(crop_size=PAIR),
-    pad=dict(size=(lambda v: v is None or _is_pair(v),
-                   f'null or a list of two integers in [1, {MAX_SIDE}]'),
-             square=(lambda v: isinstance(v, bool), 'true or false'),
-             size_divisor=(lambda v: _is_int(v, 0), 'an integer >= 0'),
-             value=(lambda v: _is_numbers(v, 3), 'a list of 3 numbers')),
-)
 PREPROCESS: Dict[str, Check] = dict(
-    mean=(lambda v: _is_numbers(v, 3), 'a list of 3 numbers'),
-    std=(lambda v: _is_numbers(v, 3, nonzero=True),
+    mean=(lambda v: is_numbers(v, 3), 'a list of 3 numbers'),
+    std=(lambda v: is_numbers(v, 3, nonzero=True),
          'a list of 3 non-zero numbers'),
-    color_order=(lambda v: _is_one_of(v, ('RGB', 'BGR')), "'RGB' or 'BGR'"),
+    color_order=(lambda v: is_one_of(v, ('RGB', 'BGR')), "'RGB' or 'BGR'"),
     steps=(lambda v: isinstance(v, list), 'a list of steps'),
 )
 # Optional in version 1 (the inferencer defaults them to 0).
 PADDING: Dict[str, Check] = dict(
-    pad_size_divisor=((lambda v: _is_int(v, 0)), 'an integer >= 0'),
-    pad_value=(_is_number, 'a number'),
+    pad_size_divisor=((lambda v: is_int(v, 0)), 'an integer >= 0'),
+    pad_value=(is_number, 'a number'),
 )
-
-
-#: A score or IoU threshold in deploy.json.
-FRACTION: Check = (lambda v: _is_number(v) and 0 <= v <= 1,
-                'a number in [0, 1]')
 # Task fields every deploy.json has, checked where set: null where the
 # task does not use them (a host-NMS detection's check_meta requires them).
 TASK_FIELDS: Dict[str, Check] = dict(score_threshold=FRACTION,
                                      max_per_img=POSITIVE_INT)
-
-
-def _graph_steps() -> tuple:
-    from .graph_preprocess import GRAPH_STEPS
-    return GRAPH_STEPS
-
-
-# deploy.json's input form (mmlcnetv2.deploy.pipeline.input_spec).
+# deploy.json's input form (mmlcnetv2.deploy.preprocess.spec.input_spec).
 INPUT_FORM: Dict[str, Check] = dict(
-    dtype=(lambda v: _is_one_of(v, ('float32', 'uint8')),
+    dtype=(lambda v: is_one_of(v, ('float32', 'uint8')),
            "'float32' or 'uint8'"),
-    layout=(lambda v: _is_one_of(v, ('NCHW', 'NHWC')), "'NCHW' or 'NHWC'"),
-    color_order=(lambda v: _is_one_of(v, ('RGB', 'BGR')), "'RGB' or 'BGR'"),
+    layout=(lambda v: is_one_of(v, ('NCHW', 'NHWC')), "'NCHW' or 'NHWC'"),
+    color_order=(lambda v: is_one_of(v, ('RGB', 'BGR')), "'RGB' or 'BGR'"),
     preprocess_in_graph=(
         lambda v: isinstance(v, list) and all(
-            _is_one_of(s, _graph_steps()) for s in v)
-        and v == [s for s in _graph_steps() if s in v],
+            is_one_of(s, GRAPH_STEPS) for s in v)
+        and v == [s for s in GRAPH_STEPS if s in v],
         'a list of steps out of to_float, resize, pad_image, color_order, '
         'normalize, pad, layout, in that order'),
 )
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + '...'
-
-
-def _fail(path: str, field: str, wanted: str, value: Any = _MISSING):
-    got = 'it is missing' if value is _MISSING else f'got {_short(value)}'
-    raise DeployFormatError(f'{path}: {field!r} must be {wanted}; {got}')
-
-
-def _check(node: dict, key: str, check: Check, path: str,
-           prefix: str = '', required: bool = True) -> None:
-    value = node.get(key, _MISSING)
-    if value is _MISSING and not required:
-        return
-    if value is _MISSING or not check[0](value):
-        _fail(path, prefix + key, check[1], value)
-
-
-def _check_object(node: Any, field: str, path: str) -> dict:
-    if not isinstance(node, dict):
-        _fail(path, field, 'a JSON object', node)
-    return node
 
 
 def _check_depth(meta: dict, path: str) -> None:
@@ -192,14 +90,16 @@ def _check_depth(meta: dict, path: str) -> None:
 
 
 def _check_steps(steps: List[Any], path: str) -> None:
+    """Each step's ``op`` and the fields its step class names
+    (:attr:`~mmlcnetv2.deploy.preprocess.steps.Step.fields`)."""
     for i, step in enumerate(steps):
         field = f'preprocess.steps[{i}]'
-        step = _check_object(step, field, path)
-        op = step.get('op', _MISSING)
-        if not _is_one_of(op, STEPS):
-            _fail(path, f'{field}.op', f'one of {sorted(STEPS)}', op)
-        for key, check in STEPS[op].items():
-            _check(step, key, check, path, f'{field}.')
+        step = check_object(step, field, path)
+        op = step.get('op', MISSING)
+        if not is_one_of(op, STEPS):
+            fail(path, f'{field}.op', f'one of {sorted(STEPS)}', op)
+        for key, check in STEPS[op].fields.items():
+            check_field(step, key, check, path, f'{field}.')
 
 
 def validate_meta(meta: Any, path: str) -> dict:
@@ -216,51 +116,53 @@ def validate_meta(meta: Any, path: str) -> dict:
         DeployFormatError: The first bad or missing field, named with the
             file, what it must be and what it is.
     """
-    meta = _check_object(meta, '<top level>', path)
+    meta = check_object(meta, '<top level>', path)
     _check_depth(meta, path)
-    version = meta.get('format_version', _MISSING)
+    version = meta.get('format_version', MISSING)
     if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
-        _fail(path, 'format_version',
-              f'one of {list(SUPPORTED_VERSIONS)} (a deploy.json of '
-              'tools/deploy.py; re-export with it)', version)
+        fail(
+            path, 'format_version',
+            f'one of {list(SUPPORTED_VERSIONS)} (a deploy.json of '
+            'tools/deploy.py; re-export with it)', version)
     if version >= 2:
-        _check(meta, 'format', (lambda v: v == FORMAT, repr(FORMAT)), path)
-        _check(meta, 'files',
-               (lambda v: isinstance(v, list) and all(map(_is_plain_name, v))
-                and set(REQUIRED_FILES) <= set(v),
-                f'a list of file names including {list(REQUIRED_FILES)}'),
-               path)
-    from .tasks import TASKS  # they import this module
-    _check(meta, 'task', (lambda v: _is_one_of(v, TASKS),
-                          f'one of {list(TASKS)}'), path)
+        check_field(meta, 'format', (lambda v: v == FORMAT, repr(FORMAT)),
+                    path)
+        check_field(
+            meta, 'files',
+            (lambda v: isinstance(v, list) and all(map(
+                is_plain_name, v)) and set(REQUIRED_FILES) <= set(v),
+             f'a list of file names including {list(REQUIRED_FILES)}'), path)
+    check_field(meta, 'task',
+                (lambda v: is_one_of(v, TASKS), f'one of {list(TASKS)}'), path)
     task = meta['task']
     # The output names an export of the task may have (earlier ones too).
     outputs = TASKS[task].accepted_outputs
-    _check(meta, 'outputs', (lambda v: v in outputs, ' or '.join(
+    check_field(meta, 'outputs', (lambda v: v in outputs, ' or '.join(
         map(str, outputs)) + f' for task {task!r}'), path)
-    _check(meta, 'classes',
-           (lambda v: isinstance(v, list) and len(v) > 0 and all(
-               isinstance(c, str) for c in v),
-            'a non-empty list of class names (strings)'), path)
+    check_field(meta, 'classes',
+                (lambda v: isinstance(v, list) and len(v) > 0 and all(
+                    isinstance(c, str)
+                    for c in v), 'a non-empty list of class names (strings)'),
+                path)
     for key, check in TASK_FIELDS.items():
         if meta.get(key, None) is not None:
-            _check(meta, key, check, path)
-    inp = _check_object(meta.get('input', _MISSING), 'input', path)
-    _check(inp, 'dynamic', (lambda v: isinstance(v, bool), 'true or false'),
-           path, 'input.')
-    _check(inp, 'export_size', PAIR, path, 'input.')
+            check_field(meta, key, check, path)
+    inp = check_object(meta.get('input', MISSING), 'input', path)
+    check_field(inp, 'dynamic', BOOL, path, 'input.')
+    check_field(inp, 'export_size', PAIR, path, 'input.')
     # The input form (absent before the uint8 form: float32 NCHW).
     for key, check in INPUT_FORM.items():
-        _check(inp, key, check, path, 'input.', required=False)
+        check_field(inp, key, check, path, 'input.', required=False)
     if (inp.get('dtype', 'float32') == 'uint8') != (
             inp.get('layout', 'NCHW') == 'NHWC'):
-        _fail(path, 'input.layout', "'NHWC' for a uint8 input and 'NCHW' "
-              'for a float32 one', inp.get('layout', _MISSING))
-    pre = _check_object(meta.get('preprocess', _MISSING), 'preprocess', path)
+        fail(path, 'input.layout', "'NHWC' for a uint8 input and 'NCHW' "
+             'for a float32 one', inp.get('layout', MISSING))
+    pre = check_object(meta.get('preprocess', MISSING), 'preprocess', path)
     for key, check in PREPROCESS.items():
-        _check(pre, key, check, path, 'preprocess.')
+        check_field(pre, key, check, path, 'preprocess.')
     for key, check in PADDING.items():
-        _check(pre, key, check, path, 'preprocess.', required=version >= 2)
+        check_field(pre, key, check, path, 'preprocess.',
+                    required=version >= 2)
     _check_steps(pre['steps'], path)
     TASKS[task].check_meta(meta, path)
     return meta
@@ -273,7 +175,7 @@ def check_meta_to_write(meta: dict, what: str) -> None:
     inferencer refuses is refused before anything is written.
 
     Args:
-        meta (dict): :func:`mmlcnetv2.deploy.meta.build_meta`'s.
+        meta (dict): :func:`mmlcnetv2.deploy.manifest.build.build_meta`'s.
         what (str): Where its values come from, for the message.
 
     Raises:
