@@ -13,8 +13,8 @@ from mmlcnetv2.apis import load_config
 from mmlcnetv2.cli.checks import check_constructor_args
 from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT
-from tools import test as test_tool
-from tools import train as train_tool
+from mmlcnetv2.cli import test as test_tool
+from mmlcnetv2.cli import train as train_tool
 
 CONFIGS = sorted(
     osp.relpath(p, ROOT)

@@ -17,7 +17,7 @@ from mmlcnetv2.apis import load_config
 from mmlcnetv2.apis.config_vars import _is_variable, _uses, variables_set
 from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT
-from tools import train as train_tool
+from mmlcnetv2.cli import train as train_tool
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
                            recursive=True))

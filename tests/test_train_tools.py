@@ -16,9 +16,9 @@ from mmlcnetv2.cli.runner_setup import merge_cfg_options, setup_amp
 from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT, run_tool, write_tiny_config
 from helpers import tiny_model_cfg
-from tools import test as test_tool
-from tools import train as train_tool
-from tools.data.make_digits import make_digits
+from mmlcnetv2.cli import test as test_tool
+from mmlcnetv2.cli import train as train_tool
+from mmlcnetv2.datasets.generate.digits import make_digits
 
 DIGITS_CFG = osp.join(ROOT, 'configs', 'cls', 'pplcnetv2-small_digits.py')
 

@@ -119,9 +119,18 @@ def to_index(results: Dict[str, Dict]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def is_demo_result(data) -> bool:
+    """Whether ``data`` (a JSON file's content) is a machine's results file
+    as :func:`save_demo_result` writes it."""
+    return isinstance(data, dict) and all(
+        isinstance(data.get(k), dict) for k in ('machine', 'metrics',
+                                                 'seconds'))
+
+
 def save_demo_result(result: Dict, folder: str) -> List[str]:
     """Write ``folder/<machine>.json`` and ``.md`` and regenerate
-    ``folder/README.md`` from every ``*.json`` in ``folder``.
+    ``folder/README.md`` from every machine's results file in ``folder``
+    (other ``*.json`` files there are not indexed).
 
     Returns:
         list[str]: The files written.
@@ -138,7 +147,11 @@ def save_demo_result(result: Dict, folder: str) -> List[str]:
     results = {}
     for path in sorted(glob.glob(osp.join(folder, '*.json'))):
         with open(path) as f:
-            results[osp.splitext(osp.basename(path))[0]] = json.load(f)
+            data = json.load(f)
+        # A work dir (where a quick run's results go) holds other JSON
+        # files too: the demo's demo_metrics.json, a user's notes.
+        if is_demo_result(data):
+            results[osp.splitext(osp.basename(path))[0]] = data
     index = osp.join(folder, INDEX_NAME)
     with atomic_file(index) as tmp, open(tmp, 'w') as f:
         f.write(to_index(results))

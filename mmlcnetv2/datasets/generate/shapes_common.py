@@ -1,6 +1,6 @@
 """What the two shapes generators share: the drawing and the writing.
 
-``make_shapes.py`` (detection, COCO boxes) and ``make_shapes_seg.py``
+``shapes.py`` (detection, COCO boxes) and ``shapes_seg.py``
 (segmentation, PNG masks) draw the same scenes: circles, squares, triangles
 and stars of random size, position and rotation on textured backgrounds,
 and write them the same way: a train and a val split, seeded, into a
