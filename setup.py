@@ -74,8 +74,7 @@ if __name__ == '__main__':
                                     '.mim/configs/*/*/*.py',
                                     '.mim/model-index.yml',
                                     '.mim/metafile.yml',
-                                    'model-index.yml', 'metafile.yml',
-                                    'benchmark/goals.json']},
+                                    'model-index.yml', 'metafile.yml']},
         python_requires='>=3.9',
         # mmcv is built from source by tools/setup_env.sh (CPU ops, C++20),
         # so it is not declared here: pip would try to build it without ops.
@@ -92,7 +91,7 @@ if __name__ == '__main__':
         # `mmlcnetv2 train|test|deploy|infer|...`: tools/*.py without a
         # checkout (docs/commands.md).
         entry_points={
-            'console_scripts': ['mmlcnetv2 = mmlcnetv2.cli.main:main'],
+            'console_scripts': ['mmlcnetv2 = mmlcnetv2.commands.main:main'],
         },
         zip_safe=False,
     )

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from mmlcnetv2.benchmark.demo_results import METRIC_KEYS, demo_machine
+from mmlcnetv2.commands.demo_results import METRIC_KEYS, demo_machine
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Every point kept (no score threshold), so that CocoMetric has detections
@@ -107,7 +107,7 @@ def test_results_in_a_work_dir_index_machine_files_only(tmp_path):
     """A quick run (or one outside a checkout) writes its results file into
     the work dir, beside demo_metrics.json and whatever else is there: the
     index lists the machines' files and reads nothing else."""
-    from mmlcnetv2.benchmark.demo_results import demo_result, save_demo_result
+    from mmlcnetv2.commands.demo_results import demo_result, save_demo_result
     work = tmp_path / 'work'
     work.mkdir()
     (work / 'demo_metrics.json').write_text(json.dumps(dict(

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from test_train_helpers import ROOT
-from mmlcnetv2.cli import train as train_tool
+from mmlcnetv2.commands import train as train_tool
 from mmlcnetv2.datasets.generate.digits import main as make_digits_main
 from mmlcnetv2.datasets.generate.digits import make_digits, split_indices
 

@@ -102,10 +102,15 @@ def test_the_package_is_the_wheel(venv, empty):
     assert configs == osp.join(osp.dirname(package), '.mim')
     assert osp.isfile(osp.join(configs, 'configs', 'det',
                                'picodet-style_lcnetv2-small_shapes-demo.py'))
+    # research stays in the checkout: no benchmark code in the package,
+    # no benchmarks package beside it
+    site_packages = osp.dirname(osp.dirname(package))
+    assert not osp.exists(osp.join(osp.dirname(package), 'benchmark'))
+    assert not osp.exists(osp.join(site_packages, 'benchmarks'))
 
 
 def test_help_lists_every_command(venv, empty):
-    from mmlcnetv2.cli.main import COMMANDS
+    from mmlcnetv2.commands.main import COMMANDS
     out = _check(_run([osp.join(venv, 'mmlcnetv2'), '--help'], empty))
     for name in COMMANDS:
         assert f'\n  {name} ' in out, name

@@ -11,7 +11,7 @@ files.
 import sys
 from typing import Optional, Sequence
 
-from mmlcnetv2.cli import convert
+from mmlcnetv2.commands import convert
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -2,11 +2,11 @@
 """Convert PP-LCNetV2 weights (PaddleClas, timm / Hugging Face) to ours.
 
 ``mmlcnetv2 convert``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.cli.convert`).
+arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.convert`).
 """
 import sys
 
-from mmlcnetv2.cli.convert import main
+from mmlcnetv2.commands.convert import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -3,13 +3,13 @@
 
 ``mmlcnetv2 demo``, kept as a script for OpenMMLab habits (``make demo``
 runs it): the same arguments (``--help``), the same code
-(:mod:`mmlcnetv2.cli.demo`), with the default folders under this checkout
+(:mod:`mmlcnetv2.commands.demo`), with the default folders under this checkout
 (``data/shapes``, ``work_dirs/``, ``docs/demo``) wherever it is run from.
 """
 import os.path as osp
 import sys
 
-from mmlcnetv2.cli.demo import main
+from mmlcnetv2.commands.demo import main
 
 CHECKOUT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -2,11 +2,11 @@
 """Run an export of tools/deploy.py on images and draw the results.
 
 ``mmlcnetv2 infer``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.cli.infer`).
+arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.infer`).
 """
 import sys
 
-from mmlcnetv2.cli.infer import main
+from mmlcnetv2.commands.infer import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -2,11 +2,11 @@
 """Evaluate a checkpoint of any config with mmengine's Runner.
 
 ``mmlcnetv2 test``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.cli.test`).
+arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.test`).
 """
 import sys
 
-from mmlcnetv2.cli.test import main
+from mmlcnetv2.commands.test import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -1,9 +1,10 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""The demo's results per machine class (``tools/demo.py``).
+"""The demo's results per machine class (``mmlcnetv2 demo``,
+``tools/demo.py``).
 
 Every CPU class trains the demo detector to other weights (other kernels sum
 floats in another order), so its result is one file per class,
-``docs/demo/<machine>.json`` + ``.md`` (:func:`.machine.machine_slug`: CPU
+``docs/demo/<machine>.json`` + ``.md`` (:func:`~mmlcnetv2.utils.machine.machine_slug`: CPU
 model + ISA class), and ``docs/demo/README.md`` indexes all of them. A run
 replaces its own machine's files and regenerates the index, never another
 class's files.
@@ -15,7 +16,7 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional
 
-from .machine import cpu_model, isa_class, isa_flags, machine_slug
+from ..utils.machine import cpu_model, isa_class, isa_flags, machine_slug
 
 #: The COCO metrics the demo reports, in the order of the tables.
 METRIC_KEYS = ('bbox_mAP_50', 'bbox_mAP', 'bbox_mAP_75', 'bbox_mAP_s',

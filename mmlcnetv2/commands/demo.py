@@ -319,8 +319,9 @@ def save_results(args: argparse.Namespace, command: List[str], runner,
     """This machine's results file (``folder/<machine>.json`` + ``.md``)
     and the index of all machines there; returns the files written.
     ``command`` is the command line that ran, as recorded."""
-    from mmlcnetv2.benchmark.demo_results import (demo_machine, demo_result,
-                                                  save_demo_result)
+    from mmlcnetv2.commands.demo_results import (demo_machine,
+                                                 demo_result,
+                                                 save_demo_result)
     cfg = runner.cfg
     loader = cfg.train_dataloader
     result = demo_result(

@@ -19,7 +19,7 @@ import os.path as osp
 import sys
 from typing import Callable, Dict, NamedTuple, Optional, Sequence
 
-from . import BAD_INPUT, bad_input
+from ..cli import BAD_INPUT, bad_input
 
 
 class Command(NamedTuple):
@@ -32,23 +32,23 @@ class Command(NamedTuple):
 
 #: The commands, in the order of a project's life.
 COMMANDS: Dict[str, Command] = {
-    'train': Command('mmlcnetv2.cli.train', 'tools/train.py',
+    'train': Command('mmlcnetv2.commands.train', 'tools/train.py',
                      'train a config with mmengine\'s Runner'),
-    'test': Command('mmlcnetv2.cli.test', 'tools/test.py',
+    'test': Command('mmlcnetv2.commands.test', 'tools/test.py',
                     'evaluate a checkpoint on the config\'s test set'),
-    'deploy': Command('mmlcnetv2.cli.deploy', 'tools/deploy.py',
+    'deploy': Command('mmlcnetv2.commands.deploy', 'tools/deploy.py',
                       'export a config + checkpoint to OpenVINO IR'),
-    'deploy-test': Command('mmlcnetv2.cli.deploy_test',
+    'deploy-test': Command('mmlcnetv2.commands.deploy_test',
                            'tools/deploy_test.py',
                            'evaluate an export on the config\'s test set'),
-    'infer': Command('mmlcnetv2.cli.infer', 'tools/infer.py',
+    'infer': Command('mmlcnetv2.commands.infer', 'tools/infer.py',
                      'run an export on images and draw the results'),
-    'convert': Command('mmlcnetv2.cli.convert', 'tools/convert_weights.py',
+    'convert': Command('mmlcnetv2.commands.convert', 'tools/convert_weights.py',
                        'convert PaddleClas / timm weights to a checkpoint'),
-    'reparameterize': Command('mmlcnetv2.cli.reparameterize',
+    'reparameterize': Command('mmlcnetv2.commands.reparameterize',
                               'tools/reparameterize.py',
                               'save a fused (deploy) checkpoint'),
-    'demo': Command('mmlcnetv2.cli.demo', 'tools/demo.py',
+    'demo': Command('mmlcnetv2.commands.demo', 'tools/demo.py',
                     'train and evaluate the shapes detector demo'),
     'benchmark': Command('benchmarks.cli', 'tools/benchmark.py',
                          'CPU latency against the anchors (needs a '
