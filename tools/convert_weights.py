@@ -2,7 +2,8 @@
 """Convert PP-LCNetV2 weights (PaddleClas, timm / Hugging Face) to ours.
 
 ``mmlcnetv2 convert``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.convert`).
+arguments (``--help``), the same code:
+:mod:`mmlcnetv2.commands.convert`.
 """
 import sys
 

@@ -2,7 +2,8 @@
 """Export an OpenMMLab config + checkpoint to OpenVINO IR (and ONNX).
 
 ``mmlcnetv2 deploy``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.deploy`).
+arguments (``--help``), the same code:
+:mod:`mmlcnetv2.commands.deploy`.
 """
 import sys
 

@@ -2,7 +2,8 @@
 """Evaluate an export of tools/deploy.py on the config's test set.
 
 ``mmlcnetv2 deploy-test``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.deploy_test`).
+arguments (``--help``), the same code:
+:mod:`mmlcnetv2.commands.deploy_test`.
 """
 import sys
 

@@ -2,7 +2,8 @@
 """Run an export of tools/deploy.py on images and draw the results.
 
 ``mmlcnetv2 infer``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.infer`).
+arguments (``--help``), the same code:
+:mod:`mmlcnetv2.commands.infer`.
 """
 import sys
 

@@ -2,7 +2,8 @@
 """Save a re-parameterized (fused) checkpoint of a config's model.
 
 ``mmlcnetv2 reparameterize``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.reparameterize`).
+arguments (``--help``), the same code:
+:mod:`mmlcnetv2.commands.reparameterize`.
 """
 import sys
 

@@ -2,7 +2,8 @@
 """Evaluate a checkpoint of any config with mmengine's Runner.
 
 ``mmlcnetv2 test``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.test`).
+arguments (``--help``), the same code:
+:mod:`mmlcnetv2.commands.test`.
 """
 import sys
 

@@ -2,7 +2,8 @@
 """Train any config of this project with mmengine's Runner.
 
 ``mmlcnetv2 train``, kept as a script for OpenMMLab habits: the same
-arguments (``--help``), the same code (:mod:`mmlcnetv2.commands.train`).
+arguments (``--help``), the same code:
+:mod:`mmlcnetv2.commands.train`.
 """
 import sys
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Does OpenVINO's ``CPU_DENORMALS_OPTIMIZATION`` help our IRs on this CPU?
 
-    python benchmarks/experiments/measure_ov_denormals.py EXPORT_DIR [EXPORT_DIR ...] \
+    python benchmarks/experiments/measure_ov_denormals.py \
+        EXPORT_DIR [EXPORT_DIR ...] \
         [--image IMG] [--threads 2] [--rounds 7] [--iters 40] [--json out.json]
 
 For each export folder (``tools/deploy.py``'s output; use IRs of *trained*

@@ -4,7 +4,8 @@
 
 Every CPU class trains the demo detector to other weights (other kernels sum
 floats in another order), so its result is one file per class,
-``docs/demo/<machine>.json`` + ``.md`` (:func:`~mmlcnetv2.utils.machine.machine_slug`: CPU
+``docs/demo/<machine>.json`` + ``.md``
+(:func:`~mmlcnetv2.utils.machine.machine_slug`: CPU
 model + ISA class), and ``docs/demo/README.md`` indexes all of them. A run
 replaces its own machine's files and regenerates the index, never another
 class's files.

@@ -24,8 +24,8 @@ wrong, and flushing changes results by nothing measurable (same losses to 4
 digits over 40 iterations on a Xeon). On a second Xeon with AMX (another
 generation, 2026-12-02) the same count found no denormal tensor or operand
 either, and keeping them cost nothing (a detector step 0.99x the flushed
-one, ``benchmarks/experiments/measure_train_step.py``): the penalty depends on the
-core, so flushing stays the default for the cores that pay it.
+one, ``benchmarks/experiments/measure_train_step.py``): the penalty
+depends on the core, so flushing stays the default for the cores that pay it.
 
 How: ``torch.set_flush_denormal(True)`` sets the FTZ and DAZ bits of the
 calling thread's MXCSR. Threads inherit the floating-point environment of

@@ -125,7 +125,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         counts = make_digits(args.out, args.size, args.val_fraction,
                              args.seed, args.limit, args.force)
     except (ValueError, FileExistsError) as e:
-        from mmlcnetv2.cli import bad_input
+        from mmlcnetv2.errors import bad_input
         return bad_input(e)
     print(f'wrote {counts["train"]} train and {counts["val"]} val images '
           f'({args.size}x{args.size}) to {args.out}')

@@ -218,7 +218,7 @@ def main(argv: Optional[Sequence[str]], make: Callable[..., bool],
         wrote = make(args.out, args.num_train, args.num_val, args.img_size,
                      args.max_objects, args.seed, args.force)
     except ValueError as e:
-        from mmlcnetv2.cli import bad_input
+        from mmlcnetv2.errors import bad_input
         return bad_input(e)
     print(f'{"wrote" if wrote else "kept existing"} {name} dataset at '
           f'{args.out} ({args.num_train} train / {args.num_val} val images, '
