@@ -63,16 +63,18 @@ if __name__ == '__main__':
         if osp.exists(osp.join(HERE, 'README.md')) else '',
         long_description_content_type='text/markdown',
         license='Apache-2.0',
+        # benchmarks/ (the latency comparison, experiments) is research
+        # that runs from a checkout; it is not installed.
         packages=find_packages(exclude=('tests', 'tests.*', 'configs',
-                                        'tools', 'tools.*')),
+                                        'tools', 'tools.*', 'benchmarks',
+                                        'benchmarks.*')),
         include_package_data=True,
         package_data={'mmlcnetv2': ['.mim/configs/**/*.py',
                                     '.mim/configs/*/*.py',
                                     '.mim/configs/*/*/*.py',
                                     '.mim/model-index.yml',
                                     '.mim/metafile.yml',
-                                    'model-index.yml', 'metafile.yml',
-                                    'benchmark/goals.json']},
+                                    'model-index.yml', 'metafile.yml']},
         python_requires='>=3.9',
         # mmcv is built from source by tools/setup_env.sh (CPU ops, C++20),
         # so it is not declared here: pip would try to build it without ops.
@@ -85,6 +87,11 @@ if __name__ == '__main__':
             'hub': ['huggingface_hub', 'safetensors'],
             'deploy': ['openvino>=2024.0', 'nncf', 'onnx', 'onnxscript'],
             'tests': read_requirements('tests.txt'),
+        },
+        # `mmlcnetv2 train|test|deploy|infer|...`: tools/*.py without a
+        # checkout (docs/commands.md).
+        entry_points={
+            'console_scripts': ['mmlcnetv2 = mmlcnetv2.commands.main:main'],
         },
         zip_safe=False,
     )

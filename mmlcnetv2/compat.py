@@ -38,6 +38,7 @@ from typing import Callable, Dict, List, Tuple, Type
 
 def install() -> None:
     """Apply every import-time patch (idempotent; ``import mmlcnetv2``)."""
+    from .utils.safe_load import allow_mmengine_checkpoints
     register_on_first_miss()
     register_config_package()
     register_atomic_local_backend()
@@ -189,76 +190,9 @@ def register_config_package() -> None:
 
 
 # ---------------------------------------------------- safe-load allowlist
-# Upstream: torch >= 2.6 loads with ``weights_only=True`` by default;
-# mmengine 0.10.7 calls ``torch.load`` without the argument, and a Runner
-# checkpoint pickles objects the safe unpickler refuses:
-# - the message hub's ``HistoryBuffer`` and the numpy arrays and scalars in
-#   it: plain data, added to torch's allowlist here;
-# - ``HistoryBuffer``'s table of statistics methods, pickled as
-#   ``getattr(HistoryBuffer, 'min')``. Allowing ``getattr`` would allow
-#   almost anything, so instead the four default methods (which
-#   ``HistoryBuffer.__setstate__`` registers again by itself) are left out
-#   of the pickled state.
-# Safe loading stays on: a checkpoint naming anything else is still refused
-# (:func:`mmlcnetv2.utils.safe_load.explain_refusal` says why in one line).
-# Checkpoints written by a process that did not import mmlcnetv2 still hold
-# the ``getattr`` entries.
-# Remove: when mmengine's Runner checkpoints save and load under
-# ``torch.load(weights_only=True)`` unaided; delete these functions and the
-# ``when_imported('torch', ...)`` in :func:`install`, then run
-# tests/test_safe_load.py, which must still pass.
-MMENGINE_CHECKPOINT_GLOBALS: List[object] = []
-
-
-def _numpy_globals() -> List[object]:
-    import numpy as np
-    multiarray = np._core.multiarray if hasattr(
-        np, '_core') else np.core.multiarray
-    scalar_types = [np.float64, np.float32, np.float16, np.int64, np.int32,
-                    np.int16, np.int8, np.uint8, np.bool_]
-    dtype_types = [type(np.dtype(t)) for t in scalar_types]
-    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
-            *dtype_types]
-
-
-def _leave_default_statistics_out_of_history_buffer_state() -> None:
-    from mmengine.logging.history_buffer import HistoryBuffer
-    original = HistoryBuffer.__getstate__
-    if getattr(original, '_mmlcnetv2', False):
-        return
-    defaults = {name: getattr(HistoryBuffer, name)
-                for name in ('min', 'max', 'current', 'mean')}
-
-    def __getstate__(self) -> dict:
-        state = dict(original(self))
-        custom = {
-            name: method
-            for name, method in state.pop('statistics_methods', {}).items()
-            if defaults.get(name) is not method
-        }
-        if custom:  # user-registered statistics are kept (need getattr)
-            state['statistics_methods'] = custom
-        return state
-
-    __getstate__._mmlcnetv2 = True
-    HistoryBuffer.__getstate__ = __getstate__
-
-
-def allow_mmengine_checkpoints() -> List[object]:
-    """Make mmengine Runner checkpoints save and load under safe loading.
-
-    Idempotent; called when torch is imported after :mod:`mmlcnetv2`.
-
-    Returns:
-        list: The globals added to torch's allowlist.
-    """
-    if not MMENGINE_CHECKPOINT_GLOBALS:
-        import torch
-        from mmengine.logging.history_buffer import HistoryBuffer
-        _leave_default_statistics_out_of_history_buffer_state()
-        MMENGINE_CHECKPOINT_GLOBALS.extend(_numpy_globals() + [HistoryBuffer])
-        torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS)
-    return MMENGINE_CHECKPOINT_GLOBALS
+# Runner checkpoints under torch's safe loading: the allowlist and why it is
+# needed are in :mod:`mmlcnetv2.utils.safe_load` (with the other rules of
+# safe loading); :func:`install` adds it when torch is imported.
 
 
 # ---------------------------------------------------- atomic local writes
@@ -341,28 +275,6 @@ def summarize_init_info() -> None:
 # with such a URL) gets the converted classifier. Other URLs stay
 # mmengine's. The index registration stays as long as mmpretrain's
 # ModelHub is how users find models.
-def _load_published_weights(filename: str, map_location=None) -> dict:
-    """mmengine checkpoint loader: fetch (:mod:`mmlcnetv2.converters.
-    download`) and convert one of our index's weight URLs."""
-    from .converters.convert import load_weights
-    from .converters.download import fetch_weights
-    path = fetch_weights(filename)
-    weights = load_weights(path)
-    from mmengine.logging import print_log
-    print_log(f'converted {weights.describe(path)}', logger='current')
-    return dict(state_dict=weights.state)
-
-
-def register_weights_scheme() -> None:
-    """Route our index's weight URLs to :func:`_load_published_weights`
-    (mmengine's ``CheckpointLoader``; idempotent)."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    from .model_index import PUBLISHED_WEIGHTS
-    CheckpointLoader.register_scheme(
-        list(PUBLISHED_WEIGHTS), _load_published_weights, force=True)
-
-
 def register_model_index() -> bool:
     """Register our model index in mmpretrain's ``ModelHub`` (idempotent).
 
@@ -371,6 +283,7 @@ def register_model_index() -> bool:
     """
     from mmpretrain.apis.model import ModelHub
 
+    from .converters.published import register_weights_scheme
     from .model_index import PACKAGE_DIR, configs_root
     register_weights_scheme()  # the index's Weights entries need it
     root = configs_root()

@@ -8,7 +8,13 @@ message names the bad value and what is allowed.
 Example:
     >>> from mmlcnetv2.errors import UserInputError
     >>> raise UserInputError("--calib: must be >= 1, got 0")
+
+The exit statuses of every command (:data:`OK`, :data:`BAD_INPUT`,
+:data:`FAILURE`) and their one-line reports (:func:`bad_input`,
+:func:`failure`) are here too; :mod:`mmlcnetv2.cli` re-exports them.
 """
+import sys
+from typing import Optional, Union
 
 
 class UserInputError(ValueError):
@@ -37,3 +43,42 @@ class UnsupportedModelError(UserInputError, NotImplementedError):
     it does not know): refused before the conversion, in one line naming
     the class and what exports. A NotImplementedError too, as the export's
     earlier refusals were."""
+
+
+#: Exit statuses of every command: done; something failed that is not the
+#: user's input; bad input (one line names it, nothing was written).
+OK = 0
+FAILURE = 1
+BAD_INPUT = 2
+
+
+def _report(error: Union[str, BaseException]) -> None:
+    print(f'error: {error}', file=sys.stderr)
+
+
+def bad_input(error: Union[str, BaseException]) -> int:
+    """Print ``error: <message>`` on stderr; return :data:`BAD_INPUT`."""
+    _report(error)
+    return BAD_INPUT
+
+
+def failure(error: Union[str, BaseException]) -> int:
+    """Print ``error: <message>`` on stderr; return :data:`FAILURE`."""
+    _report(error)
+    return FAILURE
+
+
+def is_bad_input(error: Optional[BaseException]) -> bool:
+    """Whether ``error``, or one it was raised from, is a
+    :class:`~mmlcnetv2.errors.UserInputError` (library code may wrap one
+    in a RuntimeError that adds context)."""
+    while error is not None:
+        if isinstance(error, UserInputError):
+            return True
+        error = error.__cause__
+    return False
+
+
+def bad_input_or_failure(error: BaseException) -> int:
+    """:func:`bad_input` if :func:`is_bad_input`, else :func:`failure`."""
+    return bad_input(error) if is_bad_input(error) else failure(error)

@@ -34,4 +34,6 @@ PACKAGES = {
     'hook': 'mmlcnetv2.engine',
     'optim_wrapper': 'mmlcnetv2.engine',
     'parameter scheduler': 'mmlcnetv2.engine',
+    # ``ConvertedPretrained`` (a Pretrained init_cfg of PPLCNetV2)
+    'weight initializer': 'mmlcnetv2.converters.pretrained',
 }

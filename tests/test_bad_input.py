@@ -24,13 +24,13 @@ import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import build_model, load_config, register_scope
 from helpers import (CLASSIFIER, RETINANET, SEGMENTOR, full_disk,  # noqa: F401
                      one_thread, snapshot, tiny_runner_cfg)
-from tools import convert_weights as convert_tool
-from tools import deploy as deploy_tool
-from tools import deploy_test as deploy_test_tool
-from tools import infer as infer_tool
-from tools import reparameterize as reparameterize_tool
-from tools import test as test_tool
-from tools import train as train_tool
+from mmlcnetv2.commands import convert as convert_tool
+from mmlcnetv2.commands import deploy as deploy_tool
+from mmlcnetv2.commands import deploy_test as deploy_test_tool
+from mmlcnetv2.commands import infer as infer_tool
+from mmlcnetv2.commands import reparameterize as reparameterize_tool
+from mmlcnetv2.commands import test as test_tool
+from mmlcnetv2.commands import train as train_tool
 
 pytest.importorskip('openvino')
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from mmlcnetv2.benchmark import ENTRIES, get_entries
+from benchmarks import ENTRIES, get_entries
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = ['lcnetv2-base-fused', 'lcnetv2-base-unfused']
@@ -113,7 +113,7 @@ def test_markdown_and_plot(run):
 
 @pytest.mark.slow
 def test_save_keeps_other_machines_and_indexes_all(run):
-    from mmlcnetv2.benchmark.machine import machine_slug
+    from mmlcnetv2.utils.machine import machine_slug
     _, paths = run
     result = json.loads(paths['json'].read_text())
     slug = machine_slug(result['machine'])
@@ -145,7 +145,7 @@ def test_save_keeps_other_machines_and_indexes_all(run):
 
 def test_machine_names_differ_per_cpu_class():
     """One name per CPU class: the three we run on never share a file."""
-    from mmlcnetv2.benchmark.machine import isa_class, machine_slug
+    from mmlcnetv2.utils.machine import isa_class, machine_slug
     avx2 = ['avx2', 'fma']
     zen4 = avx2 + ['avx512f', 'avx512_vnni', 'avx512_bf16']
     spr = zen4 + ['amx_bf16', 'amx_int8']
@@ -162,11 +162,7 @@ def test_machine_names_differ_per_cpu_class():
 def test_list_prints_every_model(capsys):
     # In-process (the subprocess above already covers the command line):
     # a second interpreter start would double the test's time.
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_tool', osp.join(REPO, 'tools', 'benchmark.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from benchmarks import cli as tool
     assert tool.main(['--list']) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert names == list(ENTRIES)
@@ -192,23 +188,24 @@ def test_outputs_get_normal_file_modes(run):
 
 
 def test_int8_note_names_kernels_and_missing_vnni():
-    from mmlcnetv2.benchmark.runner import _int8_note
+    from benchmarks.runner import int8_note
     rows = {'m@int8': dict(precision='int8',
                            conv_kernels={'jit_avx2_1x1_I8': 3}),
             'm@f32': dict(precision='f32',
                           conv_kernels={'brgconv_avx2_1x1_f32': 3})}
-    note = _int8_note(rows, ['avx2', 'fma'])
+    note = int8_note(rows, ['avx2', 'fma'])
     assert 'jit_avx2_1x1_I8 ×3' in note and 'no VNNI' in note
     assert 'f32' not in note.split('(ISA')[0]
-    assert 'avx512_vnni' in _int8_note(rows, ['avx2', 'avx512_vnni'])
-    assert _int8_note({'m@f32': rows['m@f32']}, ['avx2']) == ''
+    assert 'avx512_vnni' in int8_note(rows, ['avx2', 'avx512_vnni'])
+    assert int8_note({'m@f32': rows['m@f32']}, ['avx2']) == ''
 
 
 def test_random_weights_keep_activations_alive():
     """The benchmark's random weights keep activations O(1) (torch's
     default init leaves ~1e-16 after PP-LCNetV2's ~40 layers)."""
     import torch
-    model = get_entries(['lcnetv2-small-fused'])[0].build((64, 64))
+    # the weights the export gets
+    model = get_entries(['lcnetv2-small-fused'])[0].build((64, 64)).model
     with torch.no_grad():
         feats = model.backbone(torch.randn(1, 3, 64, 64))
     assert 1e-2 < float(feats[-1].abs().max()) < 1e4
@@ -218,7 +215,7 @@ def test_old_results_with_cls_det_task_names_still_read(tmp_path):
     """Rows of results written before the task vocabulary (names.TASKS)
     say 'cls'/'det'; they load with today's names, and the plot groups them
     (before, it grouped by today's names and found nothing to draw)."""
-    from mmlcnetv2.benchmark.report import load_result, plot
+    from benchmarks.report import load_result, plot
     from mmlcnetv2.names import LEGACY_TASKS
     # An old file, constructed: a committed result with its task names
     # spelled the old way (which committed file is still old changes as
@@ -243,12 +240,9 @@ def test_old_results_with_cls_det_task_names_still_read(tmp_path):
 def test_index_of_the_committed_results_is_the_committed_index(tmp_path):
     """``--index`` rebuilds docs/benchmarks.md from docs/benchmarks/*.json
     (old task names included) exactly as committed."""
-    import importlib.util
     import shutil
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_tool', osp.join(REPO, 'tools', 'benchmark.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+
+    from benchmarks import cli as tool
     results = tmp_path / 'benchmarks'
     results.mkdir()
     committed = osp.join(REPO, 'docs', 'benchmarks')
@@ -262,7 +256,7 @@ def test_index_of_the_committed_results_is_the_committed_index(tmp_path):
 
 
 def test_goal_table_is_read_from_its_data_file(tmp_path):
-    from mmlcnetv2.benchmark import report
+    from benchmarks import report
     with open(report.GOALS_FILE) as f:
         data = json.load(f)
     assert [(g['numerator'], g['denominator'], g['goal'])
@@ -294,7 +288,7 @@ def test_zoo_configs_come_from_the_package_configs_root(tmp_path,
     """Not from the checkout's path: the zoo asks the package's configs
     root (mmlcnetv2/.mim when installed), here one without our configs."""
     from mmlcnetv2 import model_index
-    from mmlcnetv2.benchmark.zoo import load_zoo_config
+    from benchmarks.zoo import load_zoo_config
     (tmp_path / 'configs' / 'cls').mkdir(parents=True)
     monkeypatch.setattr(model_index, 'configs_root', lambda: str(tmp_path))
     with pytest.raises(FileNotFoundError,
@@ -307,7 +301,7 @@ def test_zoo_configs_come_from_the_package_configs_root(tmp_path,
 def test_index_checks_ratios_against_the_goal_table(monkeypatch):
     """A goal changed in the table shows in the index rebuilt from the
     saved results (they keep the goal they were run with)."""
-    from mmlcnetv2.benchmark import report
+    from benchmarks import report
     pair = ('picodet-small-320@f32', 'retinanet-r50-320@f32')
     old = report.load_result(OTHER)
     saved = [g for g in old['ratios']
@@ -329,7 +323,7 @@ def test_end_to_end_rows_are_timed_and_their_goal_evaluated():
     """The end-to-end rows of the fused base classifier: timed in the
     latency rounds (not in throughput), the 1.15 goal evaluated, and the
     report's own table."""
-    from mmlcnetv2.benchmark import run_benchmark, to_markdown
+    from benchmarks import run_benchmark, to_markdown
     result = run_benchmark(E2E, ['f32'], threads=1, rounds=2, iters=2,
                            round_time=0.1, tput_time=0.1,
                            torch_eager=False, progress=False)
@@ -367,7 +361,7 @@ def test_anchor_preprocessing_is_paddleclas_own():
     pytest.importorskip('paddle')
     from sklearn.datasets import load_sample_image
 
-    from mmlcnetv2.benchmark.end_to_end import (PADDLECLAS_PREPROCESS,
+    from benchmarks.end_to_end import (PADDLECLAS_PREPROCESS,
                                                 paddleclas_preprocess)
     deploy = osp.join(osp.dirname(spec.origin), 'deploy')
     with open(osp.join(deploy, 'configs', 'inference_cls.yaml')) as f:
@@ -404,10 +398,10 @@ def test_anchor_rows_ratios_and_tradeoff_plot(tmp_path):
     the NMS graphs returned, the published accuracies with their sources,
     and the latency-accuracy plot places the rows measured at the size of
     their published accuracy."""
-    from mmlcnetv2.benchmark import (plot_tradeoff, run_benchmark, to_index,
+    from benchmarks import (plot_tradeoff, run_benchmark, to_index,
                                      to_markdown)
-    from mmlcnetv2.benchmark.anchors import anchor_pairs
-    from mmlcnetv2.benchmark.report import tradeoff_points
+    from benchmarks.anchors import anchor_pairs
+    from benchmarks.report import tradeoff_points
     result = run_benchmark(ANCHOR_RUN, ['f32'], threads=1, rounds=2,
                            iters=2, round_time=0.05, tput_time=0.05,
                            torch_eager=False, progress=False)
@@ -441,7 +435,7 @@ def test_anchor_rows_ratios_and_tradeoff_plot(tmp_path):
     g = ratios[('picodet-small-320-nms@f32', 'rtmdet-tiny-320-nms@f32')]
     line = [ln for ln in section.splitlines()
             if ln.startswith('| picodet-small-320-nms | rtmdet-tiny-320-nms')]
-    from mmlcnetv2.benchmark.report import iqr_pct, noisy
+    from benchmarks.report import iqr_pct, noisy
     spread = f", IQR ±{iqr_pct(g):.1f} %" + (' (noisy)' if noisy(g) else '')
     assert line == [f"| picodet-small-320-nms | rtmdet-tiny-320-nms | "
                     f"{g['median']:.3f} [{g['min']:.3f}, {g['max']:.3f}]"
@@ -468,7 +462,7 @@ def test_missing_optional_anchor_package_skips_its_rows_and_says_so():
     code = (
         "import json, sys\n"
         "sys.modules['ultralytics'] = None  # import ultralytics fails\n"
-        "from mmlcnetv2.benchmark import run_benchmark, to_markdown\n"
+        "from benchmarks import run_benchmark, to_markdown\n"
         "r = run_benchmark(['yolo11n-320', 'yolo11n-320-nms'],\n"
         "                  ['f32', 'int8'], rounds=1, iters=1,\n"
         "                  torch_eager=False, progress=False)\n"
@@ -507,7 +501,7 @@ def test_same_graph_pair_is_parity_within_its_band(monkeypatch):
     """Ours / PaddleClas PP-LCNetV2-base run one graph: a ratio within
     ±3 % reads 'parity' (not 'no' at 1.02, nor a win at 0.98), beyond the
     band it says so; other goals keep yes/no."""
-    from mmlcnetv2.benchmark import report
+    from benchmarks import report
     pair = ('lcnetv2-base-fused@f32', 'paddle-pplcnetv2-base@f32')
     goal = [g for g in report.GOALS if (g.numerator, g.denominator) == pair]
     assert goal and goal[0].parity == 0.03
@@ -531,15 +525,15 @@ def test_same_graph_pair_is_parity_within_its_band(monkeypatch):
 
 
 def test_each_ratio_shows_its_iqr_and_noisy_ones_are_flagged():
-    from mmlcnetv2.benchmark import report
+    from benchmarks import report
     steady = report.pair_ratio(_lat([10, 10.1, 9.9, 10, 10.2]),
                                _lat([10] * 5))
     wild = report.pair_ratio(_lat([8, 12, 10, 9, 11]), _lat([10] * 5))
     assert steady['iqr_pct'] <= 5 and not report.noisy(steady)
     assert wild['iqr_pct'] == 10.0 and report.noisy(wild)
-    assert '(beyond ±5 %)' in report._iqr_cell(wild)
-    assert '±10.0 %' in report._iqr_cell(wild)
-    assert 'beyond' not in report._iqr_cell(steady)
+    assert '(beyond ±5 %)' in report.iqr_cell(wild)
+    assert '±10.0 %' in report.iqr_cell(wild)
+    assert 'beyond' not in report.iqr_cell(steady)
 
 
 class _Steadying:
@@ -567,12 +561,12 @@ def test_extra_rounds_run_while_a_ratio_is_noisy(max_rounds, noisy_rounds,
                                                  expected):
     from tqdm import tqdm
 
-    from mmlcnetv2.benchmark.runner import _time_latency, noisy_ratios
+    from benchmarks.runner import time_latency, noisy_ratios
     num, den = 'lcnetv2-base-fused@int8', 'lcnetv2-base-fused@f32'
     timed = {num: _Steadying(noisy_rounds), den: _Steadying(0)}
     rows = {k: {} for k in timed}
     with tqdm(disable=True) as bar:
-        run = _time_latency(timed, rows, 3, max_rounds, ['f32', 'int8'], 2,
+        run = time_latency(timed, rows, 3, max_rounds, ['f32', 'int8'], 2,
                             1.0, bar)
     assert run == expected
     assert len(rows[num]['latency']['round_medians_ms']) == expected
@@ -591,7 +585,7 @@ def test_plot_panels_hold_what_their_titles_say(tmp_path):
     """'network only' never holds a row with NMS in its graph (nor, in
     results written before rows said so, one named -nms or with counted
     detections)."""
-    from mmlcnetv2.benchmark.report import PLOT_PANELS, plot, plot_panel
+    from benchmarks.report import PLOT_PANELS, plot, plot_panel
     rows = {'c': _row('lcnetv2-small-fused', 'classification', 224),
             'd': _row('picodet-small-320'),
             'n': _row('picodet-small-320-nms', nms=True),
@@ -616,8 +610,8 @@ def test_tradeoff_plot_notes_every_model_it_leaves_out():
     80.07, the README's weights table)."""
     from dataclasses import asdict
 
-    from mmlcnetv2.benchmark.anchors import OURS_PUBLISHED
-    from mmlcnetv2.benchmark.report import left_out, tradeoff_points
+    from benchmarks.anchors import OURS_PUBLISHED
+    from benchmarks.report import left_out, tradeoff_points
     base = OURS_PUBLISHED['lcnetv2-base-fused']
     assert (base.value, base.weights) == (80.07, 'SSLD')
     yolo = dict(metric='mAP', value=39.5, size=640, source='u')
@@ -650,12 +644,16 @@ def test_like_for_like_rows_plant_the_candidates_entering_nms(name,
     import torch
     from mmdet.models.dense_heads import base_dense_head
 
-    from mmlcnetv2.benchmark.zoo import random_image
+    from benchmarks.random_init import random_image
+    from benchmarks.zoo import Ours
     entry = get_entries([name])[0]
     wanted = int(name.rsplit('-c', 1)[1])
     torch.manual_seed(0)  # as the benchmark builds it
-    module = entry.build(entry.size)
-    planted = module.planted_candidates
+    built = entry.build(entry.size)
+    if isinstance(built, Ours):  # planted before the export fuses it
+        detector, planted = built.model, built.planted
+    else:
+        detector, planted = built.detector, built.planted_candidates
     # the least count at or above N the bisection reaches (scores that
     # cross the threshold together may add one or two)
     assert wanted <= planted <= wanted * 1.01
@@ -667,7 +665,6 @@ def test_like_for_like_rows_plant_the_candidates_entering_nms(name,
         return nms(boxes, scores, *args, **kwargs)
 
     monkeypatch.setattr(base_dense_head, 'batched_nms', counting_nms)
-    detector = module.detector
     x = torch.from_numpy(random_image(entry.size))
     meta = dict(img_shape=entry.size, ori_shape=entry.size,
                 scale_factor=(1.0, 1.0), pad_shape=entry.size)
@@ -682,3 +679,44 @@ def test_max_rounds_below_rounds_is_refused_in_one_line():
     proc = _tool('--rounds', '5', '--max-rounds', '3', '--list')
     assert proc.returncode == 2
     assert '--max-rounds 3: must be at least --rounds (5)' in proc.stderr
+
+
+@pytest.mark.slow  # ~30 s: two exports and one deploy run
+def test_our_rows_time_the_ir_tools_deploy_writes(tmp_path):
+    """A row of ours compiles the IR that ``tools/deploy.py`` writes of the
+    same weights and settings: the same ops, the same outputs; its int8
+    row is deploy's int8 export (it carries the export's Model API info,
+    which no graph converted by the benchmark itself has)."""
+    import numpy as np
+    import openvino as ov
+
+    from benchmarks.runner import entry_graphs
+    from benchmarks.random_init import random_image
+    from mmlcnetv2.commands import deploy
+    from mmlcnetv2.model_index import resolve_config
+    entry = ENTRIES['lcnetv2-small-fused']
+    work = tmp_path / 'work'
+    work.mkdir()
+    graphs = entry_graphs(entry, (64, 64), str(work))
+    assert graphs.exported
+    ckpt = work / 'lcnetv2-small-fused-f32.pth'  # the weights it exported
+    out = tmp_path / 'deployed'
+    assert deploy.main([resolve_config(entry.config.partition('::')[2]),
+                        str(ckpt), '--out', str(out), '--shape', '64', '64',
+                        '--input', 'float']) == 0
+    core = ov.Core()
+    deployed = core.read_model(str(out / 'model.xml'))
+
+    def ops(model):
+        return [op.get_type_name() for op in model.get_ordered_ops()]
+
+    assert ops(graphs.graph('f32')) == ops(deployed)
+    x = random_image((64, 64))
+    results = [core.compile_model(m, 'CPU', {
+        'INFERENCE_PRECISION_HINT': 'f32'})(x)[0]
+        for m in (graphs.graph('f32'), deployed)]
+    np.testing.assert_array_equal(results[0], results[1])
+    int8 = graphs.graph('int8')
+    assert int8.has_rt_info('model_info')
+    assert any(op.get_type_name() == 'FakeQuantize'
+               for op in int8.get_ordered_ops())

@@ -13,8 +13,8 @@ from mmlcnetv2.apis import load_config
 from mmlcnetv2.cli.checks import check_constructor_args
 from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT
-from tools import test as test_tool
-from tools import train as train_tool
+from mmlcnetv2.commands import test as test_tool
+from mmlcnetv2.commands import train as train_tool
 
 CONFIGS = sorted(
     osp.relpath(p, ROOT)
@@ -97,7 +97,7 @@ def test_broken_annotation_json_names_the_file(capsys, tmp_path):
 
 def test_unknown_arguments_are_reported_not_guessed():
     """A class whose **kwargs cannot be followed is not judged."""
-    from mmlcnetv2.cli.checks import _accepted_args
+    from mmlcnetv2.cli.checks import accepted_args
 
     class Takes:
         def __init__(self, a, *, b=1):
@@ -114,13 +114,13 @@ def test_unknown_arguments_are_reported_not_guessed():
     class NoInit:
         pass
 
-    assert _accepted_args(Takes) == {'a', 'b'}
-    assert _accepted_args(PassesOn) == {'a', 'b', 'c'}
-    assert _accepted_args(Swallows) is None
-    assert _accepted_args(NoInit) == set()
+    assert accepted_args(Takes) == {'a', 'b'}
+    assert accepted_args(PassesOn) == {'a', 'b', 'c'}
+    assert accepted_args(Swallows) is None
+    assert accepted_args(NoInit) == set()
     with pytest.raises(UserInputError, match="did you mean 'a'"):
-        from mmlcnetv2.cli.checks import _check_args
-        _check_args({'type': 'Takes', 'aa': 1}, Takes, 'x')
+        from mmlcnetv2.cli.checks import check_args
+        check_args({'type': 'Takes', 'aa': 1}, Takes, 'x')
 
 
 def test_arguments_passed_past_the_next_base_are_accepted():
@@ -131,6 +131,6 @@ def test_arguments_passed_past_the_next_base_are_accepted():
     argument 'strides'``) once the check ran in deploy.py too."""
     from mmdet.models.dense_heads import VFNetHead
 
-    from mmlcnetv2.cli.checks import _accepted_args
-    assert {'strides', 'use_atss', 'pred_kernel_size'} <= _accepted_args(
+    from mmlcnetv2.cli.checks import accepted_args
+    assert {'strides', 'use_atss', 'pred_kernel_size'} <= accepted_args(
         VFNetHead)

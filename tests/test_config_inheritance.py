@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 import mmlcnetv2  # noqa: F401  (registers the mmlcnetv2:: prefix)
 from test_train_helpers import ROOT, tool_env
-from tools.data.make_digits import make_digits
+from mmlcnetv2.datasets.generate.digits import make_digits
 
 DOWNSTREAM = textwrap.dedent('''\
     _base_ = 'mmlcnetv2::cls/pplcnetv2-base_8xb256_in1k.py'

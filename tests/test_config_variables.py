@@ -14,10 +14,11 @@ from mmengine.config import Config
 
 import mmlcnetv2  # noqa: F401
 from mmlcnetv2.apis import load_config
-from mmlcnetv2.apis.config_vars import _is_variable, _uses, variables_set
+from mmlcnetv2.apis.config_vars import (is_variable, settings_using,
+                                        variables_set)
 from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT
-from tools import train as train_tool
+from mmlcnetv2.commands import train as train_tool
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
                            recursive=True))
@@ -100,7 +101,7 @@ def test_every_string_or_sequence_variable_follows(path):
     a variable's value, it holds that variable's override afterwards."""
     base = load_config(path)
     olds = {k: v for k, v in base._cfg_dict.items()
-            if _is_variable(k) and _scalars(v)}
+            if is_variable(k) and _scalars(v)}
     news = {k: _changed(v) for k, v in olds.items()}
     # What load_config does before its checks (which read the config once
     # more per variable).
@@ -109,7 +110,7 @@ def test_every_string_or_sequence_variable_follows(path):
     for name, old in olds.items():
         # Variables of equal values share their uses.
         allowed = [news[k] for k, v in olds.items() if v == old]
-        for use in _uses(base._cfg_dict, old, limit=100):
+        for use in settings_using(base._cfg_dict, old, limit=100):
             assert _at(cfg._cfg_dict, use) in allowed, (name, use)
 
 

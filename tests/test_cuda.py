@@ -18,7 +18,7 @@ from mmengine.config import Config
 import mmlcnetv2  # noqa: F401
 from test_det_train import custom_cfg
 from test_deploy_upstream import match_one_to_one, mmdet_results, plant_bias
-from tools.data.make_shapes import make_shapes
+from mmlcnetv2.datasets.generate.shapes import make_shapes
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PICODET = osp.join(ROOT, 'configs', 'det',

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from mmlcnetv2.benchmark.demo_results import METRIC_KEYS, demo_machine
+from mmlcnetv2.commands.demo_results import METRIC_KEYS, demo_machine
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Every point kept (no score threshold), so that CocoMetric has detections
@@ -101,3 +101,29 @@ def test_bad_results_dir(tmp_path):
     assert f'--results-dir {blocker / "results"}' in proc.stderr
     assert not (tmp_path / 'shapes').exists()
     assert not (tmp_path / 'work').exists()
+
+
+def test_results_in_a_work_dir_index_machine_files_only(tmp_path):
+    """A quick run (or one outside a checkout) writes its results file into
+    the work dir, beside demo_metrics.json and whatever else is there: the
+    index lists the machines' files and reads nothing else."""
+    from mmlcnetv2.commands.demo_results import demo_result, save_demo_result
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'demo_metrics.json').write_text(json.dumps(dict(
+        config='configs/det/x.py', bbox_mAP=0.5, metrics={}, seconds={})))
+    (work / 'notes.json').write_text('["a user\'s list"]')
+    seconds = dict(setup_data=1.0, train=2.0, train_cpu=3.0,
+                   train_per_iter=0.5, test_and_pictures=1.0)
+    result = demo_result({'coco/bbox_mAP': 0.25}, demo_machine(),
+                         command='mmlcnetv2 demo', config='configs/det/x.py',
+                         schedule='1 epoch', num_train=8, num_val=2,
+                         seconds=seconds)
+    written = save_demo_result(result, str(work))
+    slug = result['machine']['slug']
+    assert [osp.basename(p) for p in written] == [
+        f'{slug}.json', f'{slug}.md', 'README.md']
+    index = (work / 'README.md').read_text()
+    rows = [ln for ln in index.splitlines() if ln.startswith('| [')]
+    assert len(rows) == 1 and rows[0].startswith(f'| [{slug}]({slug}.md)')
+    assert (work / 'notes.json').read_text() == '["a user\'s list"]'

@@ -1,6 +1,7 @@
 """int8 of a detector keeps its head, decoding and NMS float (issue 30,
 item 1): plain int8 of the whole shapes RetinaNet lost 10 points of mAP;
-what each choice costs is measured by tools/analysis/measure_int8_drop.py
+what each choice costs is measured by
+benchmarks/experiments/measure_int8_drop.py
 --report, not asserted here."""
 import pytest
 import torch

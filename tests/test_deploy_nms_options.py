@@ -159,7 +159,7 @@ def test_offset_matters_here():
 ])
 def test_options_not_followed_are_refused_in_one_line(
         planted, option, expected, capsys, tmp_path):
-    from tools import deploy as deploy_tool
+    from mmlcnetv2.commands import deploy as deploy_tool
     out = tmp_path / 'ir'
     assert deploy_tool.main([planted['aware'], planted['ckpt'],
                              '--out', str(out), '--cfg-options',

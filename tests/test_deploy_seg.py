@@ -223,7 +223,7 @@ def test_image_input_int8_calibrates_with_the_added_img_shape(tmp_path):
     the ``img_shape`` input the graph's resize added (it failed with
     "get_input_tensor() must be called on a function with exactly one
     parameter"), and the quantized IR runs on an odd-size image."""
-    from tools.data.make_shapes_seg import make_shapes_seg
+    from mmlcnetv2.datasets.generate.shapes_seg import make_shapes_seg
     root = str(tmp_path / 'shapes_seg')
     make_shapes_seg(root, num_train=6, num_val=2)
     config = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),

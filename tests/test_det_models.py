@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 
 import mmlcnetv2  # noqa: F401
-from tools.data.make_shapes import CLASSES, make_shapes
+from mmlcnetv2.datasets.generate.shapes import CLASSES, make_shapes
 from helpers import adamw_losses, descent_along_gradient  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 import mmlcnetv2  # noqa: F401
-from tools.data.make_shapes import make_shapes
+from mmlcnetv2.datasets.generate.shapes import make_shapes
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CUSTOM = osp.join(ROOT, 'configs', 'det', 'retinanet_lcnetv2_custom.py')

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from test_train_helpers import ROOT
-from tools import train as train_tool
-from tools.data.make_digits import main as make_digits_main
-from tools.data.make_digits import make_digits, split_indices
+from mmlcnetv2.commands import train as train_tool
+from mmlcnetv2.datasets.generate.digits import main as make_digits_main
+from mmlcnetv2.datasets.generate.digits import make_digits, split_indices
 
 DIGITS_CFG = osp.join(ROOT, 'configs', 'cls', 'pplcnetv2-small_digits.py')
 

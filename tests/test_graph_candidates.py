@@ -42,9 +42,10 @@ def test_graph_and_host_candidates_are_the_same_set(seed):
     (box, score, label) candidates. Seeded: the weights come from torch's
     global generator, whatever the tests before left in it."""
     from mmlcnetv2.apis.build import prepare_for_export
-    from mmlcnetv2.benchmark.anchors import mmdet_cls_convs, \
+    from benchmarks.anchors import mmdet_cls_convs, \
         plant_score_prior
-    from mmlcnetv2.benchmark.zoo import random_image, random_model
+    from benchmarks.random_init import random_image
+    from benchmarks.zoo import random_model
     model = prepare_for_export(random_model(
         'mmlcnetv2::det/picodet-style_lcnetv2-small_320_coco.py'))
     plant_score_prior(mmdet_cls_convs(model.bbox_head), 0.02)

@@ -21,6 +21,7 @@ HELP_HEAVY = ('mmpretrain', 'mmdet', 'mmseg', 'openvino', 'nncf')
 TOOLS = sorted(
     osp.relpath(p, ROOT)
     for p in glob.glob(osp.join(ROOT, 'tools', '**', '*.py'), recursive=True)
+    + glob.glob(osp.join(ROOT, 'benchmarks', 'experiments', '*.py'))
     if not osp.basename(p).startswith('_'))
 
 
@@ -45,21 +46,37 @@ def test_import_is_cheap():
     assert seconds < 6, seconds
 
 
-@pytest.mark.parametrize('tool', TOOLS)
-def test_help_imports_no_framework(tool):
+def _check_help(call: str, usage: str) -> None:
+    """Run ``call`` (which answers ``--help`` and exits): it exits 0, prints
+    ``usage``, and imports none of :data:`HELP_HEAVY`."""
     out = _python(f'''
-        import runpy, sys
-        sys.argv = [{tool!r}, '--help']
-        sys.path.insert(0, {osp.dirname(osp.join(ROOT, tool))!r})
+        import sys
         try:
-            runpy.run_path({tool!r}, run_name='__main__')
+            {call}
         except SystemExit as e:
             assert e.code in (0, None), e.code
         print('HEAVY', sorted(m for m in {HELP_HEAVY!r} if m in sys.modules))
     ''')
     assert out.returncode == 0, out.stderr[-2000:]
-    assert 'usage:' in out.stdout
+    assert usage in out.stdout
     assert out.stdout.strip().splitlines()[-1] == 'HEAVY []'
+
+
+@pytest.mark.parametrize('tool', TOOLS)
+def test_help_imports_no_framework(tool):
+    folder = osp.dirname(osp.join(ROOT, tool))
+    _check_help(f"import runpy; sys.argv = [{tool!r}, '--help']; "
+                f'sys.path.insert(0, {folder!r}); '
+                f"runpy.run_path({tool!r}, run_name='__main__')", 'usage:')
+
+
+@pytest.mark.parametrize('argv', [['--help'], ['deploy', '--help'],
+                                  ['make-shapes', '--help']])
+def test_command_help_imports_no_framework(argv):
+    """``mmlcnetv2 --help`` imports no command; a command's imports its
+    own module only."""
+    _check_help(f'from mmlcnetv2.commands.main import main; main({argv!r})',
+                'usage: mmlcnetv2')
 
 
 def test_setup_happens_when_the_frameworks_are_imported(tmp_path):

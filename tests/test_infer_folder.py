@@ -10,7 +10,7 @@ import pytest
 
 from test_deploy_cls import static_ir, tiny  # noqa: F401  (fixtures)
 from test_deploy_seg import seg  # noqa: F401  (fixture)
-from tools import infer as infer_tool
+from mmlcnetv2.commands import infer as infer_tool
 
 pytest.importorskip('openvino')
 

@@ -18,9 +18,11 @@ from PIL import Image
 
 from helpers import snapshot
 from test_deploy_safety import ROOT, tiny  # noqa: F401  (fixture)
-from tools import infer as infer_tool
-from tools import reparameterize as reparameterize_tool
-from tools.data import make_digits, make_shapes, make_shapes_seg
+from mmlcnetv2.commands import infer as infer_tool
+from mmlcnetv2.commands import reparameterize as reparameterize_tool
+from mmlcnetv2.datasets.generate import digits as make_digits
+from mmlcnetv2.datasets.generate import shapes as make_shapes
+from mmlcnetv2.datasets.generate import shapes_seg as make_shapes_seg
 
 pytest.importorskip('openvino')
 PYTHON = sys.executable
@@ -193,7 +195,7 @@ def test_reparameterize_out_over_its_input_is_refused(tiny, tmp_path,
 
 # ------------------------------------------ the other tools that write
 def test_deploy_test_out_over_the_export_is_refused(tiny, tmp_path, capsys):
-    from tools import deploy_test as deploy_test_tool
+    from mmlcnetv2.commands import deploy_test as deploy_test_tool
     ir = tmp_path / 'IR'
     shutil.copytree(tiny['ir'], ir)
     before = snapshot(str(ir))
@@ -221,7 +223,7 @@ def _foreign_work_dir(work, kind: str) -> None:
 @pytest.mark.parametrize('restart', [['--restart'], []])
 def test_demo_leaves_a_work_dir_not_its_own(tmp_path, capsys, kind,
                                             restart):
-    from tools import demo as demo_tool
+    from mmlcnetv2.commands import demo as demo_tool
     work = tmp_path / 'home'
     _foreign_work_dir(work, kind)
     before = snapshot(str(work))
@@ -235,7 +237,7 @@ def test_demo_leaves_a_work_dir_not_its_own(tmp_path, capsys, kind,
 
 
 def test_demo_restart_deletes_only_the_folder_it_made(tmp_path):
-    from tools import demo as demo_tool
+    from mmlcnetv2.commands import demo as demo_tool
     work = tmp_path / 'work'
     demo_tool.claim_work_dir(str(work), restart=False)  # made: marked
     (work / 'epoch_1.pth').write_bytes(b'weights')
@@ -393,7 +395,7 @@ def test_look_alike_names_of_the_user_are_not_leftovers(tiny, photos,
                                                         tool):
     """A backup folder of photos and a photo beside the output, named like
     our leftovers with a PID that is not running, stay as they were."""
-    from tools import deploy as deploy_tool
+    from mmlcnetv2.commands import deploy as deploy_tool
     home = tmp_path / 'home'
     names = _look_alikes(home, _dead_pid())
     before = snapshot(str(home))
@@ -501,7 +503,7 @@ def test_killed_export_leftover_is_cleaned_by_the_next_export(tiny,
                                                               tmp_path):
     """An export into an empty folder, killed: the folder holds only our
     leftover, which neither makes it 'not an export' nor stays."""
-    from tools import deploy as deploy_tool
+    from mmlcnetv2.commands import deploy as deploy_tool
     out = tmp_path / 'IR'
     out.mkdir()
     _killed_write('update', out)

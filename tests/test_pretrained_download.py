@@ -33,7 +33,7 @@ from mmlcnetv2.models import PPLCNetV2
 from mmlcnetv2.utils.batchnorm import randomize_bn
 from helpers import log_lines
 from test_train_helpers import ROOT, run_tool, tool_env
-from tools.data.make_shapes import make_shapes
+from mmlcnetv2.datasets.generate.shapes import make_shapes
 
 TINY = dict(scale=0.25, depths=[1, 1, 1, 1])
 PADDLECLAS = ('https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/'

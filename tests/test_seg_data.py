@@ -14,7 +14,7 @@ import mmlcnetv2  # noqa: F401  (registers CheckSegMap)
 from mmlcnetv2.datasets import CheckSegMap
 from mmlcnetv2.datasets.transforms import SegMapError
 from helpers import one_thread  # noqa: F401  (autouse fixture)
-from tools.data.make_shapes_seg import CLASSES, make_shapes_seg
+from mmlcnetv2.datasets.generate.shapes_seg import CLASSES, make_shapes_seg
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(ROOT, 'configs', 'seg', 'lraspp_lcnetv2-small_shapes-demo.py')

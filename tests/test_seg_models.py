@@ -180,7 +180,7 @@ def test_demo_config_trains_and_evaluates_with_runner(tmp_path):
     checkpointing) through mmengine's Runner on a tiny generated dataset."""
     from mmengine.runner import Runner
 
-    from tools.data.make_shapes_seg import make_shapes_seg
+    from mmlcnetv2.datasets.generate.shapes_seg import make_shapes_seg
     root = str(tmp_path / 'shapes_seg')
     make_shapes_seg(root, num_train=4, num_val=2, img_size=64)
     cfg = _cfg(DEMO)

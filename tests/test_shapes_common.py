@@ -1,11 +1,13 @@
-"""The drawing both shapes generators share (tools/data/_shapes_common.py)."""
+"""The drawing both shapes generators share
+(mmlcnetv2/datasets/generate/shapes_common.py)."""
 import math
 
 import numpy as np
 import pytest
 
-from tools.data import make_shapes, make_shapes_seg
-from tools.data._shapes_common import SHAPES, Shape
+from mmlcnetv2.datasets.generate import shapes as make_shapes
+from mmlcnetv2.datasets.generate import shapes_seg as make_shapes_seg
+from mmlcnetv2.datasets.generate.shapes_common import SHAPES, Shape
 
 
 def test_both_generators_draw_the_same_shapes():

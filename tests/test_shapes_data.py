@@ -6,7 +6,7 @@ import os.path as osp
 import pytest
 
 from helpers import snapshot
-from tools.data import make_shapes as ms
+from mmlcnetv2.datasets.generate import shapes as ms
 
 TINY = dict(num_train=6, num_val=3, img_size=96, max_objects=4, seed=3)
 

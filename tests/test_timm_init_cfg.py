@@ -104,7 +104,7 @@ def test_files_that_do_not_fit_fail_naming_file_and_tensors(tmp_path, case):
 # ------------------------------------------------ from a detection config
 def _det_cfg(tmp_path, checkpoint):
     from test_det_train import custom_cfg
-    from tools.data.make_shapes import make_shapes
+    from mmlcnetv2.datasets.generate.shapes import make_shapes
     data = str(tmp_path / 'shapes')
     make_shapes(data, num_train=4, num_val=2, img_size=96, max_objects=3)
     cfg = custom_cfg(data, str(tmp_path / 'work'))

@@ -10,8 +10,8 @@ import torch
 import mmlcnetv2  # noqa: F401  (registers the model index)
 from mmlcnetv2.apis import build_model, load_config
 from test_train_helpers import ROOT
-from tools import train as train_tool
-from tools.data.make_digits import make_digits
+from mmlcnetv2.commands import train as train_tool
+from mmlcnetv2.datasets.generate.digits import make_digits
 
 FINETUNE = osp.join(ROOT, 'configs', 'cls',
                     'pplcnetv2-base_finetune_custom.py')

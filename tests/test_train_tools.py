@@ -16,9 +16,9 @@ from mmlcnetv2.cli.runner_setup import merge_cfg_options, setup_amp
 from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT, run_tool, write_tiny_config
 from helpers import tiny_model_cfg
-from tools import test as test_tool
-from tools import train as train_tool
-from tools.data.make_digits import make_digits
+from mmlcnetv2.commands import test as test_tool
+from mmlcnetv2.commands import train as train_tool
+from mmlcnetv2.datasets.generate.digits import make_digits
 
 DIGITS_CFG = osp.join(ROOT, 'configs', 'cls', 'pplcnetv2-small_digits.py')
 
@@ -229,23 +229,25 @@ BAD_INPUT = {
                                 '{ckpt}'),
     'tools/test.py': (['{tmp}/nope.py', '{ckpt}'], 'nope.py'),
     'tools/train.py': (['{tmp}/nope.py'], 'nope.py'),
-    'tools/analysis/compare_profiles.py': (['no-such-a', 'no-such-b'],
-                                           'no-such-a'),
-    'tools/analysis/count_denormals.py': (['{tmp}/nope.py'], 'nope.py'),
     'tools/analysis/get_flops.py': (['{tmp}/nope.py'], 'nope.py'),
-    'tools/analysis/measure_folder_throughput.py': (
+    'benchmarks/experiments/compare_profiles.py': (
+        ['no-such-a', 'no-such-b'], 'no-such-a'),
+    'benchmarks/experiments/count_denormals.py': (['{tmp}/nope.py'],
+                                                  'nope.py'),
+    'benchmarks/experiments/measure_folder_throughput.py': (
         ['--model-dir', '{tmp}/no_export'], 'no_export'),
-    'tools/analysis/measure_image_input.py': (
+    'benchmarks/experiments/measure_image_input.py': (
         ['{tmp}/nope.py', '{ckpt}', '--work-dir', '{tmp}/work'], 'nope.py'),
-    'tools/analysis/measure_int8_drop.py': (
+    'benchmarks/experiments/measure_int8_drop.py': (
         ['{tmp}/nope.py', '{ckpt}', '--work-dir', '{tmp}/work'], 'nope.py'),
-    'tools/analysis/measure_ov_denormals.py': (['{tmp}/no_export'],
-                                               'no_export'),
-    'tools/analysis/measure_preprocess.py': (
+    'benchmarks/experiments/measure_ov_denormals.py': (['{tmp}/no_export'],
+                                                       'no_export'),
+    'benchmarks/experiments/measure_preprocess.py': (
         ['--checkpoint', '{tmp}/missing.pth'], 'missing.pth'),
-    'tools/analysis/measure_reduced_decode.py': (
+    'benchmarks/experiments/measure_reduced_decode.py': (
         ['--checkpoint', '{tmp}/missing.pth'], 'missing.pth'),
-    'tools/analysis/measure_train_step.py': (['{tmp}/nope.py'], 'nope.py'),
+    'benchmarks/experiments/measure_train_step.py': (['{tmp}/nope.py'],
+                                                     'nope.py'),
     'tools/data/make_digits.py': (['--out', '{tmp}/digits',
                                    '--val-fraction', '1.5'],
                                   '--val-fraction 1.5'),
@@ -258,8 +260,9 @@ BAD_INPUT = {
 
 def test_every_tool_has_a_bad_input_case():
     tools = sorted(
-        osp.relpath(p, ROOT) for p in glob.glob(
-            osp.join(ROOT, 'tools', '**', '*.py'), recursive=True)
+        osp.relpath(p, ROOT) for p in
+        glob.glob(osp.join(ROOT, 'tools', '**', '*.py'), recursive=True)
+        + glob.glob(osp.join(ROOT, 'benchmarks', 'experiments', '*.py'))
         if not osp.basename(p).startswith('_'))
     assert tools == sorted(BAD_INPUT)
 

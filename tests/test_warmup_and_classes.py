@@ -17,7 +17,7 @@ from mmlcnetv2.apis import load_config
 from mmlcnetv2.cli.checks import check_num_classes
 from mmlcnetv2.errors import UserInputError
 from test_train_helpers import ROOT
-from tools import train as train_tool
+from mmlcnetv2.commands import train as train_tool
 
 FINETUNE = osp.join(ROOT, 'configs', 'cls',
                     'pplcnetv2-base_finetune_custom.py')

@@ -4,20 +4,19 @@
     python tools/convert_paddle_weights.py PPLCNetV2_base_pretrained.pdparams \\
         checkpoints/pplcnetv2-base_paddle-in1k.pth --arch base
 
-The same as ``tools/convert_weights.py SRC DST --arch ARCH --from paddle``
-(kept so that existing commands work); that tool also reads timm / Hugging
-Face files.
+The same as ``mmlcnetv2 convert SRC DST --arch ARCH --from paddle`` (kept so
+that existing commands work); that command also reads timm / Hugging Face
+files.
 """
-import os.path as osp
 import sys
+from typing import Optional, Sequence
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from convert_weights import main as _convert_main  # noqa: E402
+from mmlcnetv2.commands import convert
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    return _convert_main(argv + ['--from', 'paddle'])
+    return convert.main(argv + ['--from', 'paddle'])
 
 
 if __name__ == '__main__':

@@ -27,8 +27,19 @@ from typing import Callable, Dict, Iterator, List, Optional, Set
 
 from ..errors import UserInputError
 
+#: Top-level keys mmengine's ``Runner.from_cfg`` reads; a config need not
+#: set them.
+RUNNER_KEYS = frozenset((
+    'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
+    'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper',
+    'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks',
+    'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher',
+    'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
+    'randomness', 'experiment_name', 'model_wrapper_cfg', 'sync_bn',
+    'find_unused_parameters', 'compile', 'cfg'))
+
 #: Top-level keys that the Runner, mmengine's builders or the OpenMMLab
-#: tools read themselves (besides ``cli.runner_setup.RUNNER_KEYS``): not
+#: tools read themselves (besides :data:`RUNNER_KEYS`): not
 #: variables, a key into them is a setting.
 READ_KEYS = frozenset(('model', 'custom_imports', 'tta_model',
                        'tta_pipeline'))
@@ -112,15 +123,16 @@ def variable_options(options: Optional[dict]) -> Dict[str, object]:
     not a key the Runner reads: ``val_dataloader=None`` turns validation
     off and must not reach ``test_dataloader = val_dataloader``)."""
     return {k: v for k, v in (options or {}).items()
-            if '.' not in k and _is_variable(k)}
+            if '.' not in k and is_variable(k)}
 
 
-def _is_variable(name: str) -> bool:
-    from ..cli.runner_setup import RUNNER_KEYS
+def is_variable(name: str) -> bool:
+    """Whether a top-level key of a config is a variable (neither a key
+    the Runner reads nor one of :data:`READ_KEYS`)."""
     return name not in RUNNER_KEYS and name not in READ_KEYS
 
 
-def _uses(cfg_dict: dict, value, limit: int = 4) -> List[str]:
+def settings_using(cfg_dict: dict, value, limit: int = 4) -> List[str]:
     """Keys of settings (under keys that are not variables) whose value
     equals ``value`` (a string, list, tuple or dict: equal numbers or
     booleans say nothing of where one came from)."""
@@ -140,7 +152,7 @@ def _uses(cfg_dict: dict, value, limit: int = 4) -> List[str]:
             walk(child, f'{path}.{key}' if path else str(key))
 
     for key, node in cfg_dict.items():
-        if _is_variable(key):
+        if is_variable(key):
             continue
         walk(node, key)
     return found
@@ -149,7 +161,7 @@ def _uses(cfg_dict: dict, value, limit: int = 4) -> List[str]:
 def _settings(cfg) -> dict:
     """The part of ``cfg`` that is not a variable."""
     root = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
-    return {k: v for k, v in root.items() if not _is_variable(k)}
+    return {k: v for k, v in root.items() if not is_variable(k)}
 
 
 def check_variables_used(load: Callable[[Dict[str, object]], object],
@@ -168,7 +180,7 @@ def check_variables_used(load: Callable[[Dict[str, object]], object],
     """
     root = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
     values = {k: v for k, v in variable_options(options).items()
-              if k in root and _is_variable(k)}
+              if k in root and is_variable(k)}
     if not values:
         return
     base = load({})
@@ -201,10 +213,10 @@ def check_variable_options(cfg, options: Optional[dict],
     root = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
     for key in options or {}:
         name, _, rest = key.partition('.')
-        if name not in root or not _is_variable(name) or (
+        if name not in root or not is_variable(name) or (
                 not rest and name in applied):
             continue
-        uses = _uses(root, root[name])
+        uses = settings_using(root, root[name])
         instead = ', '.join(f'{u}.{rest}' if rest else u for u in uses)
         why = (f'{name!r} is a config variable, copied into the settings '
                'that use it when the config is read, so changing part of '

@@ -365,7 +365,7 @@ _BUILDER_KEYS = {
 }
 
 
-def _accepted_args(obj) -> Optional[Set[str]]:
+def accepted_args(obj) -> Optional[Set[str]]:
     """The keyword arguments ``obj`` (a class or function) accepts.
 
     ``**kwargs`` are followed up the MRO (a head passing them on to its base
@@ -417,9 +417,9 @@ def _resolve(registry, type_name):
             return None
 
 
-def _check_args(node: dict, obj, path: str, extra: Iterable[str] = ()):
+def check_args(node: dict, obj, path: str, extra: Iterable[str] = ()):
     """Every key of ``node`` must be an argument of ``obj``."""
-    allowed = _accepted_args(obj)
+    allowed = accepted_args(obj)
     if allowed is None:
         return
     allowed |= set(extra)
@@ -463,7 +463,7 @@ def _check_typed(node, registry, path: str, recurse: Tuple[str, ...] = (),
     obj = _resolve(registry, type_name) if type_name is not None else None
     if obj is None:
         return  # not ours to judge: another registry, or no type
-    _check_args(node, obj, path,
+    check_args(node, obj, path,
                 set(extra) | _BUILDER_KEYS.get(registry.name, set()))
     _check_backbone_values(node, obj, path)
     for key, value in node.items():

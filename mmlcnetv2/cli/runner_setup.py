@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 
+from ..apis.config_vars import RUNNER_KEYS
 from ..errors import UserInputError
 
 
@@ -33,17 +34,6 @@ def _lookup(node, part: str):
     if isinstance(node, dict) and part in node:
         return node[part]
     raise KeyError(part)
-
-
-# Top-level keys mmengine's Runner.from_cfg reads; a config need not set them.
-RUNNER_KEYS = frozenset((
-    'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
-    'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper',
-    'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks',
-    'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher',
-    'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
-    'randomness', 'experiment_name', 'model_wrapper_cfg', 'sync_bn',
-    'find_unused_parameters', 'compile', 'cfg'))
 
 
 def merge_cfg_options(cfg: Config, options: Optional[dict]) -> None:

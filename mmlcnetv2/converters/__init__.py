@@ -1,10 +1,11 @@
 """Weights from PaddleClas (``.pdparams``) and timm / Hugging Face
 (``.safetensors``, ``.pth``, ``.bin``) to our layout; see
-``tools/convert_weights.py`` and :func:`load_pretrained` for ``init_cfg``."""
+``mmlcnetv2 convert`` and :func:`load_pretrained` for ``init_cfg``."""
 from .common import WeightsError
-from .convert import Weights, convert_weights, load_weights
-from .paddle import (PaddleWeightsError, convert_paddle_checkpoint,
-                     convert_paddle_state_dict, load_pdparams)
+from .convert import (Weights, convert_paddle_checkpoint, convert_weights,
+                      load_weights)
+from .paddle import (PaddleWeightsError, convert_paddle_state_dict,
+                     load_pdparams)
 from .pretrained import load_pretrained
 
 __all__ = [

@@ -14,7 +14,8 @@ import torch
 
 from .common import BACKBONE_PREFIX, HEAD_PREFIX, WeightsError, check_fits
 from .files import PICKLE, read_state_dict, sniff_format
-from .paddle import REFERENCE_DROPOUT, looks_like_paddle, map_paddle_state
+from .paddle import (REFERENCE_DROPOUT, PaddleWeightsError, looks_like_paddle,
+                     map_paddle_state)
 from .timm import looks_like_timm, map_timm_state
 
 SOURCES = ('auto', 'paddle', 'timm')
@@ -76,8 +77,8 @@ def load_weights(path: str, source: str = 'auto',
     fmt = sniff_format(path)
     if source == 'timm' and fmt == PICKLE:
         fmt = 'torch legacy'  # timm files are torch's, never Paddle's
-        from .files import _read_torch, _unwrap
-        raw = _unwrap(_read_torch(path), path)
+        from .files import read_torch, unwrap
+        raw = unwrap(read_torch(path), path)
     else:
         raw, fmt = read_state_dict(path, fmt)
     found = _detect_source(list(raw), path)
@@ -142,3 +143,21 @@ def convert_weights(src: str, dst: str, arch: str, source: str = 'auto',
         torch.save(checkpoint, tmp)
     return checkpoint
 
+
+def convert_paddle_checkpoint(src: str, dst: str, arch: str,
+                              dropout_rate: float = REFERENCE_DROPOUT) -> dict:
+    """Convert ``src`` (.pdparams) and write ``dst`` (.pth) atomically.
+
+    Kept for the existing callers; :func:`mmlcnetv2.converters.convert_weights`
+    is the general form (any source).
+
+    Returns:
+        dict: The written checkpoint.
+    """
+    try:
+        return convert_weights(src, dst, arch, source='paddle',
+                               dropout_rate=dropout_rate)
+    except PaddleWeightsError:
+        raise
+    except WeightsError as e:
+        raise PaddleWeightsError(str(e)) from None

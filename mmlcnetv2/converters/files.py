@@ -68,9 +68,14 @@ def _read_safetensors(path: str) -> Dict[str, torch.Tensor]:
             f'damaged?): {e}') from None
 
 
-def _read_torch(path: str):
-    # Importing mmlcnetv2 allows mmengine's Runner data; nothing else.
-    from mmlcnetv2.compat import allow_mmengine_checkpoints
+def read_torch(path: str):
+    """A torch file under safe loading (``weights_only=True``): tensors,
+    plain data and mmengine's Runner data, nothing else.
+
+    Raises:
+        WeightsError: The file holds other objects, or is no torch file.
+    """
+    from ..utils.safe_load import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
@@ -90,7 +95,7 @@ def _read_torch(path: str):
             f'damaged?): {str(e).splitlines()[0]}') from None
 
 
-def _unwrap(obj, path: str) -> Dict[str, object]:
+def unwrap(obj, path: str) -> Dict[str, object]:
     """The state dict inside a checkpoint (``state_dict``/``model``
     wrappers, DataParallel's ``module.`` prefix removed)."""
     if not isinstance(obj, dict):
@@ -126,7 +131,7 @@ def read_state_dict(path: str, fmt: str = None
     if fmt == SAFETENSORS:
         return _read_safetensors(path), fmt
     if fmt == TORCH_ZIP:
-        state = _unwrap(_read_torch(path), path)
+        state = unwrap(read_torch(path), path)
     else:
         from .paddle import load_pdparams
         try:
@@ -134,7 +139,7 @@ def read_state_dict(path: str, fmt: str = None
         except WeightsError as e:
             if 'holds a int' not in str(e):
                 raise
-        state = _unwrap(_read_torch(path), path)  # a pre-1.6 torch file
+        state = unwrap(read_torch(path), path)  # a pre-1.6 torch file
     bad = [k for k, v in state.items()
            if not isinstance(v, (torch.Tensor, np.ndarray))]
     if bad:

@@ -186,23 +186,3 @@ def convert_paddle_state_dict(
         raise
     except WeightsError as e:
         raise PaddleWeightsError(str(e)) from None
-
-
-def convert_paddle_checkpoint(src: str, dst: str, arch: str,
-                              dropout_rate: float = REFERENCE_DROPOUT) -> dict:
-    """Convert ``src`` (.pdparams) and write ``dst`` (.pth) atomically.
-
-    Kept for the existing callers; :func:`mmlcnetv2.converters.convert_weights`
-    is the general form (any source).
-
-    Returns:
-        dict: The written checkpoint.
-    """
-    from .convert import convert_weights
-    try:
-        return convert_weights(src, dst, arch, source='paddle',
-                               dropout_rate=dropout_rate)
-    except PaddleWeightsError:
-        raise
-    except WeightsError as e:
-        raise PaddleWeightsError(str(e)) from None

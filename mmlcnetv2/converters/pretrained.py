@@ -10,40 +10,15 @@ backbone must be found with its shape, or loading fails naming the file
 and the first mismatches. A URL or Hugging Face hub id is fetched into the
 cache first (:mod:`.download`).
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch.nn as nn
 from mmengine.logging import print_log
+from mmengine.registry import WEIGHT_INITIALIZERS
 
 from .common import BACKBONE_PREFIX, WeightsError, check_finite, first
 from .convert import load_weights
 from .download import fetch_weights
-
-# Checkpoint names mmengine resolves itself (model zoos of other networks,
-# storage backends); URLs and hub ids are fetched by :mod:`.download`.
-_MMENGINE_PREFIXES = ('open-mmlab://', 'openmmlab://', 'torchvision://',
-                      'mmcls://', 'pavi://', 's3://')
-
-
-def split_pretrained(init_cfg) -> Tuple[Optional[dict], object]:
-    """The local ``Pretrained`` entry of ``init_cfg`` and the rest.
-
-    Returns:
-        tuple: ``(pretrained cfg or None, init_cfg without it)``.
-    """
-    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
-    pretrained, others = None, []
-    for cfg in cfgs:
-        if (pretrained is None and isinstance(cfg, dict)
-                and cfg.get('type') == 'Pretrained' and cfg.get('checkpoint')
-                and not str(cfg['checkpoint']).startswith(_MMENGINE_PREFIXES)):
-            pretrained = cfg
-        elif cfg is not None:
-            others.append(cfg)
-    if pretrained is None:
-        return None, init_cfg
-    return pretrained, (others or None)
-
 
 def _select(state: Dict[str, object], prefix: Optional[str]) -> dict:
     if not prefix:
@@ -131,6 +106,28 @@ def load_pretrained(module: nn.Module, checkpoint: str,
         + (f'{len(unexpected)}: {first(unexpected)}' if unexpected
            else 'none'), logger='current')
     return list(state)
+
+
+@WEIGHT_INITIALIZERS.register_module(name='ConvertedPretrained')
+class ConvertedPretrainedInit:
+    """:func:`load_pretrained` as an mmengine weight initializer, which
+    ``PPLCNetV2.init_weights`` builds by name from mmengine's
+    ``WEIGHT_INITIALIZERS`` for a local ``Pretrained`` ``init_cfg``: the
+    model finds the converter through the registry and never imports it
+    (the converter builds a PPLCNetV2 to learn its shapes).
+
+    Args:
+        checkpoint: Any file the converter reads (or a URL / hub id).
+        prefix: The checkpoint's prefix of the module's keys.
+    """
+
+    def __init__(self, checkpoint: str,
+                 prefix: Optional[str] = 'backbone.') -> None:
+        self.checkpoint = checkpoint
+        self.prefix = prefix
+
+    def __call__(self, module: nn.Module) -> None:
+        load_pretrained(module, self.checkpoint, self.prefix)
 
 
 def _record_init_info(module: nn.Module, state: Dict[str, object],

@@ -6,7 +6,7 @@ assist for every denormal operand (~100 cycles), AMD cores far less. Training
 the shapes demo detector on a 2-core Xeon ran at 8.6-11.3 s/iter as shipped
 and 0.49 s/iter with flush-to-zero, with the same losses to 4 digits.
 
-Where they come from (``tools/analysis/count_denormals.py``: the demo
+Where they come from (``benchmarks/experiments/count_denormals.py``: the demo
 detector through mmengine's Runner, the config's own schedule, denormals
 kept): not from any tensor a user can see. On an AMD EPYC (Zen 4, AVX-512),
 over 3 epochs (300 iterations, every 25th counted), no parameter, gradient,
@@ -24,8 +24,8 @@ wrong, and flushing changes results by nothing measurable (same losses to 4
 digits over 40 iterations on a Xeon). On a second Xeon with AMX (another
 generation, 2026-12-02) the same count found no denormal tensor or operand
 either, and keeping them cost nothing (a detector step 0.99x the flushed
-one, ``tools/analysis/measure_train_step.py``): the penalty depends on the
-core, so flushing stays the default for the cores that pay it.
+one, ``benchmarks/experiments/measure_train_step.py``): the penalty
+depends on the core, so flushing stays the default for the cores that pay it.
 
 How: ``torch.set_flush_denormal(True)`` sets the FTZ and DAZ bits of the
 calling thread's MXCSR. Threads inherit the floating-point environment of

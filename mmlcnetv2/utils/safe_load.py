@@ -10,7 +10,8 @@ for what they are, before torch's own messages (an ``EOFError``, a miniz
 error, a ``KeyError`` of a byte value) can blame the config or the model.
 
 mmengine's own Runner checkpoints load under safe loading thanks to the
-allowlist in :mod:`mmlcnetv2.compat`. Safe loading stays on: a checkpoint
+allowlist here (:func:`allow_mmengine_checkpoints`, added when torch is
+imported). Safe loading stays on: a checkpoint
 naming anything else is still refused, and :func:`explain_refusal` turns
 torch's refusal into one line that says why and does not pass on torch's
 advice to switch safe loading off.
@@ -20,7 +21,7 @@ import os.path as osp
 import pickle
 import re
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, List, Optional
 
 from ..errors import UserInputError
 
@@ -28,6 +29,78 @@ from ..errors import UserInputError
 # pickle (protocol 2: it starts with the PROTO opcode).
 _ZIP_MAGIC = b'PK\x03\x04'
 _PICKLE_PROTO = b'\x80'
+
+
+# Upstream: torch >= 2.6 loads with ``weights_only=True`` by default;
+# mmengine 0.10.7 calls ``torch.load`` without the argument, and a Runner
+# checkpoint pickles objects the safe unpickler refuses:
+# - the message hub's ``HistoryBuffer`` and the numpy arrays and scalars in
+#   it: plain data, added to torch's allowlist here;
+# - ``HistoryBuffer``'s table of statistics methods, pickled as
+#   ``getattr(HistoryBuffer, 'min')``. Allowing ``getattr`` would allow
+#   almost anything, so instead the four default methods (which
+#   ``HistoryBuffer.__setstate__`` registers again by itself) are left out
+#   of the pickled state.
+# Safe loading stays on: a checkpoint naming anything else is still refused
+# (:func:`explain_refusal` says why in one line).
+# Checkpoints written by a process that did not import mmlcnetv2 still hold
+# the ``getattr`` entries.
+# Remove: when mmengine's Runner checkpoints save and load under
+# ``torch.load(weights_only=True)`` unaided; delete these functions and the
+# ``when_imported('torch', ...)`` in :func:`mmlcnetv2.compat.install`, then run
+# tests/test_safe_load.py, which must still pass.
+MMENGINE_CHECKPOINT_GLOBALS: List[object] = []
+
+
+def _numpy_globals() -> List[object]:
+    import numpy as np
+    multiarray = np._core.multiarray if hasattr(
+        np, '_core') else np.core.multiarray
+    scalar_types = [np.float64, np.float32, np.float16, np.int64, np.int32,
+                    np.int16, np.int8, np.uint8, np.bool_]
+    dtype_types = [type(np.dtype(t)) for t in scalar_types]
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
+            *dtype_types]
+
+
+def _leave_default_statistics_out_of_history_buffer_state() -> None:
+    from mmengine.logging.history_buffer import HistoryBuffer
+    original = HistoryBuffer.__getstate__
+    if getattr(original, '_mmlcnetv2', False):
+        return
+    defaults = {name: getattr(HistoryBuffer, name)
+                for name in ('min', 'max', 'current', 'mean')}
+
+    def __getstate__(self) -> dict:
+        state = dict(original(self))
+        custom = {
+            name: method
+            for name, method in state.pop('statistics_methods', {}).items()
+            if defaults.get(name) is not method
+        }
+        if custom:  # user-registered statistics are kept (need getattr)
+            state['statistics_methods'] = custom
+        return state
+
+    __getstate__._mmlcnetv2 = True
+    HistoryBuffer.__getstate__ = __getstate__
+
+
+def allow_mmengine_checkpoints() -> List[object]:
+    """Make mmengine Runner checkpoints save and load under safe loading.
+
+    Idempotent; called when torch is imported after :mod:`mmlcnetv2`.
+
+    Returns:
+        list: The globals added to torch's allowlist.
+    """
+    if not MMENGINE_CHECKPOINT_GLOBALS:
+        import torch
+        from mmengine.logging.history_buffer import HistoryBuffer
+        _leave_default_statistics_out_of_history_buffer_state()
+        MMENGINE_CHECKPOINT_GLOBALS.extend(_numpy_globals() + [HistoryBuffer])
+        torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS)
+    return MMENGINE_CHECKPOINT_GLOBALS
 
 
 class UnsafeCheckpointError(UserInputError):

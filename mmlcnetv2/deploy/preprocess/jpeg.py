@@ -7,7 +7,7 @@ and colour conversion work of a full decode. When the test pipeline's first
 resize shrinks the image a lot anyway, decoding at the largest reduction
 that still leaves the resize a downsampling by ``margin`` changes the
 network input by about as much as another resize filter would (measured by
-``tools/analysis/measure_reduced_decode.py``; numbers in docs/deploy.md).
+``benchmarks/experiments/measure_reduced_decode.py``; numbers in docs/deploy.md).
 
 Results must still come back in ORIGINAL image coordinates, so
 :func:`decode_for_steps` performs the first resize itself to the size the

@@ -299,6 +299,35 @@ def _make_se(channels: int, act_cfg: dict) -> nn.Module:
         act_cfg=(act_cfg, dict(type='Sigmoid')))
 
 
+# Checkpoint names mmengine resolves itself (model zoos of other networks,
+# storage backends); URLs and hub ids are fetched by the converters.
+MMENGINE_CHECKPOINT_PREFIXES = ('open-mmlab://', 'openmmlab://',
+                                'torchvision://', 'mmcls://', 'pavi://',
+                                's3://')
+
+
+def split_pretrained(init_cfg) -> Tuple[Optional[dict], object]:
+    """The local ``Pretrained`` entry of ``init_cfg`` (which the converters
+    load) and the rest (which mmengine does).
+
+    Returns:
+        tuple: ``(pretrained cfg or None, init_cfg without it)``.
+    """
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    pretrained, others = None, []
+    for cfg in cfgs:
+        if (pretrained is None and isinstance(cfg, dict)
+                and cfg.get('type') == 'Pretrained' and cfg.get('checkpoint')
+                and not str(cfg['checkpoint']).startswith(
+                    MMENGINE_CHECKPOINT_PREFIXES)):
+            pretrained = cfg
+        elif cfg is not None:
+            others.append(cfg)
+    if pretrained is None:
+        return None, init_cfg
+    return pretrained, (others or None)
+
+
 def _has_pretrained(init_cfg) -> bool:
     """Whether ``init_cfg`` (a dict, a list of them or None) loads weights:
     has a ``Pretrained`` entry with a checkpoint."""
@@ -623,10 +652,12 @@ class PPLCNetV2(BaseModule):
         It is converted while loading and must cover every tensor of this
         backbone with its shape (mmengine's ``PretrainedInit`` loads
         non-strictly and would leave a foreign file's tensors random); see
-        :func:`mmlcnetv2.converters.load_pretrained`.
+        :func:`mmlcnetv2.converters.load_pretrained`, which is found by
+        name in mmengine's ``WEIGHT_INITIALIZERS`` (``ConvertedPretrained``):
+        the converters build a PPLCNetV2 to learn its shapes, so the model
+        does not import them.
         """
-        from mmlcnetv2.converters.pretrained import (load_pretrained,
-                                                     split_pretrained)
+        from mmengine.registry import WEIGHT_INITIALIZERS
         pretrained, others = split_pretrained(self.init_cfg)
         if pretrained is None:
             super().init_weights()
@@ -636,5 +667,7 @@ class PPLCNetV2(BaseModule):
             super().init_weights()
         finally:
             self.init_cfg = init_cfg
-        load_pretrained(self, str(pretrained['checkpoint']),
-                        pretrained.get('prefix'))
+        WEIGHT_INITIALIZERS.build(dict(
+            type='ConvertedPretrained',
+            checkpoint=str(pretrained['checkpoint']),
+            prefix=pretrained.get('prefix')))(self)

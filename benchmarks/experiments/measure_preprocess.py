@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What does preprocessing cost end to end? Float-input vs uint8-input IR.
 
-    OMP_NUM_THREADS=1 python tools/analysis/measure_preprocess.py \
+    OMP_NUM_THREADS=1 python benchmarks/experiments/measure_preprocess.py \
         [--checkpoint CKPT] [--threads 1 2] [--precisions f32 bf16] \
         [--repeat 300] [--json out.json]
 
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
                    image='sklearn china.jpg 427x640, decoded BGR array',
                    rows=[], skipped=[])
     precisions = list(args.precisions)
-    from mmlcnetv2.benchmark.machine import cpu_capabilities
+    from mmlcnetv2.utils.machine import cpu_capabilities
     if 'bf16' in precisions and 'BF16' not in cpu_capabilities():
         precisions.remove('bf16')
         results['skipped'].append('bf16: this CPU has no BF16')

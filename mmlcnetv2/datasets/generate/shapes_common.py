@@ -1,6 +1,6 @@
 """What the two shapes generators share: the drawing and the writing.
 
-``make_shapes.py`` (detection, COCO boxes) and ``make_shapes_seg.py``
+``shapes.py`` (detection, COCO boxes) and ``shapes_seg.py``
 (segmentation, PNG masks) draw the same scenes: circles, squares, triangles
 and stars of random size, position and rotation on textured backgrounds,
 and write them the same way: a train and a val split, seeded, into a
@@ -218,7 +218,7 @@ def main(argv: Optional[Sequence[str]], make: Callable[..., bool],
         wrote = make(args.out, args.num_train, args.num_val, args.img_size,
                      args.max_objects, args.seed, args.force)
     except ValueError as e:
-        from mmlcnetv2.cli import bad_input
+        from mmlcnetv2.errors import bad_input
         return bad_input(e)
     print(f'{"wrote" if wrote else "kept existing"} {name} dataset at '
           f'{args.out} ({args.num_train} train / {args.num_val} val images, '

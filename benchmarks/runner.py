@@ -4,13 +4,14 @@ rounds, then throughput and torch eager; one result dict.
 
 :func:`run_benchmark` runs four phases, one function each: build
 (:func:`_build_rows`: every row converted, quantized, compiled, as a
-:class:`Timed`), sync latency (:func:`_time_latency`), async throughput
+:class:`Timed`), sync latency (:func:`time_latency`), async throughput
 (:func:`_time_throughput`), torch eager (:func:`_time_torch`); the two OpenVINO
 phases interleave all rows in rounds (:func:`_in_rounds`). The end-to-end
 rows (:mod:`.end_to_end`) are built in the same phase and timed in the same
 latency rounds; throughput and torch skip them.
 """
 import os
+import os.path as osp
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -20,14 +21,14 @@ import numpy as np
 import torch
 
 from .anchors import anchor_ratios
-from .machine import machine_info
+from mmlcnetv2.utils.machine import machine_info
 from .report import (IQR_LIMIT, goal_ratios, latency_stats, noisy,
                      throughput_stats)
 from .timing import (Inputs, async_throughput, compile_model, conv_kernels,
                      ov_inputs, runtime_ops, sync_latencies, torch_latencies,
                      used_precision)
 from .end_to_end import EndToEndBuilder
-from .zoo import Entry, get_entries, random_image
+from .zoo import Entry, Ours, export_ir, get_entries, random_image
 
 from . import PRECISIONS  # noqa: E402  (one definition, torch-free)
 
@@ -48,7 +49,7 @@ def quantize_on_random_inputs(ov_model, shape: Sequence[int],
     Random inputs are enough to place the quantizers, which is all latency
     depends on; the scales they give are meaningless for accuracy. An int8
     model to ship is calibrated on real images by ``tools/deploy.py
-    --precision int8`` (:mod:`mmlcnetv2.deploy.quantize`).
+    --precision int8`` (:mod:`mmlcnetv2.deploy.exporting.quantize`).
 
     Example:
         >>> int8 = quantize_on_random_inputs(ov_model, [1, 3, 224, 224])
@@ -62,7 +63,7 @@ def quantize_on_random_inputs(ov_model, shape: Sequence[int],
     return nncf.quantize(ov_model, nncf.Dataset(data), subset_size=count)
 
 
-def _int8_note(rows: Dict[str, Dict], isa: Sequence[str]) -> str:
+def int8_note(rows: Dict[str, Dict], isa: Sequence[str]) -> str:
     """What the int8 rows ran on: their conv kernels, and whether the CPU
     has int8 dot-product instructions (VNNI/AMX), which set how much int8
     can gain over f32."""
@@ -95,26 +96,91 @@ def entry_inputs(entry: Entry, size: Tuple[int, int]) -> Inputs:
     return x
 
 
-def _convert(entry: Entry, size: Tuple[int, int], work: str,
-             inputs: Optional[Inputs] = None):
-    """``(ov.Model, torch module or None)`` of an entry, with the static
-    shapes of ``inputs`` (default: :func:`entry_inputs`)."""
+@dataclass
+class Graphs:
+    """An entry's graphs, one per precision, and its torch module.
+
+    Ours (:class:`~.zoo.Ours`) are the IRs :func:`~.zoo.export_ir` writes:
+    ``tools/deploy.py``'s code, its int8 export for the int8 rows. The
+    others are converted here (``openvino.convert_model``, or read from
+    the anchor's ONNX file), and their int8 rows are that graph quantized
+    on random inputs (:func:`quantize_on_random_inputs`).
+
+    Attributes:
+        f32: The float graph (f32 and bf16 rows compile it).
+        int8: Makes the int8 graph (called once, for an int8 row).
+        module: The torch module (None: an ONNX anchor).
+        planted: How many candidates were planted to enter the NMS.
+        exported: Whether the graphs are exports of ours.
+    """
+    f32: Any
+    int8: Callable[[], Any]
+    module: Optional[torch.nn.Module] = None
+    planted: Optional[int] = None
+    exported: bool = False
+
+    def __post_init__(self) -> None:
+        self._int8 = None
+
+    def graph(self, precision: str):
+        """The graph a row of ``precision`` compiles."""
+        if precision != 'int8':
+            return self.f32
+        if self._int8 is None:
+            self._int8 = self.int8()
+        return self._int8
+
+
+def _export_graphs(ours: Ours, entry: Entry, size: Tuple[int, int],
+                   work: str) -> Graphs:
+    """The IRs of ours that :func:`~.zoo.export_ir` writes: static at
+    ``size``, the float input form (fed, like every row, a normalized
+    tensor), no Model API form (a file beside the IR, not timed)."""
+    import openvino as ov
+    options = dict(shape=size, dynamic=False, input_form='float',
+                   model_api=False)
+
+    def read(precision: str):
+        folder = osp.join(work, f'{entry.name}-{precision}')
+        return ov.Core().read_model(export_ir(
+            ours.model, ours.config, folder, precision=precision,
+            **options))
+
+    return Graphs(read('f32'), lambda: read('int8'), ours.module,
+                  ours.planted, exported=True)
+
+
+def entry_graphs(entry: Entry, size: Tuple[int, int], work: str,
+             inputs: Optional[Inputs] = None) -> Graphs:
+    """The :class:`Graphs` of an entry, with the static shapes of
+    ``inputs`` (default: :func:`entry_inputs`)."""
     import openvino as ov
     if inputs is None:
         inputs = entry_inputs(entry, size)
+    shape = list(np.shape(inputs[0] if isinstance(inputs, list) else inputs))
+    fixed = inputs[1:] if isinstance(inputs, list) else ()
+
+    def quantized(ov_model) -> Callable[[], Any]:
+        return lambda: quantize_on_random_inputs(ov_model, shape,
+                                                 fixed=fixed)
+
     if entry.source == 'paddle':
-        return ov.Core().read_model(entry.build(size, work)), None
+        ov_model = ov.Core().read_model(entry.build(size, work))
+        return Graphs(ov_model, quantized(ov_model))
     # The same random weights every run: what a -nms row's NMS gets
     # through (its recorded detections) then does not vary between runs.
     torch.manual_seed(0)
-    module = entry.build(size)
+    built = entry.build(size)
+    if isinstance(built, Ours):
+        return _export_graphs(built, entry, size, work)
     arrays = inputs if isinstance(inputs, list) else [inputs]
     example = tuple(torch.from_numpy(a) for a in arrays)
     with torch.no_grad():
         ov_model = ov.convert_model(
-            module, example_input=example if len(example) > 1 else example[0],
+            built, example_input=example if len(example) > 1 else example[0],
             input=[ov.PartialShape(list(a.shape)) for a in arrays])
-    return ov_model, module
+    return Graphs(ov_model, quantized(ov_model), built,
+                  getattr(built, 'planted_candidates', None))
 
 
 @dataclass
@@ -150,15 +216,12 @@ def _check_args(precisions: Sequence[str], threads: int, rounds: int,
                          f'{max_rounds}')
 
 
-def _compile_row(core, ov_model, row: Dict, threads: int,
+def _compile_row(core, graphs: Graphs, row: Dict, threads: int,
                  inputs: Inputs) -> Timed:
-    """Quantize (int8) and compile one row's model; record in ``row`` what
-    the CPU plugin made of it."""
+    """Compile one row's graph; record in ``row`` what the CPU plugin made
+    of it."""
     p = row['precision']
-    fixed = inputs[1:] if isinstance(inputs, list) else ()
-    model = (quantize_on_random_inputs(ov_model, row['input_shape'],
-                                       fixed=fixed)
-             if p == 'int8' else ov_model)
+    model = graphs.graph(p)
     c = compile_model(core, model, p, threads)
     row['used_precision'] = used_precision(c)
     if p == 'int8':
@@ -203,18 +266,18 @@ def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
     wanted = [p for p in precisions if p != 'int8' or entry.int8]
     inputs = entry_inputs(entry, size)
     try:
-        ov_model, module = _convert(entry, size, work, inputs)
+        graphs = entry_graphs(entry, size, work, inputs)
     except (ModuleNotFoundError, ImportError) as e:
         for p in wanted:
             rows[f'{entry.name}@{p}'] = dict(
                 model=entry.name, precision=p, task=entry.task,
                 input_shape=shape, skipped=str(e).split('\n')[0])
         return
-    planted = getattr(module, 'planted_candidates', None)
-    if module is not None:
+    planted = graphs.planted
+    if graphs.module is not None:
         tensors = [torch.from_numpy(a) for a in (
             inputs if isinstance(inputs, list) else [inputs])]
-        modules[entry.name] = (module, tensors)
+        modules[entry.name] = (graphs.module, tensors)
     for p in wanted:
         key = f'{entry.name}@{p}'
         rows[key] = dict(model=entry.name, precision=p, task=entry.task,
@@ -225,6 +288,8 @@ def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
             rows[key]['anchor'] = True
         if 'ours' in entry.tags:
             rows[key]['ours'] = True
+        if graphs.exported:  # the IR tools/deploy.py writes
+            rows[key]['exported'] = True
         if entry.counts_detections:
             rows[key]['nms'] = True  # the graph ends in NMS
         if planted is not None:  # entering NMS, in torch f32
@@ -232,7 +297,7 @@ def _build_entry(entry: Entry, precisions: Sequence[str], cls_size: int,
         if p == 'bf16' and not bf16:
             rows[key]['skipped'] = 'CPU has no BF16'
             continue
-        timed[key] = _compile_row(core, ov_model, rows[key], threads,
+        timed[key] = _compile_row(core, graphs, rows[key], threads,
                                   inputs)
         if entry.counts_detections:
             rows[key]['detections'] = count_detections(timed[key])
@@ -289,9 +354,9 @@ def noisy_ratios(rows: Dict[str, Dict],
             if noisy(g)]
 
 
-def _time_latency(timed: Dict[str, Any], rows: Dict[str, Dict],
-                  rounds: int, max_rounds: int, precisions: Sequence[str],
-                  iters: int, round_time: float, bar) -> int:
+def time_latency(timed: Dict[str, Any], rows: Dict[str, Dict],
+                 rounds: int, max_rounds: int, precisions: Sequence[str],
+                 iters: int, round_time: float, bar) -> int:
     """Phase 2: sync latency, all rows in every round; after ``rounds``,
     one more round at a time while a ratio is noisy
     (:func:`noisy_ratios`), up to ``max_rounds``. Returns the rounds run.
@@ -380,7 +445,7 @@ def _result(machine: Dict, settings: Dict, rows: Dict[str, Dict],
     result = dict(machine=machine, settings=settings, rows=rows, notes=notes)
     result['ratios'] = goal_ratios(rows)
     result['anchor_ratios'] = anchor_ratios(rows, settings['precisions'])
-    for note in (_int8_note(rows, machine.get('isa') or []),
+    for note in (int8_note(rows, machine.get('isa') or []),
                  _noise_note(result)):
         if note:
             result['notes'].append(note)
@@ -401,7 +466,7 @@ def run_benchmark(names: Optional[List[str]] = None,
     """Run the benchmark; see ``tools/benchmark.py`` for the options.
 
     Four phases: build every row (:func:`_build_rows`), then sync latency
-    (:func:`_time_latency`: ``rounds``, then more while a reported ratio's
+    (:func:`time_latency`: ``rounds``, then more while a reported ratio's
     IQR reaches beyond ``± IQR_LIMIT``, up to ``max_rounds``, default
     ``rounds``) and async throughput (:func:`_time_throughput`), each with
     all rows interleaved in rounds, then torch eager (:func:`_time_torch`).
@@ -434,7 +499,7 @@ def run_benchmark(names: Optional[List[str]] = None,
             machine['bf16_supported'], work, bar)
         bar.reset(total=rounds * (len(timed) + len(_network_rows(timed)))
                   + len(modules))
-        rounds_run = _time_latency(timed, rows, rounds, max_rounds,
+        rounds_run = time_latency(timed, rows, rounds, max_rounds,
                                    precisions, iters, round_time, bar)
         _time_throughput(core, timed, rows, rounds, threads, tput_time, bar)
         _time_torch(modules, rows, threads, iters, round_time, torch_eager,

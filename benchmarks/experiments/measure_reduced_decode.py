@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Does reduced-size JPEG decoding change results? Measure it.
 
-    OMP_NUM_THREADS=1 python tools/analysis/measure_reduced_decode.py \
+    OMP_NUM_THREADS=1 python benchmarks/experiments/measure_reduced_decode.py \
         [--num 200] [--margin 2] [--json out.json]
 
 Makes ``--num`` large JPEGs (1500-5000 px long side, qualities 75/85/95,

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Does OpenVINO's ``CPU_DENORMALS_OPTIMIZATION`` help our IRs on this CPU?
 
-    python tools/analysis/measure_ov_denormals.py EXPORT_DIR [EXPORT_DIR ...] \
+    python benchmarks/experiments/measure_ov_denormals.py \
+        EXPORT_DIR [EXPORT_DIR ...] \
         [--image IMG] [--threads 2] [--rounds 7] [--iters 40] [--json out.json]
 
 For each export folder (``tools/deploy.py``'s output; use IRs of *trained*
@@ -132,7 +133,7 @@ def main(argv=None) -> int:
         return bad_input('--threads, --rounds and --iters must be >= 1')
     from mmlcnetv2.compat import ignore_known_upstream_warnings
     ignore_known_upstream_warnings()
-    from mmlcnetv2.benchmark.machine import machine_info
+    from mmlcnetv2.utils.machine import machine_info
     if args.image:
         image = args.image
     else:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where does the time of two benchmark models differ? Per-layer profiles.
 
-    python tools/analysis/compare_profiles.py lcnetv2-base-fused \
+    python benchmarks/experiments/compare_profiles.py lcnetv2-base-fused \
         paddle-pplcnetv2-base --precision f32 --instances 3 --iters 300
 
 Each model (a ``tools/benchmark.py --list`` name) is compiled
@@ -59,9 +59,9 @@ def main(argv=None) -> int:
 
     import openvino as ov
 
-    from mmlcnetv2.benchmark import get_entries
-    from mmlcnetv2.benchmark.runner import _convert
-    from mmlcnetv2.benchmark.timing import PRECISION_HINTS
+    from benchmarks import get_entries
+    from benchmarks.runner import entry_graphs
+    from benchmarks.timing import PRECISION_HINTS
     from mmlcnetv2.cli import bad_input
     try:
         entries = get_entries(args.models)
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     runs = []  # (model, instance, request)
     with tempfile.TemporaryDirectory() as work:
         for entry in entries:
-            model, _ = _convert(entry, (args.size, args.size), work)
+            model = entry_graphs(entry, (args.size, args.size), work).f32
             for i in range(args.instances):
                 c = core.compile_model(model, 'CPU', {
                     'PERFORMANCE_HINT': 'LATENCY', 'NUM_STREAMS': 1,

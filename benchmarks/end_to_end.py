@@ -31,11 +31,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import cv2
 import numpy as np
-import torch
 
 from .timing import (call_latencies, compile_model, conv_kernels,
                      runtime_ops, used_precision)
-from .zoo import ENTRIES, Entry, random_model
+from .zoo import ENTRIES, Entry, export_ir, random_model
 
 #: The photo of every end-to-end row (scikit-learn's sample image).
 SAMPLE_IMAGE = 'china.jpg'
@@ -137,12 +136,8 @@ def export_random(entry: Entry, work: str) -> str:
     """:func:`mmlcnetv2.deploy.export` of ``entry``'s config with its
     defaults, on random weights (:func:`.zoo.random_model`) -> the export
     folder."""
-    from ..deploy import export
-    from ..model_index import resolve_config
     folder = osp.join(work, f'{entry.name}-export')
-    ckpt = osp.join(work, f'{entry.name}-random.pth')
-    torch.save({'state_dict': random_model(entry.config).state_dict()}, ckpt)
-    export(resolve_config(entry.config.partition('::')[2]), ckpt, folder)
+    export_ir(random_model(entry.config), entry.config, folder)
     return folder
 
 
@@ -176,7 +171,7 @@ class EndToEndBuilder:
             run = _PaddleClasRun(compile_model(
                 self.core, self._models[of.name], precision, self.threads))
         else:
-            from ..deploy import OpenVINOInferencer
+            from mmlcnetv2.deploy import OpenVINOInferencer
             if of.name not in self._models:
                 self._models[of.name] = export_random(of, self.work)
             # The benchmark's LATENCY compile settings, through the

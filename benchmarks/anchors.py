@@ -39,6 +39,8 @@ from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
 import torch
 import torch.nn as nn
 
+from .random_init import random_image, realistic_random_init
+
 #: What the requirement file of the optional anchors is called.
 ANCHOR_REQUIREMENTS = 'requirements/anchors.txt'
 
@@ -235,10 +237,10 @@ def plant_candidates(convs: Sequence[nn.Conv2d], count: Callable[[], int],
 
 
 def timm_classifier(name: str) -> nn.Module:
-    """timm's ``name`` with random weights (:func:`.zoo.realistic_random_init`),
+    """timm's ``name`` with random weights
+    (:func:`.random_init.realistic_random_init`),
     nothing downloaded."""
     import timm
-    from .zoo import realistic_random_init
     return realistic_random_init(
         timm.create_model(name, pretrained=False)).eval()
 
@@ -290,7 +292,6 @@ def ultralytics_detector(yaml: str, size: Tuple[int, int], nms: bool,
     from ultralytics import YOLO
     from ultralytics.engine.exporter import NMSModel
     from ultralytics.nn.modules import C2f, Detect
-    from .zoo import realistic_random_init
     # YOLO(yaml) builds from the yaml alone (no weights to fetch) and gives
     # the model the `task` that NMSModel reads.
     model = realistic_random_init(YOLO(yaml, task='detect').model)
@@ -315,7 +316,6 @@ def ultralytics_detector(yaml: str, size: Tuple[int, int], nms: bool,
         model(torch.zeros(1, 3, *size))
     planted = None
     if candidates is not None:
-        from .zoo import random_image
         x = torch.from_numpy(random_image(size))
         plant_candidates([b[-1] for d in detect for b in d.cv3],
                          lambda: yolo_candidates(model, x), candidates)

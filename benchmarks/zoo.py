@@ -4,17 +4,21 @@
 Every entry builds a model with random weights (latency does not depend on
 the values) and wraps it as ``tensor -> tensors``:
 
-* ``lcnetv2-<arch>-fused``: what ``tools/deploy.py`` exports (re-
-  parameterized 5/3/1 branches, ``mean`` pooling, no ``Reshape``);
+* ``lcnetv2-<arch>-fused``: the IR that ``tools/deploy.py`` writes, written
+  by the same code (:func:`export_ir`: :func:`mmlcnetv2.deploy.export`;
+  re-parameterized 5/3/1 branches, ``mean`` pooling, no ``Reshape``);
 * ``lcnetv2-<arch>-unfused``: the mmpretrain ``ImageClassifier`` as built
   (training-time branches, ``AdaptiveAvgPool2d`` + ``view``), i.e. what a
-  plain ``openvino.convert_model(model)`` gives;
+  plain ``openvino.convert_model(model)`` gives: not an export, the
+  baseline the fusion is measured against;
 * ``paddle-*``: PaddleClas's own networks through ``paddle2onnx`` (the
   anchors); unavailable without ``paddle2onnx``;
-* detection entries: the network up to the head outputs; ``<det>-nms``:
-  with decoding and NMS in the graph, as ``tools/deploy.py`` exports it;
-  ``<det>-nms-c100``/``-c1000`` (:data:`LIKE_FOR_LIKE`): the same with 100
-  or 1,000 candidates planted to enter the NMS, ours and the anchors alike;
+* detection entries: the network up to the head outputs (not an export:
+  the part every detector has, for the anchors' raw heads); ``<det>-nms``:
+  with decoding and NMS in the graph, for ours the IR ``tools/deploy.py``
+  writes (:func:`export_ir`); ``<det>-nms-c100``/``-c1000``
+  (:data:`LIKE_FOR_LIKE`): the same with 100 or 1,000 candidates planted to
+  enter the NMS, ours and the anchors alike;
 * the anchors a user would pick instead (:mod:`.anchors`): timm
   classifiers, YOLO11n (ultralytics, optional), RTMDet-tiny (mmdet);
 * ``<model>-e2e-{file,array,network}`` (:data:`END_TO_END_MODELS`): the
@@ -28,21 +32,22 @@ package's configs root, :func:`mmlcnetv2.model_index.configs_root`) or
 """
 import copy
 import importlib.util
+import os
 import os.path as osp
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..names import check_task
-from ..utils.batchnorm import reset_bn
+from mmlcnetv2.names import check_task
 from .anchors import (ANCHORS, OURS_PUBLISHED, PLANTED_CANDIDATES,
                       Published, mmdet_cls_convs, plant_candidates,
                       plant_score_prior, timm_classifier,
                       ultralytics_detector)
+from .random_init import random_image, realistic_random_init
 
 
 #: What an end-to-end row times: ``file`` (image path -> results),
@@ -70,8 +75,9 @@ class Entry:
         name: The name used by ``--models``.
         task: One of :data:`mmlcnetv2.names.TASKS`.
         size: Input ``(H, W)``; ``None`` takes ``--cls-size``.
-        build: Returns a torch module or, for ``source='paddle'``, the path
-            of an ONNX file; called with the input size.
+        build: Returns a torch module, an :class:`Ours` (timed as the IR
+            :func:`export_ir` writes of it) or, for ``source='paddle'``,
+            the path of an ONNX file; called with the input size.
         source: ``'torch'`` or ``'paddle'``.
         int8: Whether an int8 (NNCF) variant is benchmarked.
         description: One line for ``--list`` and the report.
@@ -132,28 +138,6 @@ class DetNetwork(nn.Module):
         return tuple(t for level in outs[:2] for t in level)
 
 
-def realistic_random_init(model: nn.Module) -> nn.Module:
-    """Random weights that keep activations O(1) through the network, as
-    trained weights do: He-normal convs, unit BN, small linear layers.
-
-    torch's default conv init shrinks activations ~2x per layer: after the
-    ~40 layers of PP-LCNetV2 they are ~1e-16 with a quarter of them below
-    1e-30, and float kernels can slow down on such near-denormal values.
-    Latency should not depend on the weights; this keeps it so.
-    """
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode='fan_in',
-                                    nonlinearity='relu')
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=0.01)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-    return reset_bn(model)
-
-
 def load_zoo_config(name: str):
     """The config ``name`` (``mmlcnetv2::<path>`` or ``mmdet::<path>``, as
     in a ``_base_``) from the installed packages' configs.
@@ -169,8 +153,8 @@ def load_zoo_config(name: str):
         ValueError: ``name`` has another prefix.
     """
     from mmengine.hub import get_config
-    from ..apis.build import load_config
-    from ..model_index import PACKAGE, resolve_config
+    from mmlcnetv2.apis.build import load_config
+    from mmlcnetv2.model_index import PACKAGE, resolve_config
     package, sep, relpath = name.partition('::')
     if sep and package == PACKAGE:
         # mmengine's get_config would look in site-packages, which is not
@@ -189,27 +173,90 @@ def _cls_config(arch: str) -> str:
 def random_model(config: str) -> nn.Module:
     """The model of zoo config ``config`` with :func:`realistic_random_init`
     weights, as built (unfused), nothing downloaded."""
-    from ..apis.build import build_model
+    from mmlcnetv2.apis.build import build_model
     cfg = copy.deepcopy(load_zoo_config(config))
     if cfg.model.get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None  # random weights, nothing to read
     return realistic_random_init(build_model(cfg))
 
 
-def _cls_model(arch: str, fused: bool) -> nn.Module:
-    from ..apis.build import prepare_for_export
-    from ..deploy import ClassifierExport
-    model = random_model(_cls_config(arch))
+class Ours(NamedTuple):
+    """One of our models as its rows time it: the IR that
+    :func:`export_ir` writes of ``model`` with ``config`` (the code of
+    ``tools/deploy.py``), and ``module``, the same network in torch (the
+    export's wrapper of the fused model) for the torch eager column.
+
+    Attributes:
+        model: As built from ``config`` (unfused), random weights.
+        config: Its config, ``mmlcnetv2::<path>``.
+        module: The torch module that torch eager times.
+        planted: How many candidates enter the NMS (``-nms-c<N>`` rows).
+    """
+    model: nn.Module
+    config: str
+    module: nn.Module
+    planted: Optional[int] = None
+
+
+#: How many images an int8 export of ours calibrates on (:func:`export_ir`).
+CALIBRATION_IMAGES = 16
+
+
+def calibration_folder(work: str, count: int = CALIBRATION_IMAGES) -> str:
+    """``count`` seeded random-noise JPEGs (320x320) in ``work/calibration``
+    (written once): what an int8 export of ours calibrates on. Latency
+    depends on where the quantizers are, not on their scales."""
+    import cv2
+    folder = osp.join(work, 'calibration')
+    if not osp.isdir(folder):
+        os.makedirs(folder)
+        rng = np.random.default_rng(0)
+        for i in range(count):
+            image = rng.integers(0, 256, (320, 320, 3), dtype=np.uint8)
+            cv2.imwrite(osp.join(folder, f'{i:03d}.jpg'), image)
+    return folder
+
+
+def export_ir(model: nn.Module, config: str, out_dir: str, **options
+              ) -> str:
+    """:func:`mmlcnetv2.deploy.export` (what ``tools/deploy.py`` runs) of
+    ``model``'s weights with ``config`` into ``out_dir``; returns the
+    ``model.xml`` path.
+
+    Args:
+        model: As built from ``config`` (its state dict is the checkpoint).
+        config: ``mmlcnetv2::<path>``.
+        out_dir: A new folder; the checkpoint goes beside it.
+        **options: :func:`~mmlcnetv2.deploy.export`'s keyword arguments.
+            ``precision='int8'`` calibrates on :func:`calibration_folder`
+            (the config's train set is not needed), beside ``out_dir``.
+    """
+    from mmlcnetv2.deploy import export
+    from mmlcnetv2.model_index import resolve_config
+    ckpt = out_dir + '.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    if options.get('precision') == 'int8':
+        images = calibration_folder(osp.dirname(out_dir))
+        options.update(calib=CALIBRATION_IMAGES, cfg_options={
+            'train_dataloader.dataset': dict(
+                _delete_=True, type='mmpretrain.CustomDataset',
+                data_root=images, with_label=False, pipeline=[])})
+    export(resolve_config(config.partition('::')[2]), ckpt, out_dir,
+           **options)
+    return osp.join(out_dir, 'model.xml')
+
+
+def _cls_model(arch: str, fused: bool):
+    """Ours (``fused``: an :class:`Ours`), or the unfused classifier as
+    built (a module that ``openvino.convert_model`` converts)."""
+    from mmlcnetv2.apis.build import prepare_for_export
+    from mmlcnetv2.deploy import ClassifierExport
+    config = _cls_config(arch)
+    model = random_model(config)
     if not fused:
         return UnfusedClassifier(model).eval()
-    return ClassifierExport(prepare_for_export(model)).eval()
-
-
-def random_image(size: Tuple[int, int]) -> np.ndarray:
-    """The benchmark's input of a ``size`` (h, w) model: a seeded random
-    normal batch of one, ``float32 [1, 3, h, w]``."""
-    return np.random.default_rng(0).standard_normal(
-        [1, 3, *size]).astype(np.float32)
+    module = ClassifierExport(prepare_for_export(copy.deepcopy(model)))
+    return Ours(model, config, module.eval())
 
 
 def mmdet_counter(detector: nn.Module,
@@ -219,7 +266,7 @@ def mmdet_counter(detector: nn.Module,
     keeps them: per level the ``nms_pre`` best above ``score_thr``, boxes
     of no size dropped. The features are computed once: a planted bias
     changes only the head."""
-    from ..deploy.tasks.detection import DetectorExport, candidate_mask
+    from mmlcnetv2.deploy.tasks.detection import DetectorExport, candidate_mask
     host = DetectorExport(detector, nms='host')
     img_shape = torch.tensor([list(x.shape[2:])], dtype=torch.float32)
     with torch.no_grad():
@@ -237,30 +284,36 @@ def mmdet_counter(detector: nn.Module,
 
 def _det_model(config: str, fused: bool = True, nms: bool = False,
                size: Optional[Tuple[int, int]] = None,
-               candidates: Optional[int] = None) -> nn.Module:
+               candidates: Optional[int] = None):
     """A zoo config's detector: up to its raw head outputs
     (:class:`DetNetwork`), or (``nms``) with decoding and NMS as
     ``tools/deploy.py`` exports it (``DetectorExport``: inputs ``x`` and
     ``img_shape``), its scores' prior planted (:func:`.plant_score_prior`)
     or, with ``candidates``, its score bias planted so that that many enter
     the NMS on the ``size`` benchmark input (:func:`.plant_candidates`; the
-    module's ``planted_candidates`` says how many did).
+    module's ``planted_candidates`` says how many did). Ours with NMS is an
+    :class:`Ours`: the weights are planted before the export fuses them.
     """
-    from ..apis.build import prepare_for_export
-    from ..deploy.tasks.detection import DetectorExport
+    from mmlcnetv2.apis.build import prepare_for_export
+    from mmlcnetv2.deploy.tasks.detection import DetectorExport
+    from mmlcnetv2.model_index import PACKAGE
     model = random_model(config)
-    if nms:
-        plant_score_prior(mmdet_cls_convs(model.bbox_head))
-    if fused:
-        model = prepare_for_export(model)
     if not nms:
-        return DetNetwork(model).eval()
+        return DetNetwork(prepare_for_export(model) if fused else model
+                          ).eval()
+    plant_score_prior(mmdet_cls_convs(model.bbox_head))
+    ours = config.startswith(f'{PACKAGE}::')
+    if fused and not ours:
+        model = prepare_for_export(model)
     model = model.eval()
     planted = None
     if candidates is not None:
         count = mmdet_counter(model, torch.from_numpy(random_image(size)))
         plant_candidates(mmdet_cls_convs(model.bbox_head), count, candidates)
         planted = count()
+    if ours:
+        module = DetectorExport(prepare_for_export(copy.deepcopy(model)))
+        return Ours(model, config, module.eval(), planted)
     wrapper = DetectorExport(model).eval()
     wrapper.planted_candidates = planted
     return wrapper

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A folder of photos at full throughput? Measure it.
 
-    python tools/analysis/measure_folder_throughput.py [--num 200]
+    python benchmarks/experiments/measure_folder_throughput.py [--num 200]
         [--model-dir DIR] [--precision-hint f32|bf16|f16] [--rounds 3]
         [--bench-time 15] [--json out.json]
 
@@ -143,12 +143,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mmlcnetv2.utils.denormals import configure_denormals_or_exit
     configure_denormals_or_exit()
-    from mmlcnetv2.benchmark.timing import async_throughput
+    from benchmarks.timing import async_throughput
     from mmlcnetv2.cli import bad_input
     from mmlcnetv2.deploy import OpenVINOInferencer
     from mmlcnetv2.deploy.preprocess.host import load_image
     from mmlcnetv2.deploy.runtime.stream import default_jobs
-    from tools import infer as infer_tool
+    from mmlcnetv2.commands import infer as infer_tool
     for name in ('num', 'rounds'):
         if getattr(args, name) < 1:
             return bad_input(f'--{name} {getattr(args, name)}: at least 1')

@@ -1,9 +1,11 @@
 # Copyright (c) mmlcnetv2 contributors. Licensed under the Apache License 2.0.
-"""The demo's results per machine class (``tools/demo.py``).
+"""The demo's results per machine class (``mmlcnetv2 demo``,
+``tools/demo.py``).
 
 Every CPU class trains the demo detector to other weights (other kernels sum
 floats in another order), so its result is one file per class,
-``docs/demo/<machine>.json`` + ``.md`` (:func:`.machine.machine_slug`: CPU
+``docs/demo/<machine>.json`` + ``.md``
+(:func:`~mmlcnetv2.utils.machine.machine_slug`: CPU
 model + ISA class), and ``docs/demo/README.md`` indexes all of them. A run
 replaces its own machine's files and regenerates the index, never another
 class's files.
@@ -15,7 +17,7 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional
 
-from .machine import cpu_model, isa_class, isa_flags, machine_slug
+from ..utils.machine import cpu_model, isa_class, isa_flags, machine_slug
 
 #: The COCO metrics the demo reports, in the order of the tables.
 METRIC_KEYS = ('bbox_mAP_50', 'bbox_mAP', 'bbox_mAP_75', 'bbox_mAP_s',
@@ -119,9 +121,18 @@ def to_index(results: Dict[str, Dict]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def is_demo_result(data) -> bool:
+    """Whether ``data`` (a JSON file's content) is a machine's results file
+    as :func:`save_demo_result` writes it."""
+    return isinstance(data, dict) and all(
+        isinstance(data.get(k), dict) for k in ('machine', 'metrics',
+                                                 'seconds'))
+
+
 def save_demo_result(result: Dict, folder: str) -> List[str]:
     """Write ``folder/<machine>.json`` and ``.md`` and regenerate
-    ``folder/README.md`` from every ``*.json`` in ``folder``.
+    ``folder/README.md`` from every machine's results file in ``folder``
+    (other ``*.json`` files there are not indexed).
 
     Returns:
         list[str]: The files written.
@@ -138,7 +149,11 @@ def save_demo_result(result: Dict, folder: str) -> List[str]:
     results = {}
     for path in sorted(glob.glob(osp.join(folder, '*.json'))):
         with open(path) as f:
-            results[osp.splitext(osp.basename(path))[0]] = json.load(f)
+            data = json.load(f)
+        # A work dir (where a quick run's results go) holds other JSON
+        # files too: the demo's demo_metrics.json, a user's notes.
+        if is_demo_result(data):
+            results[osp.splitext(osp.basename(path))[0]] = data
     index = osp.join(folder, INDEX_NAME)
     with atomic_file(index) as tmp, open(tmp, 'w') as f:
         f.write(to_index(results))

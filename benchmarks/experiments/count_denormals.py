@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where do denormal floats come from in training? Count them.
 
-    python tools/analysis/count_denormals.py CONFIG [--every 10] \
+    python benchmarks/experiments/count_denormals.py CONFIG [--every 10] \
         [--cfg-options train_cfg.max_epochs=3]
 
 Trains with mmengine's Runner exactly as ``tools/train.py`` does (the

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What does a training step cost: f32, denormals kept, bf16 autocast?
 
-    python tools/analysis/measure_train_step.py CONFIG [--steps 20] \
+    python benchmarks/experiments/measure_train_step.py CONFIG [--steps 20] \
         [--modes flush keep bf16] [--json out.json]
 
 Builds the config's model, optimizer and train dataloader with mmengine's
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     import torch
     torch.set_num_threads(1)  # before any parallel op: see the docstring
     import mmlcnetv2  # noqa: F401
-    from mmlcnetv2.benchmark.machine import machine_info
+    from mmlcnetv2.utils.machine import machine_info
     from mmlcnetv2.compat import ignore_known_upstream_warnings
     from mmlcnetv2.errors import UserInputError
     ignore_known_upstream_warnings()

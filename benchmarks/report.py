@@ -7,13 +7,13 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ..names import BENCHMARK_PRECISIONS, LEGACY_TASKS, TASKS
-from ..utils.atomic import atomic_file
+from mmlcnetv2.names import BENCHMARK_PRECISIONS, LEGACY_TASKS, TASKS
+from mmlcnetv2.utils.atomic import atomic_file
 
 #: The goal table: data, beside this module (shipped with the package), read
 #: here and only here; every report cites it by :data:`GOALS_SOURCE`.
 GOALS_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'goals.json')
-GOALS_SOURCE = 'mmlcnetv2/benchmark/goals.json'
+GOALS_SOURCE = 'benchmarks/goals.json'
 
 
 class Goal(NamedTuple):
@@ -196,7 +196,7 @@ def verdict(median: float, goal: Optional[float],
     return 'yes' if median <= goal else 'no'
 
 
-def _iqr_cell(g: Dict) -> str:
+def iqr_cell(g: Dict) -> str:
     """``[p25, p75] ±x.x %``, flagged when beyond ``± IQR_LIMIT``."""
     pct = g.get('iqr_pct', iqr_pct(g))
     flag = f' (beyond ±{100 * IQR_LIMIT:.0f} %)' if noisy(g) else ''
@@ -269,8 +269,12 @@ def to_markdown(result: Dict) -> str:
         'interleaved in the same rounds (median [min, max] over rounds); '
         "torch: eager, "
         f"`torch.set_num_threads({s['threads']})`, f32. Random weights "
-        '(latency does not depend on them); int8 = NNCF post-training '
-        'quantization on random calibration inputs. Detection rows time the '
+        '(latency does not depend on them). Our fused classifiers and '
+        '`-nms` detectors are the IR that `tools/deploy.py` writes, by the '
+        'same code (`mmlcnetv2.deploy.export`: static, float input; int8: '
+        'its int8 export, calibrated on random images); the other rows are '
+        'converted by `openvino.convert_model` (int8: NNCF post-training '
+        'quantization on random inputs). Detection rows time the '
         'network up to the head outputs (YOLO11n: with its box decoding, as '
         "ultralytics exports it); `-nms` rows include decoding and NMS in "
         'the graph.', '',
@@ -295,7 +299,7 @@ def to_markdown(result: Dict) -> str:
         met = verdict(g['median'], g['goal'], parity)
         lines.append(
             f"| {name} | {goal} | {g['median']:.3f} | [{g['min']:.3f}, "
-            f"{g['max']:.3f}] | {_iqr_cell(g)} | {met} |")
+            f"{g['max']:.3f}] | {iqr_cell(g)} | {met} |")
     lines += [
         '', '## Results', '',
         '| model | precision | used (read back) | input | median ms | '
@@ -366,7 +370,7 @@ def _anchors_markdown(result: Dict) -> List[str]:
         'Latency ratio ours / anchor (median of per-round ratios [min, max], '
         'and how far their IQR reaches from the median, "noisy" beyond '
         f'±{100 * IQR_LIMIT:.0f} %; < 1: ours is faster), each pair at the '
-        'same input size and precision. The anchors (`mmlcnetv2/benchmark/anchors.py`) are '
+        'same input size and precision. The anchors (`benchmarks/anchors.py`) are '
         'built offline with random weights and exported like ours. Pairs '
         'with no row measured at any precision are left out (the JSON '
         'lists them with the rows missing).', '',
@@ -678,7 +682,7 @@ def _save_figure(fig, result: Dict, path: str, title: str = '') -> None:
     """Title ``fig`` with the machine (and ``title``), write it to
     ``path`` atomically, close it."""
     import matplotlib.pyplot as plt
-    from .machine import isa_class
+    from mmlcnetv2.utils.machine import isa_class
     m = result['machine']
     fig.suptitle(f"OpenVINO CPU, {result['settings']['threads']} threads — "
                  f"{m['cpu']} ({isa_class(m.get('isa') or [])}){title}",
