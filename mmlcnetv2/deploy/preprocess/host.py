@@ -19,30 +19,11 @@ import cv2
 import mmcv
 import numpy as np
 
+from .image_file import decode_file
 from .spec import in_graph
 from .steps import STEPS, Pad
 
 ImageLike = Union[str, np.ndarray]
-
-
-def _decode_file(path: str) -> np.ndarray:
-    """Decode ``path`` as BGR after :func:`.image_file.check_image_file`,
-    within the process's pixel budget of decodes."""
-    from .image_file import (DECODES, check_image_file, decode_failure,
-                             is_truncated_jpeg)
-    size = check_image_file(path)
-    with DECODES.reserve(size[0] * size[1] if size else 1):
-        try:
-            img = mmcv.imread(path, flag='color', channel_order='bgr')
-        except Exception as e:  # noqa: BLE001  (cv2/pillow raise anything)
-            raise ValueError(f'Cannot decode image {path!r}: {e}') from e
-    if img is None:
-        raise ValueError(f'Cannot decode image {path!r}: '
-                         f'{decode_failure(path)}')
-    if is_truncated_jpeg(path):
-        raise ValueError(f'Cannot decode image {path!r}: '
-                         f'{decode_failure(path)}')
-    return img
 
 
 def load_image(image: ImageLike, color_order: str = 'BGR') -> np.ndarray:
@@ -61,7 +42,7 @@ def load_image(image: ImageLike, color_order: str = 'BGR') -> np.ndarray:
             or the array has a shape that is not an image.
     """
     if isinstance(image, (str, bytes)) or hasattr(image, '__fspath__'):
-        return _decode_file(str(image))
+        return decode_file(str(image))
     if not isinstance(image, np.ndarray):
         raise TypeError(f'image must be a path or a numpy array, got '
                         f'{type(image).__name__}')

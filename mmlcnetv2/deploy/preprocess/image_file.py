@@ -25,6 +25,8 @@ import warnings
 from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple
 
+import numpy as np
+
 #: Environment variable: the most pixels (width x height) an image may have.
 MAX_PIXELS_ENV = 'MMLCNETV2_MAX_IMAGE_PIXELS'
 
@@ -213,3 +215,22 @@ class PixelBudget:
 
 #: The decodes of this process (``load_image``, the reduced JPEG decode).
 DECODES = PixelBudget()
+
+
+def decode_file(path: str) -> np.ndarray:
+    """Decode ``path`` as BGR after :func:`check_image_file`, within the
+    process's pixel budget of decodes."""
+    import mmcv  # the image I/O the OpenMMLab pipelines use
+    size = check_image_file(path)
+    with DECODES.reserve(size[0] * size[1] if size else 1):
+        try:
+            img = mmcv.imread(path, flag='color', channel_order='bgr')
+        except Exception as e:  # noqa: BLE001  (cv2/pillow raise anything)
+            raise ValueError(f'Cannot decode image {path!r}: {e}') from e
+    if img is None:
+        raise ValueError(f'Cannot decode image {path!r}: '
+                         f'{decode_failure(path)}')
+    if is_truncated_jpeg(path):
+        raise ValueError(f'Cannot decode image {path!r}: '
+                         f'{decode_failure(path)}')
+    return img

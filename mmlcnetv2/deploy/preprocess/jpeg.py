@@ -161,8 +161,7 @@ def decode_for_steps(path: str, steps: List[dict],
         FileNotFoundError, ValueError: As ``load_image``.
     """
     from .image_file import (DECODES, check_image_file, decode_failure,
-                             is_truncated_jpeg)
-    from .host import load_image
+                             decode_file, is_truncated_jpeg)
     check_image_file(path)  # before any read: a FIFO, the pixel limit
     size = jpeg_size(path) if steps else None
     target = resize_size(size, steps[0], fit) if size else None
@@ -185,5 +184,5 @@ def decode_for_steps(path: str, steps: List[dict],
                                 interpolation=steps[0]['interpolation'])
             return Decoded(img, list(steps[1:]),
                            (target[0] / w, target[1] / h), (h, w), factor)
-    img = load_image(path)
+    img = decode_file(path)
     return Decoded(img, list(steps), (1.0, 1.0), img.shape[:2], 1)
