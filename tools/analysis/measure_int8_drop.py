@@ -425,7 +425,9 @@ def to_markdown(result: dict) -> str:
         '>= 0.3 matched, same class, IoU >= 0.5; segmentation: pixels of '
         'the same class); latency is the network on the first test image, '
         f"median of {result['rounds']} alternating rounds, "
-        f"{result['threads']} threads, one stream, f32 hint.", '',
+        f"{result['threads']} threads, one stream, f32 hint (on a shared "
+        'machine the ratios move with its load; load average at the end of '
+        f"the last run: {m.get('load_average')}).", '',
         '| task | export | metric | value | difference | agrees with f32 | '
         'latency | vs f32 |', '| --- | --- | --- | --- | --- | --- | --- | '
         '--- |']
