@@ -393,7 +393,10 @@ def to_markdown(result: dict) -> str:
         'finished run in `work_dirs/`; `--checkpoint TASK=PATH` gives one):',
         '', '```bash'] + list(dict.fromkeys(
             model.get('command', result['command'])
-            for model in result['models'].values())) + ['```', '',
+            for model in result['models'].values())) + [
+        '```', '', 'All tasks at once: `python tools/analysis/'
+        'measure_int8_drop.py --tasks ' + ' '.join(TASKS) +
+        ' --work-dir work_dirs/int8 --results-dir docs/int8`.', '',
         f"Machine: {m['cpu']} (ISA class `{m['isa_class']}`: "
         f"{', '.join(m['isa']) or 'unknown'}), {m['physical_cores']} cores; "
         f"OpenVINO {m['openvino']}, NNCF {m['nncf']}, torch {m['torch']}, "
