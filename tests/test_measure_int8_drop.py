@@ -14,7 +14,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def tool():
     spec = importlib.util.spec_from_file_location(
         'measure_int8_drop',
-        osp.join(REPO, 'tools', 'analysis', 'measure_int8_drop.py'))
+        osp.join(REPO, 'benchmarks', 'experiments', 'measure_int8_drop.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
