@@ -24,10 +24,9 @@ from mmlcnetv2.deploy.manifest.schema import DeployFormatError, read_meta
 from helpers import CLASSIFIER, RETINANET, snapshot  # noqa: E402
 
 pytest.importorskip('openvino')
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'tools'))
-import deploy as deploy_tool  # noqa: E402
-import infer as infer_tool  # noqa: E402
-import reparameterize as reparameterize_tool  # noqa: E402
+from mmlcnetv2.commands import deploy as deploy_tool  # noqa: E402
+from mmlcnetv2.commands import infer as infer_tool  # noqa: E402
+from mmlcnetv2.commands import reparameterize as reparameterize_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LABEL = 670  # the checkpoint's fc bias makes every image this class

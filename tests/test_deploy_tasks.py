@@ -12,8 +12,7 @@ from mmlcnetv2 import names
 from mmlcnetv2.deploy.manifest.schema import validate_meta
 from mmlcnetv2.deploy.tasks import TASKS, DeployTask, get_task, task_of
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'tools'))
-import deploy as deploy_tool  # noqa: E402
+from mmlcnetv2.commands import deploy as deploy_tool  # noqa: E402
 
 
 def test_every_task_name_has_a_task_object():
