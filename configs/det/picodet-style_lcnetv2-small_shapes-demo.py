@@ -9,10 +9,11 @@
 #     192 with fewer iterations beat 128 with more for the same CPU time;
 #   - trained from scratch (no ImageNet weights offline);
 #   - 5 epochs of AdamW (batch 8, lr 1e-2, 50-iteration warm-up, cosine
-#     decay) instead of 300 epochs of SGD + EMA: 500 iterations, what fits
-#     in 5 minutes on 2 cores of the slowest CPU class (AVX2;
-#     docs/detection.md, "The shapes demo", says how to scale the time);
-#     EMA did not help in so few iterations;
+#     decay) instead of 300 epochs of SGD + EMA: 500 iterations, about 3.5
+#     minutes of training on 2 cores of an AVX-512 EPYC (Zen 4), an
+#     estimated 7-8 on the AVX2-only class: over the 5 minutes we aim for
+#     there (docs/detection.md, "The shapes demo"); EMA did not help in so
+#     few iterations;
 #   - horizontal and vertical flips only (no colour distortion, crops or
 #     multi-scale: not tried in so few epochs);
 #   - images loaded in the training process (num_workers=0).
