@@ -759,6 +759,20 @@ def _point_label(r: Dict) -> str:
             f"{pub['value']}{weights} ({_source_label(pub['source'])})")
 
 
+def _label_offset(r: Dict, placed: List[Tuple[float, float]],
+                  count: int) -> int:
+    """Vertical offset (points) of a point's label: away from the nearest
+    point already labelled when one is close (within a factor 1.4 of
+    latency and 1 unit of accuracy), so two labels do not print over each
+    other; else above and below by turns."""
+    x, y = r['latency']['median_ms'], r['published']['value']
+    near = [py for px, py in placed
+            if max(px, x) / min(px, x) < 1.4 and abs(py - y) < 1.0]
+    if near:
+        return -14 if min(near, key=lambda py: abs(py - y)) >= y else 3
+    return 3 if count % 2 == 0 else -14
+
+
 def plot_tradeoff(result: Dict, path: str) -> None:
     """Latency (median, x) against published accuracy (y), one panel per
     task measured, each model at its best published accuracy, labelled
@@ -787,7 +801,7 @@ def plot_tradeoff(result: Dict, path: str) -> None:
                              figsize=(9, sum(heights)),
                              gridspec_kw=dict(height_ratios=heights))
     for ax, task in zip(axes[:, 0], tasks):
-        labelled = set()
+        labelled, placed = set(), []
         for r in (r for r in points if row_task(r) == task):
             pub = r['published']
             x = r['latency']['median_ms']
@@ -795,9 +809,8 @@ def plot_tradeoff(result: Dict, path: str) -> None:
                        marker=PRECISION_MARKERS.get(r['precision'], 'x'),
                        color='tab:gray' if r.get('anchor') else 'tab:red')
             if r['model'] not in labelled:  # one label per model
-                # above and below by turns: neighbours (a detector and its
-                # -nms row) do not print over each other
-                dy = 3 if len(labelled) % 2 == 0 else -14
+                dy = _label_offset(r, placed, len(labelled))
+                placed.append((x, pub['value']))
                 labelled.add(r['model'])
                 ax.annotate(_point_label(r), (x, pub['value']), fontsize=6,
                             xytext=(4, dy), textcoords='offset points')
