@@ -94,6 +94,12 @@ def build(config: str):
             runner.param_schedulers)
         schedulers = [s for s in runner.param_schedulers if not s.by_epoch]
     runner._init_model_weights()
+    # Hooks that change how the model computes (not what it logs or saves),
+    # as the Runner would before training.
+    from mmlcnetv2.engine import ChannelsLastHook
+    for hook in runner.hooks:
+        if isinstance(hook, ChannelsLastHook):
+            hook.before_train(runner)
     # The config's wrapper once more as bf16 autocast (its clipping and
     # accumulation as they are), then the same optimizer in it: one set of
     # weights and moments, two forward contexts.
