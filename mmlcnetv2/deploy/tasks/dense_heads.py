@@ -62,16 +62,16 @@ def _flatten(maps: torch.Tensor, channels: int) -> torch.Tensor:
 def clip_to(boxes: torch.Tensor, img_shape: torch.Tensor) -> torch.Tensor:
     """Boxes ``[B, N, 4]`` clipped to each image's ``(h, w)``, as mmdet's
     decoders do with ``max_shape`` (their ONNX branch imports the removed
-    ``mmdet.core``, hence our own)."""
-    height = img_shape[:, 0:1].to(boxes.dtype)
-    width = img_shape[:, 1:2].to(boxes.dtype)
-    zero = boxes.new_zeros(())
-    return torch.stack([
-        torch.minimum(torch.maximum(boxes[..., 0], zero), width),
-        torch.minimum(torch.maximum(boxes[..., 1], zero), height),
-        torch.minimum(torch.maximum(boxes[..., 2], zero), width),
-        torch.minimum(torch.maximum(boxes[..., 3], zero), height)
-    ], dim=-1)
+    ``mmdet.core``, hence our own).
+
+    One bound per image, ``[B, 1, 4]``, instead of clipping the four sides
+    apart and stacking them: OpenVINO's Concat along a last axis of 4 is a
+    reference kernel that cost as much as a NonZero over all of a level's
+    scores."""
+    hw = img_shape.to(boxes.dtype)
+    wh = hw[:, 1:2], hw[:, 0:1]
+    bound = torch.cat([*wh, *wh], dim=1).unsqueeze(1)
+    return torch.minimum(boxes.clamp(min=0), bound)
 
 
 def top_above(scores: torch.Tensor, thr: float, k: int
@@ -112,13 +112,14 @@ def top_above(scores: torch.Tensor, thr: float, k: int
     onehot = (row.unsqueeze(1) == torch.arange(
         batch, device=row.device).unsqueeze(0)).long()
     rank = (onehot.cumsum(0) * onehot).sum(1) - 1
-    keep = rank < k
-    slot = row[keep] * k + rank[keep]
+    # Ranks beyond k go to one spare slot past the end, cut off after the
+    # scatter: no boolean mask (a NonZero and three gathers in a graph).
+    spare = batch * k
+    slot = torch.where(rank < k, row * k + rank, spare)
     # scatter, not index_put: OpenVINO converts aten::scatter.
-    out = scores.new_full((batch * k, ), -1.0).scatter(0, slot, vals[keep])
-    idx = pos.new_zeros((batch * k, )).scatter(
-        0, slot, pos[keep] - row[keep] * length)
-    return out.reshape(batch, k), idx.reshape(batch, k)
+    out = scores.new_full((spare + 1, ), -1.0).scatter(0, slot, vals)
+    idx = pos.new_zeros((spare + 1, )).scatter(0, slot, pos - row * length)
+    return out[:spare].reshape(batch, k), idx[:spare].reshape(batch, k)
 
 
 class DenseCandidates(nn.Module):
@@ -154,6 +155,8 @@ class DenseCandidates(nn.Module):
         self.integral = isinstance(head, GFLHead)
         # PicoHead: distributions -> distance maps, before its coder.
         self.decode_distances = getattr(head, 'decode_distances', None)
+        from mmdet.models.task_modules.coders import DistancePointBBoxCoder
+        self.distance_coder = type(head.bbox_coder) is DistancePointBBoxCoder
 
     def _box_predictions(self, bbox_preds: Sequence[torch.Tensor]
                          ) -> List[torch.Tensor]:
@@ -198,7 +201,11 @@ class DenseCandidates(nn.Module):
             flat, idx = flat.sort(dim=1, descending=True)
         prior_idx = torch.div(idx, num_classes, rounding_mode='floor')
         labels = idx - prior_idx * num_classes
-        deltas = deltas.gather(1, prior_idx.unsqueeze(-1).expand(-1, -1, 4))
+        # Rows of the flattened batch: a Gather, where gather() along dim 1
+        # is a Broadcast of the index and a GatherElements in a graph.
+        first = torch.arange(batch, device=idx.device).unsqueeze(1) * \
+            deltas.shape[1]
+        deltas = deltas.reshape(-1, 4)[prior_idx + first]
         score = flat
         if factor is not None:
             score = flat * _flatten(factor, 1).reshape(
@@ -219,14 +226,22 @@ class DenseCandidates(nn.Module):
             device=cls_scores[0].device)
         if self.integral:
             mlvl_priors = [head.anchor_center(p) for p in mlvl_priors]
+        if self.distance_coder:
+            mlvl_priors = [torch.cat([p[:, :2], p[:, :2]], dim=1)
+                           for p in mlvl_priors]
         parts = [self._level(*level) for level in zip(
             cls_scores, deltas, factors, mlvl_priors)]
         cls, scores, labels, deltas, priors = (torch.cat(t, dim=1)
                                                for t in zip(*parts))
         batch, num = scores.shape
-        boxes = head.bbox_coder.decode(
-            priors.reshape(-1, priors.shape[-1]), deltas.reshape(-1, 4),
-            max_shape=None).reshape(batch, num, 4)
+        if self.distance_coder:
+            # distance2bbox, on priors laid out (x, y, x, y): the same sums
+            # without its stack (see clip_to).
+            boxes = priors + deltas * deltas.new_tensor([-1., -1., 1., 1.])
+        else:
+            boxes = head.bbox_coder.decode(
+                priors.reshape(-1, priors.shape[-1]), deltas.reshape(-1, 4),
+                max_shape=None).reshape(batch, num, 4)
         # The threshold is on the class score, before the score factor.
         return clip_to(boxes, img_shape), scores, labels, cls > self.score_thr
 

@@ -198,12 +198,21 @@ class PicoHead(RTMDetHead):
             >>> tuple(maps[0].shape), float(maps[0][0, 0, 0, 0])  # 3.5 * 8
             ((1, 4, 4, 4), 28.0)
         """
+        bins = self.reg_max + 1
+        project = self.integral.project.view(1, bins)
         maps = []
         for dist, stride in zip(bbox_dists, self.prior_generator.strides):
             n, _, h, w = dist.shape
+            # What _distances computes, but over the bins where they lie
+            # (channels) instead of permuted to rows of 8: the same numbers;
+            # in an OpenVINO graph the softmax over rows of 8 was the largest
+            # part of decoding (0.25 of 1.7 ms at 320, 2 threads; now 0.07).
+            # The loss keeps _distances: its rows of 8 are free to permute
+            # from channels-last training tensors, and this form made the
+            # demo's training step 3-8 % slower there.
+            prob = dist.reshape(n, 4, bins, h * w).softmax(2)
             maps.append(
-                self._distances(dist, stride[0]).reshape(n, h, w, 4)
-                .permute(0, 3, 1, 2))
+                torch.matmul(project, prob).reshape(n, 4, h, w) * stride[0])
         return maps
 
     def loss_by_feat(self,
