@@ -37,7 +37,8 @@ float (detection; elsewhere they are ``int8``). DIR must be new, empty or
 hold earlier exports of this tool. Each export first runs once on the
 first test image: one whose outputs are not shaped as f32's is reported
 as broken and neither scored nor timed (whole-graph int8 of the shapes
-detector gives 4000 images' outputs for one, each run taking seconds).
+detector gave 4000 images' outputs for one, each run taking seconds,
+while its NMS sat in an ``If``).
 The others are scored on the config's test set with ``evaluate_ir`` (what
 tools/deploy_test.py runs: the deployed path and the config's evaluator,
 at the f32 precision hint), with their agreement with f32, and the network
