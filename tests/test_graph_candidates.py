@@ -35,6 +35,31 @@ def test_top_above_equals_topk_then_threshold(batch):
         assert torch.equal(idx[~valid], torch.zeros_like(idx[~valid]))
 
 
+def test_top_above_segments_are_ranked_apart():
+    """With ``ends``, each segment of a row (a head level) gets its own
+    ``k`` slots: the same as :func:`top_above` on each segment alone, its
+    indices shifted by where the segment starts. The first segment holds
+    more than ``k`` scores above ``thr`` and the last one none, so both the
+    cut and the padding count."""
+    g = torch.Generator().manual_seed(1)
+    scores = torch.rand(2, 900, generator=g)
+    scores[:, 600:] = 0.0
+    bounds = [0, 500, 600, 900]
+    ends = torch.tensor(bounds[1:])
+    thr, k = 0.5, 120
+    vals, idx = top_above(scores, thr, k, ends)
+    assert vals.shape == idx.shape == (2, 3 * k)
+    for seg, (start, end) in enumerate(zip(bounds, bounds[1:])):
+        want_vals, want_idx = top_above(scores[:, start:end], thr, k)
+        part = slice(seg * k, (seg + 1) * k)
+        assert torch.equal(vals[:, part], want_vals), seg
+        valid = want_vals > thr
+        assert torch.equal(torch.gather(scores, 1, idx[:, part])[valid],
+                           want_vals[valid]), seg
+    assert (vals[:, :k] > thr).all()          # the cut: 250 above, 120 kept
+    assert (vals[:, 2 * k:] == -1).all()      # nothing above in the last
+
+
 @pytest.mark.slow  # a detector built (~20 s on 2 idle cores)
 def test_graph_and_host_candidates_are_the_same_set(seed):
     """On the PicoDet-style small head (random weights, a prior that lets

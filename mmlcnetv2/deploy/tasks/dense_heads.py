@@ -74,25 +74,34 @@ def clip_to(boxes: torch.Tensor, img_shape: torch.Tensor) -> torch.Tensor:
     return torch.minimum(boxes.clamp(min=0), bound)
 
 
-def top_above(scores: torch.Tensor, thr: float, k: int
+def top_above(scores: torch.Tensor, thr: float, k: int,
+              ends: Optional[torch.Tensor] = None
               ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per row, the ``k`` best of the scores above ``thr``, by decreasing
-    score, padded with -1 (index 0): mmdet's ``filter_scores_and_topk``
-    order (threshold, then top-k) as a graph.
+    """Per row and per segment of it, the ``k`` best of the scores above
+    ``thr``, by decreasing score, padded with -1 (index 0): mmdet's
+    ``filter_scores_and_topk`` order (threshold, then top-k) as a graph,
+    for all of a head's levels at once.
 
-    The same valid candidates as ``topk(k)`` then the threshold, but the
-    sort only sees the scores above ``thr`` (for a trained detector, a few
-    hundred of a level's ``H * W * classes``): a ``TopK`` of ``nms_pre``
-    over all of them was most of what decoding and NMS cost in the graph
+    The same valid candidates as ``topk(k)`` of each segment then the
+    threshold, but the sort only sees the scores above ``thr`` (for a
+    trained detector, a few hundred of the ``H * W * classes``): a
+    ``TopK`` of ``nms_pre`` over all of them was most of what decoding and
+    NMS cost in the graph. One threshold, one sort and one scatter for all
+    the levels, not one per level: in OpenVINO each node costs a few
+    microseconds whatever its size, and these ones come in dozens
     (``docs/benchmarks.md``, like-for-like rows).
 
     Args:
         scores: ``[B, L]`` scores in ``[0, 1]``.
         thr: Scores at or below it are dropped.
-        k: Slots per row.
+        k: Slots per row and segment.
+        ends: ``[S]`` where each segment of a row ends (the last one at
+            ``L``; a tensor, so that a graph keeps them dynamic); None:
+            one segment.
 
     Returns:
-        ``[B, k]`` scores and their ``[B, k]`` indices into ``L``.
+        ``[B, S * k]`` scores (segment after segment) and their indices
+        into ``L``.
 
     Example:
         >>> s = torch.tensor([[0.1, 0.9, 0.5, 0.7], [0.6, 0.0, 0.8, 0.2]])
@@ -100,26 +109,38 @@ def top_above(scores: torch.Tensor, thr: float, k: int
         (tensor([[0.9000, 0.7000],
                 [0.8000, 0.6000]]), tensor([[1, 3],
                 [2, 0]]))
+        >>> top_above(s, 0.3, 1, ends=torch.tensor([2, 4]))
+        (tensor([[0.9000, 0.7000],
+                [0.6000, 0.8000]]), tensor([[1, 3],
+                [0, 2]]))
     """
     batch, length = scores.shape
+    segments = 1 if ends is None else ends.shape[0]
     flat = scores.reshape(-1)
     pos = (flat > thr).nonzero().squeeze(1)
     vals = flat[pos]
     order = torch.argsort(vals, descending=True)
     pos, vals = pos[order], vals[order]
     row = torch.div(pos, length, rounding_mode='floor')
-    # Rank of each score within its row (all rows in one sort).
-    onehot = (row.unsqueeze(1) == torch.arange(
-        batch, device=row.device).unsqueeze(0)).long()
+    within = pos - row * length
+    group = row
+    if ends is not None:
+        # A score's segment: how many segments end at or before it.
+        group = row * segments + (within.unsqueeze(1) >= ends[:-1].unsqueeze(
+            0)).long().sum(1)
+    # Rank of each score within its group (all groups in one sort).
+    onehot = (group.unsqueeze(1) == torch.arange(
+        batch * segments, device=row.device).unsqueeze(0)).long()
     rank = (onehot.cumsum(0) * onehot).sum(1) - 1
     # Ranks beyond k go to one spare slot past the end, cut off after the
     # scatter: no boolean mask (a NonZero and three gathers in a graph).
-    spare = batch * k
-    slot = torch.where(rank < k, row * k + rank, spare)
+    spare = batch * segments * k
+    slot = torch.where(rank < k, group * k + rank, spare)
     # scatter, not index_put: OpenVINO converts aten::scatter.
     out = scores.new_full((spare + 1, ), -1.0).scatter(0, slot, vals)
-    idx = pos.new_zeros((spare + 1, )).scatter(0, slot, pos - row * length)
-    return out[:spare].reshape(batch, k), idx[:spare].reshape(batch, k)
+    idx = pos.new_zeros((spare + 1, )).scatter(0, slot, within)
+    return (out[:spare].reshape(batch, segments * k),
+            idx[:spare].reshape(batch, segments * k))
 
 
 class DenseCandidates(nn.Module):
@@ -173,44 +194,34 @@ class DenseCandidates(nn.Module):
             for b, stride in zip(bbox_preds, head.prior_generator.strides)
         ]
 
-    def _level(self, cls_score: torch.Tensor, deltas: torch.Tensor,
-               factor: Optional[torch.Tensor], priors: torch.Tensor
-               ) -> Tuple[torch.Tensor, ...]:
-        """Top ``nms_pre`` (class score, score, label, delta, prior) of one
-        level; ``score`` has the score factor applied."""
-        head = self.head
-        batch = cls_score.shape[0]
-        scores = _flatten(cls_score, head.cls_out_channels)
-        if head.use_sigmoid_cls:
-            scores = scores.sigmoid()
-        else:
-            scores = scores.softmax(-1)[..., :-1]
-        num_classes = scores.shape[-1]
-        flat = scores.reshape(batch, -1)
-        # Padding with -1 scores (never above a threshold) keeps k fixed
-        # whatever the input size, so a dynamic-shape IR never asks for
-        # k > length.
+    def _select(self, scores: Sequence[torch.Tensor]
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per level ``[B, nms_pre]`` (prior, class) scores and their
+        indices into the levels' scores laid end to end (prior-major, so
+        ``index // classes`` is the prior across levels)."""
+        batch = scores[0].shape[0]
+        flats = [s.reshape(batch, -1) for s in scores]
         if self.nms_pre > 0 and not self.fixed_count:
-            flat, idx = top_above(flat, self.score_thr, self.nms_pre)
-        elif self.nms_pre > 0:
-            pad = flat.new_full((batch, self.nms_pre), -1.0)
-            flat, idx = torch.cat([flat, pad], dim=1).topk(
-                self.nms_pre, dim=1)
-            idx = torch.minimum(idx, idx.new_tensor(0) + flat_len(scores) - 1)
-        else:
-            flat, idx = flat.sort(dim=1, descending=True)
-        prior_idx = torch.div(idx, num_classes, rounding_mode='floor')
-        labels = idx - prior_idx * num_classes
-        # Rows of the flattened batch: a Gather, where gather() along dim 1
-        # is a Broadcast of the index and a GatherElements in a graph.
-        first = torch.arange(batch, device=idx.device).unsqueeze(1) * \
-            deltas.shape[1]
-        deltas = deltas.reshape(-1, 4)[prior_idx + first]
-        score = flat
-        if factor is not None:
-            score = flat * _flatten(factor, 1).reshape(
-                batch, -1).sigmoid().gather(1, prior_idx)
-        return flat, score, labels, deltas, priors[prior_idx]
+            ends = torch.cumsum(torch.stack([flat_len(s) for s in scores]), 0)
+            return top_above(torch.cat(flats, dim=1), self.score_thr,
+                             self.nms_pre, ends)
+        vals, idxs, start = [], [], 0
+        for level, flat in zip(scores, flats):
+            if self.nms_pre > 0:
+                # Padding with -1 scores (never above a threshold) keeps k
+                # fixed whatever the input size, so a dynamic-shape IR
+                # never asks for k > length.
+                pad = flat.new_full((batch, self.nms_pre), -1.0)
+                val, idx = torch.cat([flat, pad], dim=1).topk(
+                    self.nms_pre, dim=1)
+                idx = torch.minimum(idx, idx.new_tensor(0) +
+                                    flat_len(level) - 1)
+            else:
+                val, idx = flat.sort(dim=1, descending=True)
+            vals.append(val)
+            idxs.append(idx + start)
+            start = start + flat_len(level)
+        return torch.cat(vals, dim=1), torch.cat(idxs, dim=1)
 
     def forward(self, feats: Sequence[torch.Tensor], img_shape: torch.Tensor
                 ) -> Tuple[torch.Tensor, ...]:
@@ -219,8 +230,7 @@ class DenseCandidates(nn.Module):
         head = self.head
         outs = head(feats)
         cls_scores = outs[0]
-        factors = outs[2] if len(outs) > 2 else [None] * len(cls_scores)
-        deltas = self._box_predictions(outs[1])
+        batch = cls_scores[0].shape[0]
         mlvl_priors = head.prior_generator.grid_priors(
             [c.shape[-2:] for c in cls_scores], dtype=cls_scores[0].dtype,
             device=cls_scores[0].device)
@@ -229,11 +239,30 @@ class DenseCandidates(nn.Module):
         if self.distance_coder:
             mlvl_priors = [torch.cat([p[:, :2], p[:, :2]], dim=1)
                            for p in mlvl_priors]
-        parts = [self._level(*level) for level in zip(
-            cls_scores, deltas, factors, mlvl_priors)]
-        cls, scores, labels, deltas, priors = (torch.cat(t, dim=1)
-                                               for t in zip(*parts))
-        batch, num = scores.shape
+        scores = [_flatten(c, head.cls_out_channels) for c in cls_scores]
+        if head.use_sigmoid_cls:
+            scores = [s.sigmoid() for s in scores]
+        else:
+            scores = [s.softmax(-1)[..., :-1] for s in scores]
+        num_classes = scores[0].shape[-1]
+        cls, idx = self._select(scores)
+        prior_idx = torch.div(idx, num_classes, rounding_mode='floor')
+        labels = idx - prior_idx * num_classes
+        deltas = torch.cat(self._box_predictions(outs[1]), dim=1)
+        # Rows of the flattened batch: a Gather, where gather() along dim 1
+        # is a Broadcast of the index and a GatherElements in a graph.
+        first = torch.arange(batch, device=idx.device).unsqueeze(1) * \
+            deltas.shape[1]
+        deltas = deltas.reshape(-1, 4)[prior_idx + first]
+        priors = torch.cat(mlvl_priors)[prior_idx]
+        scores = cls
+        if len(outs) > 2:
+            # The prior's score factor, after the selection on the class
+            # scores, as mmdet's _bbox_post_process.
+            factors = torch.cat([_flatten(f, 1) for f in outs[2]], dim=1)
+            scores = cls * factors.reshape(batch, -1).sigmoid().gather(
+                1, prior_idx)
+        num = scores.shape[1]
         if self.distance_coder:
             # distance2bbox, on priors laid out (x, y, x, y): the same sums
             # without its stack (see clip_to).
