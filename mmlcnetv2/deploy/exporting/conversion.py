@@ -11,6 +11,7 @@ pooling needs no ONNX ``Shape/Gather/Concat/Reshape`` arithmetic, so the CPU
 plugin fuses each SE block into one ``Subgraph`` (see
 :func:`~mmlcnetv2.apis.build.use_mean_pooling`).
 """
+import copy
 from typing import Sequence, Tuple
 
 import numpy as np
@@ -24,11 +25,18 @@ def convert(wrapper: torch.nn.Module, example: Tuple[torch.Tensor, ...],
     import openvino as ov
     shapes = [[-1, 3, -1, -1] if dynamic else list(example[0].shape)]
     shapes += [[-1, 2] if dynamic else list(t.shape) for t in example[1:]]
+    # Modules the task converts its own way (a detector's NMS), and a copy
+    # to trace: convert_model patches their forward for tracing and
+    # (OpenVINO 2026.4) leaves it patched, which would break any later
+    # trace of the wrapper (the ONNX export).
+    extensions = getattr(wrapper, 'openvino_extensions', list)()
+    traced = copy.deepcopy(wrapper) if extensions else wrapper
     try:
         with torch.no_grad():
             ov_model = ov.convert_model(
-                wrapper, example_input=example,
-                input=[ov.PartialShape(s) for s in shapes])
+                traced, example_input=example,
+                input=[ov.PartialShape(s) for s in shapes],
+                extension=extensions or None)
     except Exception as e:  # noqa: BLE001  (OpConversionFailure & co.)
         # OpenVINO lists the ops it has no rule for; keep that, say where.
         raise RuntimeError(

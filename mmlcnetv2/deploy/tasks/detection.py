@@ -19,7 +19,7 @@ inferencer runs the rest, :func:`select_detections`, the very function the
 graph form traces, so both give the same detections.
 """
 import copy
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -32,6 +32,7 @@ from ..field_checks import (FRACTION, POSITIVE_INT, Check, DeployFormatError,
 from ...errors import UnsupportedModelError
 from .base import DeployTask, palette
 from .dense_heads import head_candidates
+from .image_nms import ImageNMS, apart, openvino_extensions, rank_within
 from .det_matching import match_detections, unexplained
 
 #: The IR outputs of a ``--nms host`` export: the candidates before NMS.
@@ -148,6 +149,12 @@ class DetectorExport(nn.Module):
         if max_num > 0:
             self.max_per_img = min(self.max_per_img, max_num)
         self.num_classes = head.num_classes
+        self.image_nms = ImageNMS(self.iou_thr, self.max_per_img, REJECTED)
+
+    def openvino_extensions(self) -> list:
+        """What ``openvino.convert_model`` needs to convert this module
+        (:mod:`.image_nms`: OpenVINO's NMS, stopping at ``max_per_img``)."""
+        return openvino_extensions()
 
     def forward(self, x: torch.Tensor, img_shape: torch.Tensor
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -172,7 +179,7 @@ class DetectorExport(nn.Module):
                                  self.iou_thr, self.max_per_img,
                                  self.num_classes,
                                  class_agnostic=self.class_agnostic,
-                                 offset=self.offset)
+                                 offset=self.offset, nms=self.image_nms)
 
 
 def candidate_mask(boxes: torch.Tensor, scores: torch.Tensor,
@@ -191,7 +198,8 @@ def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
                       labels: torch.Tensor, score_thr: float,
                       iou_thr: float, max_per_img: int, num_classes: int,
                       min_bbox_size: float = -1,
-                      class_agnostic: bool = False, offset: int = 0
+                      class_agnostic: bool = False, offset: int = 0,
+                      nms: Optional[ImageNMS] = None
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
     """NMS per image (class-aware unless ``class_agnostic``) and padding to
     ``max_per_img`` rows.
@@ -210,6 +218,9 @@ def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
             other (``test_cfg.nms.class_agnostic``).
         offset (int): mmcv's NMS ``offset`` (0 or 1): box sides count
             ``x2 - x1 + offset`` pixels in the IoU.
+        nms: The :class:`.image_nms.ImageNMS` of ``iou_thr``,
+            ``max_per_img`` and ``score_thr`` (None: made here). The export
+            passes its own, a submodule, where the conversion finds it.
 
     Returns:
         ``dets [B, max_per_img, 5]`` (x1, y1, x2, y2, score) by decreasing
@@ -223,57 +234,34 @@ def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
         >>> dets[0, :, 4].tolist(), labels.tolist()
         ([0.8999999761581421, 0.0, 0.0], [[0, -1, -1]])
     """
-    from torchvision.ops import nms
     batch, num = scores.shape
-    image = torch.arange(batch, device=scores.device).unsqueeze(1)
-    image = image.expand(batch, num).reshape(-1)
-    boxes, scores, labels = (boxes.reshape(-1, 4), scores.reshape(-1),
-                             labels.reshape(-1))
-    valid = candidate_mask(boxes, scores, score_thr, min_bbox_size)
-    boxes, scores, labels, image = (boxes[valid], scores[valid],
-                                    labels[valid], image[valid])
-    # One NMS over the batch: (image, class) pairs, or images when
-    # class-agnostic, never suppress each other. Kept indices come sorted
-    # by decreasing score.
-    groups = image if class_agnostic else image * num_classes + labels
+    if nms is None:
+        nms = ImageNMS(iou_thr, max_per_img, score_thr)
+    if min_bbox_size >= 0:
+        valid = candidate_mask(boxes, scores, score_thr, min_bbox_size)
+        scores = torch.where(valid, scores, scores.new_full((), score_thr))
+    # (image, class) pairs, or images when class-agnostic, never suppress
+    # each other.
+    nms_boxes = boxes if class_agnostic else apart(boxes, labels)
     # mmcv's offset adds to the sides: the IoU of boxes 1 px larger.
-    nms_boxes = boxes + boxes.new_tensor([0.0, 0.0, offset, offset]) \
-        if offset else boxes
-    keep = nms(_apart(nms_boxes, groups), scores, iou_thr)
-    boxes, scores, labels, image = (boxes[keep], scores[keep], labels[keep],
-                                    image[keep])
-    # Rank of each kept detection within its image.
-    onehot = (image.unsqueeze(1) == torch.arange(
-        batch, device=image.device).unsqueeze(0)).long()
-    rank = (onehot.cumsum(0) * onehot).sum(1) - 1
-    top = rank < max_per_img
-    slot = image[top] * max_per_img + rank[top]
+    if offset:
+        nms_boxes = nms_boxes + boxes.new_tensor([0.0, 0.0, offset, offset])
+    # By decreasing score, at most max_per_img of each image.
+    keep = nms(nms_boxes, scores)
+    image = keep[:, 0]
+    flat = image * num + keep[:, 1]
+    boxes, scores, labels = (boxes.reshape(-1, 4)[flat],
+                             scores.reshape(-1)[flat], labels.reshape(-1)[flat])
+    slot = image * max_per_img + rank_within(image, batch)
     dets = scores.new_zeros((batch * max_per_img, 5))
     out_labels = torch.full((batch * max_per_img, ), -1, dtype=torch.long,
                             device=labels.device)
     # scatter, not index_put: OpenVINO converts aten::scatter.
-    dets = dets.scatter(
-        0, slot.unsqueeze(1).expand(-1, 5),
-        torch.cat([boxes[top], scores[top].unsqueeze(1)], dim=1))
-    out_labels = out_labels.scatter(0, slot, labels[top])
+    dets = dets.scatter(0, slot.unsqueeze(1).expand(-1, 5),
+                        torch.cat([boxes, scores.unsqueeze(1)], dim=1))
+    out_labels = out_labels.scatter(0, slot, labels)
     return (dets.reshape(batch, max_per_img, 5),
             out_labels.reshape(batch, max_per_img))
-
-
-def _apart(boxes: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-    """Boxes shifted so that different ``groups`` never overlap: one NMS then
-    suppresses only within a group (torchvision's and mmcv's
-    ``batched_nms`` coordinate trick).
-
-    Without ``batched_nms``'s branches: its test for an empty input becomes
-    an ``If`` in a traced graph, whose body OpenVINO runs as a subgraph
-    (about 0.1 ms at 320), and in eager mode it loops over the classes
-    above 1,000 boxes; here the graph and the host (``--nms host``) run
-    the same arithmetic. The 0 appended keeps ``max`` defined for no
-    boxes.
-    """
-    span = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max() + 1
-    return boxes + (groups.to(boxes.dtype) * span).unsqueeze(1)
 
 
 def nms_place(meta: Dict) -> str:
