@@ -174,25 +174,27 @@ class DenseCandidates(nn.Module):
         self.score_thr = float(cfg.get('score_thr', 0.0))
         # GFL-like: distributions over distances from the anchor centres.
         self.integral = isinstance(head, GFLHead)
-        # PicoHead: distributions -> distance maps, before its coder.
-        self.decode_distances = getattr(head, 'decode_distances', None)
+        # PicoHead: distributions of distances, in strides, for all levels
+        # at once; times each candidate's stride after the selection.
+        self.in_strides = getattr(head, 'distances_in_strides', None)
         from mmdet.models.task_modules.coders import DistancePointBBoxCoder
         self.distance_coder = type(head.bbox_coder) is DistancePointBBoxCoder
 
     def _box_predictions(self, bbox_preds: Sequence[torch.Tensor]
-                         ) -> List[torch.Tensor]:
-        """Per level ``[B, N, 4]``: what the head's coder decodes."""
+                         ) -> torch.Tensor:
+        """``[B, N, 4]`` over all levels: what the head's coder decodes
+        (PicoHead's: in strides)."""
         head = self.head
-        if self.decode_distances is not None:
-            bbox_preds = self.decode_distances(bbox_preds)
+        if self.in_strides is not None:
+            return self.in_strides(bbox_preds).transpose(1, 2)
         if not self.integral:
-            return [_flatten(b, 4) for b in bbox_preds]
+            return torch.cat([_flatten(b, 4) for b in bbox_preds], dim=1)
         # GFLHead._predict_by_feat_single: integral, times the stride.
-        return [
+        return torch.cat([
             head.integral(_flatten(b, 4 * (head.reg_max + 1))).reshape(
                 b.shape[0], -1, 4) * stride[0]
             for b, stride in zip(bbox_preds, head.prior_generator.strides)
-        ]
+        ], dim=1)
 
     def _select(self, scores: Sequence[torch.Tensor]
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -231,13 +233,18 @@ class DenseCandidates(nn.Module):
         outs = head(feats)
         cls_scores = outs[0]
         batch = cls_scores[0].shape[0]
+        # (AnchorGenerator has no with_stride; point generators have.)
+        strides = dict(with_stride=True) if self.in_strides else {}
         mlvl_priors = head.prior_generator.grid_priors(
             [c.shape[-2:] for c in cls_scores], dtype=cls_scores[0].dtype,
-            device=cls_scores[0].device)
+            device=cls_scores[0].device, **strides)
         if self.integral:
             mlvl_priors = [head.anchor_center(p) for p in mlvl_priors]
         if self.distance_coder:
-            mlvl_priors = [torch.cat([p[:, :2], p[:, :2]], dim=1)
+            # (x, y, x, y), then the strides where the distances need them
+            mlvl_priors = [torch.cat([p[:, :2], p[:, :2], p[:, 2:3]], dim=1)
+                           if self.in_strides else
+                           torch.cat([p[:, :2], p[:, :2]], dim=1)
                            for p in mlvl_priors]
         scores = [_flatten(c, head.cls_out_channels) for c in cls_scores]
         if head.use_sigmoid_cls:
@@ -248,13 +255,16 @@ class DenseCandidates(nn.Module):
         cls, idx = self._select(scores)
         prior_idx = torch.div(idx, num_classes, rounding_mode='floor')
         labels = idx - prior_idx * num_classes
-        deltas = torch.cat(self._box_predictions(outs[1]), dim=1)
+        deltas = self._box_predictions(outs[1])
         # Rows of the flattened batch: a Gather, where gather() along dim 1
         # is a Broadcast of the index and a GatherElements in a graph.
         first = torch.arange(batch, device=idx.device).unsqueeze(1) * \
             deltas.shape[1]
         deltas = deltas.reshape(-1, 4)[prior_idx + first]
         priors = torch.cat(mlvl_priors)[prior_idx]
+        if self.in_strides is not None:
+            deltas = deltas * priors[..., 4:]
+            priors = priors[..., :4]
         scores = cls
         if len(outs) > 2:
             # The prior's score factor, after the selection on the class

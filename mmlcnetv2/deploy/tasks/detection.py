@@ -175,11 +175,16 @@ class DetectorExport(nn.Module):
         scores = torch.where(valid, scores, scores.new_full((), -1.0))
         if self.nms == 'host':
             return boxes, scores, labels
+        # Boxes clipped to their images lie within the largest side: no
+        # reduction over all their coordinates to find how far apart to
+        # shift the classes.
+        bound = img_shape.max() if self.candidates.clips_boxes else None
         return select_detections(boxes, scores, labels, REJECTED,
                                  self.iou_thr, self.max_per_img,
                                  self.num_classes,
                                  class_agnostic=self.class_agnostic,
-                                 offset=self.offset, nms=self.image_nms)
+                                 offset=self.offset, nms=self.image_nms,
+                                 bound=bound)
 
 
 def candidate_mask(boxes: torch.Tensor, scores: torch.Tensor,
@@ -199,7 +204,8 @@ def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
                       iou_thr: float, max_per_img: int, num_classes: int,
                       min_bbox_size: float = -1,
                       class_agnostic: bool = False, offset: int = 0,
-                      nms: Optional[ImageNMS] = None
+                      nms: Optional[ImageNMS] = None,
+                      bound: Optional[torch.Tensor] = None
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
     """NMS per image (class-aware unless ``class_agnostic``) and padding to
     ``max_per_img`` rows.
@@ -221,6 +227,8 @@ def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
         nms: The :class:`.image_nms.ImageNMS` of ``iou_thr``,
             ``max_per_img`` and ``score_thr`` (None: made here). The export
             passes its own, a submodule, where the conversion finds it.
+        bound: An upper bound of the box coordinates (the export's: the
+            largest image side, its boxes being clipped); None: computed.
 
     Returns:
         ``dets [B, max_per_img, 5]`` (x1, y1, x2, y2, score) by decreasing
@@ -242,7 +250,7 @@ def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
         scores = torch.where(valid, scores, scores.new_full((), score_thr))
     # (image, class) pairs, or images when class-agnostic, never suppress
     # each other.
-    nms_boxes = boxes if class_agnostic else apart(boxes, labels)
+    nms_boxes = boxes if class_agnostic else apart(boxes, labels, bound)
     # mmcv's offset adds to the sides: the IoU of boxes 1 px larger.
     if offset:
         nms_boxes = nms_boxes + boxes.new_tensor([0.0, 0.0, offset, offset])

@@ -20,7 +20,7 @@ Example:
     tensor([[0, 0],
             [0, 2]])
 """
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -86,17 +86,22 @@ def rank_within(groups: torch.Tensor, num_groups: int) -> torch.Tensor:
     return (onehot.cumsum(0) * onehot).sum(1) - 1
 
 
-def apart(boxes: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+def apart(boxes: torch.Tensor, groups: torch.Tensor,
+          bound: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Boxes ``[..., 4]`` shifted so that different ``groups`` never
     overlap: one NMS then suppresses only within a group (torchvision's and
-    mmcv's ``batched_nms`` coordinate trick).
+    mmcv's ``batched_nms`` coordinate trick). ``bound``: an upper bound of
+    every coordinate, e.g. the largest image side for boxes clipped to
+    their images (None: the largest coordinate, a reduction over all).
 
     Without ``batched_nms``'s branches: its test for an empty input becomes
     an ``If`` in a traced graph, whose body OpenVINO runs as a subgraph
     (about 0.1 ms at 320), and in eager mode it loops over the classes
     above 1,000 boxes. The 0 appended keeps ``max`` defined for no boxes.
     """
-    span = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max() + 1
+    if bound is None:
+        bound = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max()
+    span = bound + 1
     return boxes + (groups.to(boxes.dtype) * span).unsqueeze(-1)
 
 

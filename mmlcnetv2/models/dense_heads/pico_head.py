@@ -173,14 +173,31 @@ class PicoHead(RTMDetHead):
         flat = bbox_dist.permute(0, 2, 3, 1).reshape(-1, 4 * (self.reg_max + 1))
         return self.integral(flat).reshape(n, -1, 4) * stride
 
+    def _expectation(self, dist: Tensor) -> Tensor:
+        """``(N, 4 * (reg_max + 1), L)`` logits -> ``(N, 4, L)`` expected
+        distances, in strides.
+
+        What ``_distances`` computes, but over the bins where they lie
+        (channels) instead of permuted to rows of ``reg_max + 1``: the same
+        numbers; in an OpenVINO graph the softmax over rows of 8 was the
+        largest part of decoding (0.25 of 1.7 ms at 320, 2 threads; now
+        0.07). The loss keeps ``_distances``: its rows of 8 are free to
+        permute from channels-last training tensors, and this form made the
+        demo's training step 3-8 % slower there.
+        """
+        bins = self.reg_max + 1
+        n, _, length = dist.shape
+        prob = dist.reshape(n, 4, bins, length).softmax(2)
+        return torch.matmul(self.integral.project.view(1, bins),
+                            prob).reshape(n, 4, length)
+
     def decode_distances(self, bbox_dists: Sequence[Tensor]) -> List[Tensor]:
         """Box distributions -> distance maps, per level.
 
         What ``bbox_coder`` (``DistancePointBBoxCoder``) decodes: the
         distances from each cell centre to the four sides, in pixels, laid
-        out as the box predictions of other dense heads. mmdet's
-        ``predict_by_feat`` and the detection export
-        (:class:`~mmlcnetv2.deploy.DetectorExport`) both start from these.
+        out as the box predictions of other dense heads; mmdet's
+        ``predict_by_feat`` starts from these.
 
         Args:
             bbox_dists (Sequence[Tensor]): Per level, the
@@ -198,22 +215,30 @@ class PicoHead(RTMDetHead):
             >>> tuple(maps[0].shape), float(maps[0][0, 0, 0, 0])  # 3.5 * 8
             ((1, 4, 4, 4), 28.0)
         """
-        bins = self.reg_max + 1
-        project = self.integral.project.view(1, bins)
-        maps = []
-        for dist, stride in zip(bbox_dists, self.prior_generator.strides):
-            n, _, h, w = dist.shape
-            # What _distances computes, but over the bins where they lie
-            # (channels) instead of permuted to rows of 8: the same numbers;
-            # in an OpenVINO graph the softmax over rows of 8 was the largest
-            # part of decoding (0.25 of 1.7 ms at 320, 2 threads; now 0.07).
-            # The loss keeps _distances: its rows of 8 are free to permute
-            # from channels-last training tensors, and this form made the
-            # demo's training step 3-8 % slower there.
-            prob = dist.reshape(n, 4, bins, h * w).softmax(2)
-            maps.append(
-                torch.matmul(project, prob).reshape(n, 4, h, w) * stride[0])
-        return maps
+        return [
+            self._expectation(dist.flatten(2)).reshape(dist.shape[0], 4,
+                                                       *dist.shape[2:]) *
+            stride[0]
+            for dist, stride in zip(bbox_dists, self.prior_generator.strides)
+        ]
+
+    def distances_in_strides(self, bbox_dists: Sequence[Tensor]) -> Tensor:
+        """All levels' expected distances at once, ``(N, 4, sum H * W)``, in
+        units of each level's stride (levels after one another, cells
+        row-major: mmdet's prior order). One softmax and one ``MatMul`` for
+        all levels: the detection export
+        (:class:`~mmlcnetv2.deploy.DetectorExport`) decodes from these,
+        where each node costs a few microseconds whatever its size.
+
+        Example:
+            >>> import torch
+            >>> head = PicoHead(num_classes=3, in_channels=8, feat_channels=8)
+            >>> dists = [torch.zeros(1, 32, s, s) for s in (4, 2, 1, 1)]
+            >>> head.distances_in_strides(dists).shape
+            torch.Size([1, 4, 22])
+        """
+        return self._expectation(torch.cat([d.flatten(2) for d in bbox_dists],
+                                           dim=2))
 
     def loss_by_feat(self,
                      cls_scores: List[Tensor],
