@@ -60,6 +60,24 @@ def test_top_above_segments_are_ranked_apart():
     assert (vals[:, 2 * k:] == -1).all()      # nothing above in the last
 
 
+@pytest.mark.parametrize('from_logits', [False, True])
+def test_top_above_by_prior_finds_the_same(from_logits):
+    """Searching a prior's classes only where its best score is above the
+    threshold (``width``), on scores or on their logits (``activate``),
+    selects what the search over all the scores does: the same scores at
+    the same indices. Most priors have nothing above, some several."""
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, 300 * 7, generator=g) * 2 - 4
+    scores = logits.sigmoid()
+    ends = torch.tensor([1400, 2100])
+    want = top_above(scores, 0.3, 50, ends)
+    got = top_above(logits if from_logits else scores, 0.3, 50, ends,
+                    width=7, activate=torch.sigmoid if from_logits else None)
+    assert 50 < int((scores > 0.3).sum()) < 1000
+    assert torch.equal(got[0], want[0])
+    assert torch.equal(got[1], want[1])
+
+
 @pytest.mark.slow  # a detector built (~20 s on 2 idle cores)
 def test_graph_and_host_candidates_are_the_same_set(seed):
     """On the PicoDet-style small head (random weights, a prior that lets

@@ -29,7 +29,7 @@ Example:
     >>> boxes, scores, labels, valid = candidates(feats, img_shape)
     ... # doctest: +SKIP
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -75,7 +75,8 @@ def clip_to(boxes: torch.Tensor, img_shape: torch.Tensor) -> torch.Tensor:
 
 
 def top_above(scores: torch.Tensor, thr: float, k: int,
-              ends: Optional[torch.Tensor] = None
+              ends: Optional[torch.Tensor] = None, width: Optional[int] = None,
+              activate: Optional[Callable] = None
               ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per row and per segment of it, the ``k`` best of the scores above
     ``thr``, by decreasing score, padded with -1 (index 0): mmdet's
@@ -98,6 +99,13 @@ def top_above(scores: torch.Tensor, thr: float, k: int,
         ends: ``[S]`` where each segment of a row ends (the last one at
             ``L``; a tensor, so that a graph keeps them dynamic); None:
             one segment.
+        width: The scores come in groups of ``width`` (a prior's classes):
+            only the groups whose best score is above ``thr`` are searched
+            (a maximum over all, then a ``NonZero`` over the priors and one
+            over their classes, instead of one over all the scores).
+        activate: With ``width``: ``scores`` are logits of this increasing
+            function (sigmoid), applied only to the groups' best logits and
+            to the groups searched.
 
     Returns:
         ``[B, S * k]`` scores (segment after segment) and their indices
@@ -117,8 +125,11 @@ def top_above(scores: torch.Tensor, thr: float, k: int,
     batch, length = scores.shape
     segments = 1 if ends is None else ends.shape[0]
     flat = scores.reshape(-1)
-    pos = (flat > thr).nonzero().squeeze(1)
-    vals = flat[pos]
+    if width is None:
+        pos = (flat > thr).nonzero().squeeze(1)
+        vals = flat[pos]
+    else:
+        pos, vals = _above_by_group(flat.reshape(-1, width), thr, activate)
     order = torch.argsort(vals, descending=True)
     pos, vals = pos[order], vals[order]
     row = torch.div(pos, length, rounding_mode='floor')
@@ -141,6 +152,25 @@ def top_above(scores: torch.Tensor, thr: float, k: int,
     idx = pos.new_zeros((spare + 1, )).scatter(0, slot, within)
     return (out[:spare].reshape(batch, segments * k),
             idx[:spare].reshape(batch, segments * k))
+
+
+def _above_by_group(groups: torch.Tensor, thr: float,
+                    activate: Optional[Callable] = None
+                    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Positions (row-major) and scores of the scores above ``thr`` in
+    ``groups [G, width]``, found group first (see :func:`top_above`)."""
+    width = groups.shape[1]
+    best = groups.amax(1)
+    if activate is not None:
+        best = activate(best)
+    rows = (best > thr).nonzero().squeeze(1)
+    searched = groups[rows]
+    if activate is not None:
+        searched = activate(searched)
+    searched = searched.reshape(-1)
+    hit = (searched > thr).nonzero().squeeze(1)
+    row = torch.div(hit, width, rounding_mode='floor')
+    return rows[row] * width + (hit - row * width), searched[hit]
 
 
 class DenseCandidates(nn.Module):
@@ -196,17 +226,35 @@ class DenseCandidates(nn.Module):
             for b, stride in zip(bbox_preds, head.prior_generator.strides)
         ], dim=1)
 
-    def _select(self, scores: Sequence[torch.Tensor]
+    def _activate(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class logits ``[B, N, cls_out_channels]`` -> scores ``[B, N,
+        classes]``, as mmdet's head."""
+        if self.head.use_sigmoid_cls:
+            return logits.sigmoid()
+        return logits.softmax(-1)[..., :-1]
+
+    def _select(self, logits: Sequence[torch.Tensor], num_classes: int
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Per level ``[B, nms_pre]`` (prior, class) scores and their
         indices into the levels' scores laid end to end (prior-major, so
-        ``index // classes`` is the prior across levels)."""
-        batch = scores[0].shape[0]
-        flats = [s.reshape(batch, -1) for s in scores]
+        ``index // classes`` is the prior across levels), from the class
+        logits ``[B, N, cls_out_channels]`` of each level."""
+        batch = logits[0].shape[0]
         if self.nms_pre > 0 and not self.fixed_count:
-            ends = torch.cumsum(torch.stack([flat_len(s) for s in scores]), 0)
-            return top_above(torch.cat(flats, dim=1), self.score_thr,
-                             self.nms_pre, ends)
+            ends = torch.cumsum(torch.stack(
+                [torch._shape_as_tensor(x)[1] * num_classes for x in logits]),
+                0)
+            flat = torch.cat(logits, dim=1)
+            # A sigmoid is increasing: only the priors' best logits and the
+            # priors searched need it.
+            activate = torch.sigmoid if self.head.use_sigmoid_cls else None
+            if activate is None:
+                flat = self._activate(flat)
+            return top_above(flat.reshape(batch, -1), self.score_thr,
+                             self.nms_pre, ends, width=num_classes,
+                             activate=activate)
+        scores = [self._activate(x) for x in logits]
+        flats = [s.reshape(batch, -1) for s in scores]
         vals, idxs, start = [], [], 0
         for level, flat in zip(scores, flats):
             if self.nms_pre > 0:
@@ -246,13 +294,9 @@ class DenseCandidates(nn.Module):
                            if self.in_strides else
                            torch.cat([p[:, :2], p[:, :2]], dim=1)
                            for p in mlvl_priors]
-        scores = [_flatten(c, head.cls_out_channels) for c in cls_scores]
-        if head.use_sigmoid_cls:
-            scores = [s.sigmoid() for s in scores]
-        else:
-            scores = [s.softmax(-1)[..., :-1] for s in scores]
-        num_classes = scores[0].shape[-1]
-        cls, idx = self._select(scores)
+        logits = [_flatten(c, head.cls_out_channels) for c in cls_scores]
+        num_classes = head.cls_out_channels - (not head.use_sigmoid_cls)
+        cls, idx = self._select(logits, num_classes)
         prior_idx = torch.div(idx, num_classes, rounding_mode='floor')
         labels = idx - prior_idx * num_classes
         deltas = self._box_predictions(outs[1])
