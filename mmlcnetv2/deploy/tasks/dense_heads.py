@@ -282,7 +282,7 @@ class DenseCandidates(nn.Module):
         cls_scores = outs[0]
         batch = cls_scores[0].shape[0]
         # (AnchorGenerator has no with_stride; point generators have.)
-        strides = dict(with_stride=True) if self.in_strides else {}
+        strides = dict(with_stride=True) if self.in_strides is not None else {}
         mlvl_priors = head.prior_generator.grid_priors(
             [c.shape[-2:] for c in cls_scores], dtype=cls_scores[0].dtype,
             device=cls_scores[0].device, **strides)
@@ -291,7 +291,7 @@ class DenseCandidates(nn.Module):
         if self.distance_coder:
             # (x, y, x, y), then the strides where the distances need them
             mlvl_priors = [torch.cat([p[:, :2], p[:, :2], p[:, 2:3]], dim=1)
-                           if self.in_strides else
+                           if self.in_strides is not None else
                            torch.cat([p[:, :2], p[:, :2]], dim=1)
                            for p in mlvl_priors]
         logits = [_flatten(c, head.cls_out_channels) for c in cls_scores]

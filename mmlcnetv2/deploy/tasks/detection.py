@@ -259,7 +259,8 @@ def select_detections(boxes: torch.Tensor, scores: torch.Tensor,
     image = keep[:, 0]
     flat = image * num + keep[:, 1]
     boxes, scores, labels = (boxes.reshape(-1, 4)[flat],
-                             scores.reshape(-1)[flat], labels.reshape(-1)[flat])
+                             scores.reshape(-1)[flat],
+                             labels.reshape(-1)[flat])
     slot = image * max_per_img + rank_within(image, batch)
     dets = scores.new_zeros((batch * max_per_img, 5))
     out_labels = torch.full((batch * max_per_img, ), -1, dtype=torch.long,

@@ -15,7 +15,8 @@ such limit and no batch; OpenVINO's ``NonMaxSuppression`` has both, and at
 
 Example:
     >>> import torch
-    >>> boxes = torch.tensor([[[0., 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]]])
+    >>> boxes = torch.tensor([[[0., 0, 10, 10], [1, 1, 10, 10],
+    ...                        [20, 20, 30, 30]]])
     >>> ImageNMS(0.5, max_per_img=5)(boxes, torch.tensor([[0.9, 0.8, 0.7]]))
     tensor([[0, 0],
             [0, 2]])
