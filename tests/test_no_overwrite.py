@@ -557,11 +557,19 @@ def test_two_exports_into_one_new_folder(tiny, tmp_path):
                              stderr=subprocess.PIPE, text=True)
             for _ in range(2)]
     results = sorted((p.wait(timeout=600), p.stderr.read()) for p in runs)
-    assert [code for code, _ in results] == [0, 2], results
-    line = [ln for ln in results[1][1].splitlines()
-            if ln.startswith('error:')]
-    assert len(line) == 1 and str(out) in line[0], results[1][1]
-    assert 'Traceback' not in results[1][1]
+    codes = [code for code, _ in results]
+    # Started together, the two usually overlap: the one that moves its
+    # files in second finds the folder taken and refuses. But imports take
+    # seconds and a tiny export well under one, so one run may also check
+    # the folder after the other has finished: it then replaces an export
+    # (its own kind, which it may), and both succeed. Either way the folder
+    # holds one whole export and nothing else is left behind.
+    assert codes in ([0, 2], [0, 0]), results
+    if codes == [0, 2]:
+        line = [ln for ln in results[1][1].splitlines()
+                if ln.startswith('error:')]
+        assert len(line) == 1 and str(out) in line[0], results[1][1]
+        assert 'Traceback' not in results[1][1]
     from mmlcnetv2.deploy import OpenVINOInferencer
     OpenVINOInferencer(str(out))  # a whole export
     assert sorted(os.listdir(tmp_path)) == ['IR']
