@@ -74,6 +74,20 @@ def clip_to(boxes: torch.Tensor, img_shape: torch.Tensor) -> torch.Tensor:
     return torch.minimum(boxes.clamp(min=0), bound)
 
 
+def rank_within(groups: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """Each element's rank among the elements of its group before it
+    (``groups`` in ``[0, num_groups)``), as a graph computes it: a cumulative
+    sum of the one-hot groups.
+
+    Example:
+        >>> rank_within(torch.tensor([1, 0, 1, 1]), 2)
+        tensor([0, 0, 1, 2])
+    """
+    onehot = (groups.unsqueeze(1) == torch.arange(
+        num_groups, device=groups.device).unsqueeze(0)).long()
+    return (onehot.cumsum(0) * onehot).sum(1) - 1
+
+
 def top_above(scores: torch.Tensor, thr: float, k: int,
               ends: Optional[torch.Tensor] = None, width: Optional[int] = None,
               activate: Optional[Callable] = None
@@ -140,9 +154,7 @@ def top_above(scores: torch.Tensor, thr: float, k: int,
         group = row * segments + (within.unsqueeze(1) >= ends[:-1].unsqueeze(
             0)).long().sum(1)
     # Rank of each score within its group (all groups in one sort).
-    onehot = (group.unsqueeze(1) == torch.arange(
-        batch * segments, device=row.device).unsqueeze(0)).long()
-    rank = (onehot.cumsum(0) * onehot).sum(1) - 1
+    rank = rank_within(group, batch * segments)
     # Ranks beyond k go to one spare slot past the end, cut off after the
     # scatter: no boolean mask (a NonZero and three gathers in a graph).
     spare = batch * segments * k
@@ -245,11 +257,12 @@ class DenseCandidates(nn.Module):
                 [torch._shape_as_tensor(x)[1] * num_classes for x in logits]),
                 0)
             flat = torch.cat(logits, dim=1)
-            # A sigmoid is increasing: only the priors' best logits and the
-            # priors searched need it.
-            activate = torch.sigmoid if self.head.use_sigmoid_cls else None
-            if activate is None:
-                flat = self._activate(flat)
+            if self.head.use_sigmoid_cls:
+                # Increasing: only the priors' best logits and the priors
+                # searched need it.
+                activate = torch.sigmoid
+            else:
+                flat, activate = self._activate(flat), None
             return top_above(flat.reshape(batch, -1), self.score_thr,
                              self.nms_pre, ends, width=num_classes,
                              activate=activate)

@@ -31,8 +31,8 @@ from ..field_checks import (FRACTION, POSITIVE_INT, Check, DeployFormatError,
                             check_field)
 from ...errors import UnsupportedModelError
 from .base import DeployTask, palette
-from .dense_heads import head_candidates
-from .image_nms import ImageNMS, apart, openvino_extensions, rank_within
+from .dense_heads import head_candidates, rank_within
+from .image_nms import ImageNMS, apart, openvino_extensions
 from .det_matching import match_detections, unexplained
 
 #: The IR outputs of a ``--nms host`` export: the candidates before NMS.

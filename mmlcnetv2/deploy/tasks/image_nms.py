@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .dense_heads import rank_within
+
 #: The op that stands for :class:`ImageNMS` in a traced graph.
 _OP = 'mmlcnetv2::ImageNMS'
 
@@ -73,20 +75,6 @@ class ImageNMS(nn.Module):
         return torch.stack([image, flat - image * num], dim=1)
 
 
-def rank_within(groups: torch.Tensor, num_groups: int) -> torch.Tensor:
-    """Each element's rank among the elements of its group before it
-    (``groups`` in ``[0, num_groups)``), as a graph computes it: a cumulative
-    sum of the one-hot groups.
-
-    Example:
-        >>> rank_within(torch.tensor([1, 0, 1, 1]), 2)
-        tensor([0, 0, 1, 2])
-    """
-    onehot = (groups.unsqueeze(1) == torch.arange(
-        num_groups, device=groups.device).unsqueeze(0)).long()
-    return (onehot.cumsum(0) * onehot).sum(1) - 1
-
-
 def apart(boxes: torch.Tensor, groups: torch.Tensor,
           bound: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Boxes ``[..., 4]`` shifted so that different ``groups`` never
@@ -118,12 +106,11 @@ def _convert(context) -> List:
     def const(value, dtype=np.int64):
         return ops.constant(np.array(value, dtype))
 
-    threshold = ops.convert(min_score, 'f32')
     selected = ops.non_max_suppression(
         ops.reshape(boxes, const([0, -1, 4]), True),
         ops.unsqueeze(scores, const([1])),
         ops.reshape(ops.convert(max_per_img, 'i64'), const([1]), False),
-        ops.convert(iou, 'f32'), threshold,
+        ops.convert(iou, 'f32'), ops.convert(min_score, 'f32'),
         sort_result_descending=True, output_type='i64').output(0)
     return [ops.gather(selected, const([0, 2]), const(1)).output(0)]
 
